@@ -1,0 +1,53 @@
+//! [`ChannelConfig`]: the knobs of a secured connection, with sane defaults.
+
+use std::time::Duration;
+
+use crate::secure::CipherSuite;
+
+/// Settings of the secure channel and of the connection queues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelConfig {
+    /// A handshake that has not finished by then fails (and frees its slot). Default 10 s.
+    pub handshake_timeout: Duration,
+    /// The cipher suite this side proposes when it dials. Default: AES-GCM on x86-64/aarch64.
+    pub suite: CipherSuite,
+    /// The suites this side accepts when it listens. Default: all.
+    pub accepted_suites: Vec<CipherSuite>,
+    /// The largest application message, in bytes, either way. Default 1 MiB.
+    pub max_message_size: usize,
+    /// Messages queued for sending before `send` waits. Default 64.
+    pub send_queue: usize,
+    /// Received messages queued for the application before the link stops reading. Default 64.
+    pub recv_queue: usize,
+    /// Received payload bytes queued for the application before the link stops reading
+    /// (at least `max_message_size`). Default 4 MiB.
+    pub recv_buffer_bytes: usize,
+    /// How long `close` waits for queued messages to flush and the remote to acknowledge.
+    /// Default 5 s.
+    pub close_timeout: Duration,
+}
+
+impl Default for ChannelConfig {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(10),
+            suite: CipherSuite::default(),
+            accepted_suites: CipherSuite::ALL.to_vec(),
+            max_message_size: 1024 * 1024,
+            send_queue: 64,
+            recv_queue: 64,
+            recv_buffer_bytes: 4 * 1024 * 1024,
+            close_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ChannelConfig {
+    /// The receive budget in bytes actually used: at least one maximum message, at most
+    /// `u32::MAX`.
+    pub fn effective_recv_budget(&self) -> usize {
+        self.recv_buffer_bytes
+            .max(self.max_message_size)
+            .clamp(1, u32::MAX as usize)
+    }
+}

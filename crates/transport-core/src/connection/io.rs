@@ -1,0 +1,322 @@
+//! The backend's half of a connection: the queues its tasks drive and the shared state they
+//! report into. Nothing here is locked on the data path: messages move through bounded queues,
+//! counters are atomics, and the state flags live in a `watch` channel.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use super::{ChannelConfig, ConnectionInfo, ConnectionStats};
+use crate::{CloseReason, Error};
+
+/// What the backend's writer takes off the send queue.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// An application message.
+    Message(Bytes),
+    /// Flush what came before, send a close with this reason, and stop writing.
+    Close(String),
+}
+
+const REMOTE_CLOSED: u8 = 1;
+const FINISHED: u8 = 2;
+const ABORT: u8 = 4;
+const LOCAL_CLOSING: u8 = 8;
+const READER_DONE: u8 = 16;
+
+pub(crate) struct Shared {
+    pub(crate) info: ConnectionInfo,
+    pub(crate) max_message_size: usize,
+    pub(crate) close_timeout: std::time::Duration,
+    created: Instant,
+    messages_sent: AtomicU64,
+    messages_received: AtomicU64,
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    flags: watch::Sender<u8>,
+    close_reason: Mutex<Option<CloseReason>>,
+    failure: Mutex<Option<Error>>,
+    failure_taken: AtomicBool,
+    budget: Semaphore,
+    budget_total: usize,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("remote_peer", &self.info.remote_peer)
+            .field("remote_addr", &self.info.remote_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn new(info: ConnectionInfo, config: &ChannelConfig, now: Instant) -> Self {
+        let budget_total = config.effective_recv_budget();
+        Self {
+            info,
+            max_message_size: config.max_message_size,
+            close_timeout: config.close_timeout,
+            created: now,
+            messages_sent: AtomicU64::new(0),
+            messages_received: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            bytes_received: AtomicU64::new(0),
+            flags: watch::Sender::new(0),
+            close_reason: Mutex::new(None),
+            failure: Mutex::new(None),
+            failure_taken: AtomicBool::new(false),
+            budget: Semaphore::new(budget_total),
+            budget_total,
+        }
+    }
+
+    fn cost(&self, len: usize) -> u32 {
+        len.clamp(1, self.budget_total) as u32
+    }
+
+    pub(crate) fn release_budget(&self, len: usize) {
+        self.budget.add_permits(self.cost(len) as usize);
+    }
+
+    fn set_flag(&self, flag: u8) {
+        self.flags.send_if_modified(|f| {
+            let changed = *f & flag == 0;
+            *f |= flag;
+            changed
+        });
+    }
+
+    fn has_flag(&self, flag: u8) -> bool {
+        *self.flags.borrow() & flag != 0
+    }
+
+    async fn wait_flag(&self, flag: u8) {
+        let mut rx = self.flags.subscribe();
+        // The sender lives in `self`, so `wait_for` only ends when the flag is set.
+        let _ = rx.wait_for(|f| f & flag != 0).await;
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.has_flag(FINISHED)
+    }
+
+    pub(crate) async fn wait_finished(&self) {
+        self.wait_flag(FINISHED).await
+    }
+
+    pub(crate) fn abort(&self) {
+        self.set_close_reason(CloseReason::Failed(
+            "aborted after the close timeout".into(),
+        ));
+        self.set_flag(ABORT);
+    }
+
+    pub(crate) fn set_close_reason(&self, reason: CloseReason) {
+        let mut slot = lock(&self.close_reason);
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+    }
+
+    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+        lock(&self.close_reason).clone()
+    }
+
+    pub(crate) fn failure(&self) -> Option<Error> {
+        lock(&self.failure).clone()
+    }
+
+    pub(crate) fn take_failure(&self) -> Option<Error> {
+        if self.failure_taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        self.failure()
+    }
+
+    pub(crate) fn closed_error(&self) -> Error {
+        Error::Closed(
+            self.close_reason()
+                .unwrap_or_else(|| CloseReason::Local("connection dropped".into())),
+        )
+    }
+
+    pub(crate) fn stats(&self) -> ConnectionStats {
+        ConnectionStats {
+            messages_sent: self.messages_sent.load(Ordering::Relaxed),
+            messages_received: self.messages_received.load(Ordering::Relaxed),
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            bytes_received: self.bytes_received.load(Ordering::Relaxed),
+            age: self.created.elapsed(),
+        }
+    }
+}
+
+/// Everything a backend's tasks need to drive one connection.
+#[derive(Debug)]
+pub struct ConnectionIo {
+    /// Items to write, in order. `None` from `recv` means every sender was dropped: close
+    /// gracefully.
+    pub outgoing: mpsc::Receiver<Outgoing>,
+    /// Where received messages go.
+    pub incoming: IncomingSender,
+    /// State and counters shared with the user's handles.
+    pub link: LinkHandle,
+}
+
+/// Delivers received messages to the application, holding the link back (backpressure) while
+/// the application's byte budget or queue is full.
+#[derive(Debug, Clone)]
+pub struct IncomingSender {
+    tx: mpsc::Sender<Bytes>,
+    shared: std::sync::Arc<Shared>,
+}
+
+impl IncomingSender {
+    pub(crate) fn new(tx: mpsc::Sender<Bytes>, shared: std::sync::Arc<Shared>) -> Self {
+        Self { tx, shared }
+    }
+
+    /// Delivers one message, counting it. Waits for budget and queue room. Returns false if
+    /// the application dropped its receiver (the message is discarded; keep reading so a close
+    /// is still seen).
+    pub async fn deliver(&self, message: Bytes) -> bool {
+        let len = message.len();
+        self.shared
+            .messages_received
+            .fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .bytes_received
+            .fetch_add(len as u64, Ordering::Relaxed);
+        let cost = self.shared.cost(len);
+        let permit = tokio::select! {
+            permit = self.shared.budget.acquire_many(cost) => permit,
+            _ = self.tx.closed() => return false,
+        };
+        match permit {
+            Ok(p) => p.forget(),
+            Err(_) => return false,
+        }
+        if self.tx.send(message).await.is_err() {
+            return false;
+        }
+        true
+    }
+
+    /// True once the application dropped its receiver.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// The backend's view of a connection's shared state.
+#[derive(Debug, Clone)]
+pub struct LinkHandle {
+    shared: std::sync::Arc<Shared>,
+}
+
+impl LinkHandle {
+    pub(crate) fn new(shared: std::sync::Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// The connection's endpoints.
+    pub fn info(&self) -> &ConnectionInfo {
+        &self.shared.info
+    }
+
+    /// The largest application message allowed.
+    pub fn max_message_size(&self) -> usize {
+        self.shared.max_message_size
+    }
+
+    /// Counts one message written to the link.
+    pub fn record_sent(&self, bytes: usize) {
+        self.shared.messages_sent.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .bytes_sent
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The remote closed with `reason`: the writer should answer with its own close.
+    pub fn remote_closed(&self, reason: String) {
+        self.shared.set_close_reason(CloseReason::Remote(reason));
+        self.shared.set_flag(REMOTE_CLOSED);
+    }
+
+    /// True once the remote closed.
+    pub fn is_remote_closed(&self) -> bool {
+        self.shared.has_flag(REMOTE_CLOSED)
+    }
+
+    /// Waits until the remote closes.
+    pub async fn wait_remote_closed(&self) {
+        self.shared.wait_flag(REMOTE_CLOSED).await
+    }
+
+    /// This side started closing: the reader discards further data.
+    pub fn set_local_closing(&self, reason: &str) {
+        self.shared
+            .set_close_reason(CloseReason::Local(reason.to_string()));
+        self.shared.set_flag(LOCAL_CLOSING);
+    }
+
+    /// True once this side started closing.
+    pub fn is_local_closing(&self) -> bool {
+        self.shared.has_flag(LOCAL_CLOSING)
+    }
+
+    /// The connection failed with `error`: recorded for the application's next `recv`.
+    pub fn fail(&self, error: Error) {
+        self.shared
+            .set_close_reason(CloseReason::Failed(error.to_string()));
+        let mut slot = lock(&self.shared.failure);
+        if slot.is_none() {
+            *slot = Some(error);
+        }
+    }
+
+    /// The link is fully done (both directions); wakes `close` and `closed`.
+    pub fn finish(&self) {
+        self.shared
+            .set_close_reason(CloseReason::Failed("link ended".into()));
+        self.shared.set_flag(FINISHED);
+    }
+
+    /// True once the connection was aborted (close timed out); the tasks should stop.
+    pub fn is_aborted(&self) -> bool {
+        self.shared.has_flag(ABORT)
+    }
+
+    /// Waits until the connection is aborted.
+    pub async fn wait_aborted(&self) {
+        self.shared.wait_flag(ABORT).await
+    }
+
+    /// Tells the other direction to stop at once (after a failure recorded with `fail`).
+    pub fn abort(&self) {
+        self.shared.set_flag(ABORT);
+    }
+
+    /// The receiving direction is done.
+    pub fn set_reader_done(&self) {
+        self.shared.set_flag(READER_DONE);
+    }
+
+    /// Waits until the receiving direction is done.
+    pub async fn wait_reader_done(&self) {
+        self.shared.wait_flag(READER_DONE).await
+    }
+
+    /// How long a close may take.
+    pub fn close_timeout(&self) -> std::time::Duration {
+        self.shared.close_timeout
+    }
+}

@@ -1,0 +1,281 @@
+//! [`Connection`]: an authenticated, message-oriented connection, split into a cloneable
+//! [`ConnectionSender`] and an owned [`ConnectionReceiver`] so the two directions never contend.
+//!
+//! Every backend builds its connections with [`new_connection`], which returns the user's
+//! `Connection` and the [`ConnectionIo`] the backend's tasks drive: a bounded queue of
+//! [`Outgoing`] items to put on the wire and an [`IncomingSender`] to deliver received
+//! messages, whose memory is bounded by a byte budget (see [`ChannelConfig`]).
+
+mod config;
+mod io;
+
+pub use config::ChannelConfig;
+pub use io::{ConnectionIo, IncomingSender, LinkHandle, Outgoing};
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::{CloseReason, Error, PeerId, Result, TransportAddress, TransportKind};
+use io::Shared;
+
+/// Who and where a connection connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// This side's identity.
+    pub local_peer: PeerId,
+    /// The remote's identity, proven by the handshake.
+    pub remote_peer: PeerId,
+    /// This side's address.
+    pub local_addr: TransportAddress,
+    /// The remote's address.
+    pub remote_addr: TransportAddress,
+    /// The backend carrying the connection.
+    pub kind: TransportKind,
+    /// True if this side dialed.
+    pub outbound: bool,
+}
+
+/// Counters of one connection (application messages and their payload bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// Messages written to the link.
+    pub messages_sent: u64,
+    /// Messages received from the link.
+    pub messages_received: u64,
+    /// Payload bytes written to the link.
+    pub bytes_sent: u64,
+    /// Payload bytes received from the link.
+    pub bytes_received: u64,
+    /// Time since the connection was established.
+    pub age: Duration,
+}
+
+/// Builds a connection for a backend: the user's half and the backend's half.
+pub fn new_connection(info: ConnectionInfo, config: &ChannelConfig) -> (Connection, ConnectionIo) {
+    let (out_tx, out_rx) = mpsc::channel(config.send_queue.max(1));
+    let (in_tx, in_rx) = mpsc::channel(config.recv_queue.max(1));
+    let shared = Arc::new(Shared::new(info, config, Instant::now()));
+    let connection = Connection {
+        sender: ConnectionSender {
+            queue: out_tx,
+            shared: shared.clone(),
+        },
+        receiver: ConnectionReceiver {
+            queue: in_rx,
+            shared: shared.clone(),
+        },
+    };
+    let io = ConnectionIo {
+        outgoing: out_rx,
+        incoming: IncomingSender::new(in_tx, shared.clone()),
+        link: LinkHandle::new(shared),
+    };
+    (connection, io)
+}
+
+/// An authenticated connection to one peer.
+#[derive(Debug)]
+pub struct Connection {
+    sender: ConnectionSender,
+    receiver: ConnectionReceiver,
+}
+
+impl Connection {
+    /// The remote's identity, proven by the handshake.
+    pub fn remote_peer(&self) -> PeerId {
+        self.sender.shared.info.remote_peer
+    }
+
+    /// The remote's address.
+    pub fn remote_addr(&self) -> &TransportAddress {
+        &self.sender.shared.info.remote_addr
+    }
+
+    /// Everything known about the connection's endpoints.
+    pub fn info(&self) -> &ConnectionInfo {
+        &self.sender.shared.info
+    }
+
+    /// Sends one message; waits while the send queue is full (backpressure).
+    pub async fn send(&self, message: Bytes) -> Result<()> {
+        self.sender.send(message).await
+    }
+
+    /// Receives the next message; `Ok(None)` once the connection closed cleanly.
+    pub async fn recv(&mut self) -> Result<Option<Bytes>> {
+        self.receiver.recv().await
+    }
+
+    /// Flushes queued messages, closes with `reason` and waits for the remote to acknowledge
+    /// (at most the configured close timeout).
+    pub async fn close(&self, reason: &str) -> Result<()> {
+        self.sender.close(reason).await
+    }
+
+    /// The connection's counters.
+    pub fn stats(&self) -> ConnectionStats {
+        self.sender.stats()
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.sender.close_reason()
+    }
+
+    /// A new handle for sending.
+    pub fn sender(&self) -> ConnectionSender {
+        self.sender.clone()
+    }
+
+    /// Splits into the sending and receiving halves.
+    pub fn split(self) -> (ConnectionSender, ConnectionReceiver) {
+        (self.sender, self.receiver)
+    }
+}
+
+/// The sending half: cheap to clone, usable from many tasks at once.
+#[derive(Debug, Clone)]
+pub struct ConnectionSender {
+    queue: mpsc::Sender<Outgoing>,
+    shared: Arc<Shared>,
+}
+
+impl ConnectionSender {
+    /// The remote's identity.
+    pub fn remote_peer(&self) -> PeerId {
+        self.shared.info.remote_peer
+    }
+
+    /// Everything known about the connection's endpoints.
+    pub fn info(&self) -> &ConnectionInfo {
+        &self.shared.info
+    }
+
+    /// The largest message [`ConnectionSender::send`] accepts.
+    pub fn max_message_size(&self) -> usize {
+        self.shared.max_message_size
+    }
+
+    fn check_size(&self, message: &Bytes) -> Result<()> {
+        if message.len() > self.shared.max_message_size {
+            return Err(Error::MessageTooLarge {
+                len: message.len(),
+                max: self.shared.max_message_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Queues one message for sending; waits while the queue is full. A message over the
+    /// maximum size fails with [`Error::MessageTooLarge`] and the connection stays usable.
+    pub async fn send(&self, message: Bytes) -> Result<()> {
+        self.check_size(&message)?;
+        self.queue
+            .send(Outgoing::Message(message))
+            .await
+            .map_err(|_| self.shared.closed_error())
+    }
+
+    /// Queues one message if there is room now; never waits. `Ok(false)` means the queue is
+    /// full (the message was not queued).
+    pub fn try_send(&self, message: Bytes) -> Result<bool> {
+        self.check_size(&message)?;
+        match self.queue.try_send(Outgoing::Message(message)) {
+            Ok(()) => Ok(true),
+            Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(self.shared.closed_error()),
+        }
+    }
+
+    /// Flushes every message queued before this call, sends a close with `reason`, and waits
+    /// until the remote acknowledges or the link ends, at most the configured close timeout.
+    /// Closing an already-closed connection succeeds at once.
+    pub async fn close(&self, reason: &str) -> Result<()> {
+        if self.shared.is_finished() {
+            return Ok(());
+        }
+        self.shared
+            .set_close_reason(CloseReason::Local(reason.to_string()));
+        let timeout = self.shared.close_timeout;
+        let queued = tokio::time::timeout(
+            timeout,
+            self.queue.send(Outgoing::Close(reason.to_string())),
+        );
+        if let Ok(Ok(())) = queued.await {
+            if tokio::time::timeout(timeout, self.shared.wait_finished())
+                .await
+                .is_ok()
+            {
+                return match self.shared.failure() {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                };
+            }
+        } else if self.shared.is_finished() {
+            return Ok(());
+        }
+        self.shared.abort();
+        Err(Error::Timeout {
+            operation: "close",
+            after: timeout,
+        })
+    }
+
+    /// True once the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_finished()
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.shared.close_reason()
+    }
+
+    /// The connection's counters.
+    pub fn stats(&self) -> ConnectionStats {
+        self.shared.stats()
+    }
+
+    /// Waits until the connection has ended.
+    pub async fn closed(&self) {
+        self.shared.wait_finished().await
+    }
+}
+
+/// The receiving half.
+#[derive(Debug)]
+pub struct ConnectionReceiver {
+    queue: mpsc::Receiver<Bytes>,
+    shared: Arc<Shared>,
+}
+
+impl ConnectionReceiver {
+    /// The remote's identity.
+    pub fn remote_peer(&self) -> PeerId {
+        self.shared.info.remote_peer
+    }
+
+    /// Receives the next message. `Ok(None)` once the connection closed cleanly (see
+    /// [`ConnectionReceiver::close_reason`]); `Err` once if it failed (a protocol violation, an
+    /// I/O error, a lost link), then `Ok(None)`. Cancel-safe.
+    pub async fn recv(&mut self) -> Result<Option<Bytes>> {
+        match self.queue.recv().await {
+            Some(message) => {
+                self.shared.release_budget(message.len());
+                Ok(Some(message))
+            }
+            None => match self.shared.take_failure() {
+                Some(e) => Err(e),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.shared.close_reason()
+    }
+}

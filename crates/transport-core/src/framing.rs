@@ -1,0 +1,181 @@
+//! Length-prefixed framing for byte streams: a `u32` big-endian length, then that many bytes.
+//!
+//! The decoder checks the announced length against its maximum before it reserves a single
+//! byte for the frame, so a hostile 4 GiB prefix costs nothing but an error.
+
+use bytes::{Buf, BufMut, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::ProtocolError;
+
+/// Bytes in a frame's length prefix.
+pub const LENGTH_PREFIX_LEN: usize = 4;
+
+/// Appends one frame (`u32` big-endian length, then `payload`) to `out`.
+///
+/// # Panics
+/// If `payload` is longer than `u32::MAX` bytes; callers bound payloads far below that.
+pub fn encode_frame(payload: &[u8], out: &mut BytesMut) {
+    let len = u32::try_from(payload.len()).expect("frame payload fits a u32 length");
+    out.reserve(LENGTH_PREFIX_LEN + payload.len());
+    out.put_u32(len);
+    out.put_slice(payload);
+}
+
+/// Splits frames off the front of a receive buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameDecoder {
+    max_frame: usize,
+}
+
+impl FrameDecoder {
+    /// A decoder that refuses frames longer than `max_frame` bytes.
+    pub fn new(max_frame: usize) -> Self {
+        Self { max_frame }
+    }
+
+    /// The largest frame payload accepted.
+    pub fn max_frame(&self) -> usize {
+        self.max_frame
+    }
+
+    /// Takes one whole frame's payload off the front of `buf`, `Ok(None)` if `buf` does not yet
+    /// hold a whole frame. When the frame is incomplete, reserves room for the rest of it (never
+    /// more than the maximum) so the next read can complete it.
+    pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<BytesMut>, ProtocolError> {
+        if buf.len() < LENGTH_PREFIX_LEN {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        let len_usize = usize::try_from(len).unwrap_or(usize::MAX);
+        if len_usize > self.max_frame {
+            return Err(ProtocolError::FrameTooLarge {
+                len: u64::from(len),
+                max: self.max_frame,
+            });
+        }
+        let total = LENGTH_PREFIX_LEN + len_usize;
+        if buf.len() < total {
+            buf.reserve(total - buf.len());
+            return Ok(None);
+        }
+        buf.advance(LENGTH_PREFIX_LEN);
+        Ok(Some(buf.split_to(len_usize)))
+    }
+}
+
+/// Why [`read_frame`] stopped.
+#[derive(Debug)]
+pub enum ReadFrameError {
+    /// The stream ended; `mid_frame` says whether part of a frame had arrived.
+    Eof {
+        /// Part of a frame was buffered when the stream ended.
+        mid_frame: bool,
+    },
+    /// The frame broke the protocol (too large).
+    Protocol(ProtocolError),
+    /// Reading failed.
+    Io(std::io::Error),
+}
+
+/// Reads from `io` into `buf` until one whole frame is there, and returns its payload.
+///
+/// Cancel-safe: bytes already read stay in `buf` for the next call.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut BytesMut,
+    decoder: &FrameDecoder,
+) -> Result<BytesMut, ReadFrameError> {
+    loop {
+        if let Some(frame) = decoder.decode(buf).map_err(ReadFrameError::Protocol)? {
+            return Ok(frame);
+        }
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(8 * 1024);
+        }
+        match io.read_buf(buf).await {
+            Ok(0) => {
+                return Err(ReadFrameError::Eof {
+                    mid_frame: !buf.is_empty(),
+                })
+            }
+            Ok(_) => {}
+            Err(e) => return Err(ReadFrameError::Io(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_split_correctly() {
+        let mut buf = BytesMut::new();
+        encode_frame(b"", &mut buf);
+        encode_frame(b"dice", &mut buf);
+        let d = FrameDecoder::new(16);
+        assert_eq!(d.decode(&mut buf).unwrap().unwrap().as_ref(), b"");
+        assert_eq!(d.decode(&mut buf).unwrap().unwrap().as_ref(), b"dice");
+        assert!(d.decode(&mut buf).unwrap().is_none());
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn partial_frames_wait_for_more_bytes() {
+        let d = FrameDecoder::new(16);
+        let mut buf = BytesMut::from(&[0u8, 0, 0][..]);
+        assert!(d.decode(&mut buf).unwrap().is_none());
+        buf.put_slice(&[5, b'a', b'b']);
+        assert!(d.decode(&mut buf).unwrap().is_none());
+        assert!(buf.capacity() >= 9);
+        buf.put_slice(b"cde");
+        assert_eq!(d.decode(&mut buf).unwrap().unwrap().as_ref(), b"abcde");
+    }
+
+    #[test]
+    fn the_maximum_is_accepted_and_one_more_refused_before_allocating() {
+        let d = FrameDecoder::new(16);
+        let mut ok = BytesMut::new();
+        encode_frame(&[7u8; 16], &mut ok);
+        assert_eq!(d.decode(&mut ok).unwrap().unwrap().len(), 16);
+        let mut huge = BytesMut::from(&[0xFFu8, 0xFF, 0xFF, 0xFF][..]);
+        let cap_before = huge.capacity();
+        assert_eq!(
+            d.decode(&mut huge),
+            Err(ProtocolError::FrameTooLarge {
+                len: u64::from(u32::MAX),
+                max: 16
+            })
+        );
+        assert_eq!(
+            huge.capacity(),
+            cap_before,
+            "nothing reserved for a refused frame"
+        );
+        let mut over = BytesMut::from(&[0u8, 0, 0, 17][..]);
+        assert!(d.decode(&mut over).is_err());
+    }
+
+    #[tokio::test]
+    async fn read_frame_reports_eof_and_mid_frame_eof() {
+        let d = FrameDecoder::new(64);
+        let data: &[u8] = &[0, 0, 0, 2, b'h', b'i', 0, 0];
+        let mut io = data;
+        let mut buf = BytesMut::new();
+        assert_eq!(
+            read_frame(&mut io, &mut buf, &d).await.unwrap().as_ref(),
+            b"hi"
+        );
+        assert!(matches!(
+            read_frame(&mut io, &mut buf, &d).await,
+            Err(ReadFrameError::Eof { mid_frame: true })
+        ));
+        let mut empty: &[u8] = &[];
+        let mut buf = BytesMut::new();
+        assert!(matches!(
+            read_frame(&mut empty, &mut buf, &d).await,
+            Err(ReadFrameError::Eof { mid_frame: false })
+        ));
+    }
+}

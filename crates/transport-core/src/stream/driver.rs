@@ -1,0 +1,186 @@
+//! Drives one secured stream connection: a writer that batches queued messages into records
+//! and writes each batch with one `write_all`, and a reader that decrypts records into
+//! messages. Both run concurrently inside one task; neither takes a lock.
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use crate::connection::{ConnectionIo, IncomingSender, LinkHandle, Outgoing};
+use crate::framing::{read_frame, FrameDecoder, ReadFrameError};
+use crate::secure::record::{
+    clip_reason, MessageAssembler, RecordOpener, RecordSealer, KIND_CLOSE, KIND_DATA,
+    KIND_DATA_MORE, MAX_NOISE_MESSAGE,
+};
+use crate::{Error, ProtocolError};
+
+/// Messages taken off the send queue per batch.
+const BATCH: usize = 64;
+/// A write buffer that grew past this is released after use rather than kept while idle.
+const KEEP_BUFFER: usize = 256 * 1024;
+
+/// Spawns the task that drives a secured connection; `guard` (e.g. a limiter slot) is held
+/// until the connection has fully ended.
+pub(crate) fn spawn<R, W, G>(
+    reader: R,
+    writer: W,
+    leftover: BytesMut,
+    sealer: RecordSealer,
+    opener: RecordOpener,
+    io: ConnectionIo,
+    guard: G,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+    G: Send + 'static,
+{
+    let ConnectionIo {
+        outgoing,
+        incoming,
+        link,
+    } = io;
+    let max = link.max_message_size();
+    tokio::spawn(async move {
+        let read = read_loop(reader, leftover, opener, incoming, link.clone(), max);
+        let write = write_loop(writer, outgoing, sealer, link.clone());
+        tokio::join!(read, write);
+        link.finish();
+        drop(guard);
+    });
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut reader: R,
+    mut buf: BytesMut,
+    mut opener: RecordOpener,
+    incoming: IncomingSender,
+    link: LinkHandle,
+    max_message: usize,
+) {
+    let decoder = FrameDecoder::new(MAX_NOISE_MESSAGE);
+    let mut assembler = MessageAssembler::new(max_message);
+    let failure: Option<Error> = loop {
+        let frame = tokio::select! {
+            biased;
+            _ = link.wait_aborted() => break None,
+            frame = read_frame(&mut reader, &mut buf, &decoder) => frame,
+        };
+        let frame = match frame {
+            Ok(f) => f,
+            Err(ReadFrameError::Eof { .. }) if link.is_local_closing() => break None,
+            Err(ReadFrameError::Eof { mid_frame }) => {
+                break Some(Error::LinkLost(if mid_frame {
+                    "the link ended in the middle of a frame".into()
+                } else {
+                    "the remote ended the link without a close".into()
+                }))
+            }
+            Err(ReadFrameError::Protocol(e)) => break Some(e.into()),
+            Err(ReadFrameError::Io(_)) if link.is_local_closing() => break None,
+            Err(ReadFrameError::Io(e)) => break Some(Error::io("read", e)),
+        };
+        let record = match opener.open(&frame) {
+            Ok(r) => r,
+            Err(e) => break Some(e.into()),
+        };
+        match record.kind {
+            KIND_DATA | KIND_DATA_MORE => match assembler.push(record) {
+                Ok(Some(message)) => {
+                    if !link.is_local_closing() {
+                        // A dropped receiver discards; keep reading so the close is seen.
+                        let _ = incoming.deliver(message).await;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => break Some(e.into()),
+            },
+            KIND_CLOSE => {
+                link.remote_closed(String::from_utf8_lossy(&record.body).into_owned());
+                break None;
+            }
+            other => break Some(ProtocolError::UnexpectedRecord(other).into()),
+        }
+    };
+    drop(incoming);
+    if let Some(error) = failure {
+        tracing::debug!(peer = %link.info().remote_peer.short(), %error, "connection failed");
+        link.fail(error);
+        link.abort();
+    }
+    link.set_reader_done();
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut outgoing: tokio::sync::mpsc::Receiver<Outgoing>,
+    mut sealer: RecordSealer,
+    link: LinkHandle,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut buf = BytesMut::new();
+    let result: Result<(), Error> = async {
+        loop {
+            let mut close: Option<String> = None;
+            tokio::select! {
+                biased;
+                _ = link.wait_aborted() => return Ok(()),
+                _ = link.wait_remote_closed() => close = Some("closed by the remote".into()),
+                n = outgoing.recv_many(&mut batch, BATCH) => {
+                    if n == 0 {
+                        close = Some("connection dropped".into());
+                    }
+                    for item in batch.drain(..) {
+                        match item {
+                            Outgoing::Message(m) => {
+                                sealer.seal_message(&m, &mut buf)?;
+                                link.record_sent(m.len());
+                            }
+                            Outgoing::Close(reason) => {
+                                close = Some(reason);
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            let acknowledging = link.is_remote_closed();
+            if let Some(reason) = &close {
+                if !acknowledging {
+                    link.set_local_closing(reason);
+                }
+                sealer.seal(KIND_CLOSE, clip_reason(reason).as_bytes(), &mut buf)?;
+            }
+            tokio::select! {
+                biased;
+                _ = link.wait_aborted() => return Ok(()),
+                written = writer.write_all(&buf) => written.map_err(|e| Error::io("write", e))?,
+            }
+            buf.clear();
+            if buf.capacity() > KEEP_BUFFER {
+                buf = BytesMut::new();
+            }
+            if close.is_some() {
+                let _ = writer.shutdown().await;
+                if !acknowledging {
+                    // Wait for the remote's close (read by the reader), bounded.
+                    let wait = tokio::time::timeout(link.close_timeout(), link.wait_reader_done());
+                    if wait.await.is_err() {
+                        link.fail(Error::Timeout {
+                            operation: "close acknowledgement",
+                            after: link.close_timeout(),
+                        });
+                        link.abort();
+                    }
+                }
+                return Ok(());
+            }
+        }
+    }
+    .await;
+    if let Err(error) = result {
+        if !link.is_local_closing() && !link.is_remote_closed() {
+            tracing::debug!(peer = %link.info().remote_peer.short(), %error, "write failed");
+            link.fail(error);
+        }
+        link.abort();
+    }
+}

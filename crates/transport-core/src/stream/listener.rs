@@ -1,0 +1,197 @@
+//! A generic listener over any stream acceptor: checks the inbound limits by source before any
+//! handshake work, runs handshakes concurrently (bounded by the limiter's in-flight cap, each
+//! under the handshake timeout), and hands authenticated connections to the application.
+//! A misbehaving remote costs only its own handshake task; the accept loop keeps serving.
+
+use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::{RawStream, StreamContext};
+use crate::limits::InboundTicket;
+use crate::policy::SourceKey;
+use crate::{Error, Inbound, Listener, ListenerStats, Result, TransportAddress};
+
+/// Authenticated connections and refusal reports waiting for `accept`.
+const INBOUND_QUEUE: usize = 64;
+
+/// One raw inbound stream, before any handshake.
+#[derive(Debug)]
+pub struct AcceptedStream<R, W> {
+    /// The stream and its addresses.
+    pub raw: RawStream<R, W>,
+    /// The source the inbound limits are keyed by (the IP address, not the port).
+    pub source: SourceKey,
+}
+
+/// A backend's raw accept.
+pub trait StreamAcceptor: Send + 'static {
+    /// The read half of an accepted stream.
+    type Reader: AsyncRead + Unpin + Send + 'static;
+    /// The write half of an accepted stream.
+    type Writer: AsyncWrite + Unpin + Send + 'static;
+
+    /// Waits for the next raw inbound stream. Errors are logged and retried with a short
+    /// backoff (e.g. out of file descriptors); they do not end the listener.
+    fn accept(
+        &mut self,
+    ) -> impl Future<Output = io::Result<AcceptedStream<Self::Reader, Self::Writer>>> + Send;
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    accepted: AtomicU64,
+    refused_by_limit: AtomicU64,
+    failed_handshakes: AtomicU64,
+}
+
+/// The [`Listener`] of every stream backend.
+#[derive(Debug)]
+pub struct StreamListener {
+    local_addr: TransportAddress,
+    events: mpsc::Receiver<Inbound>,
+    task: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+/// Starts accepting on `acceptor`, which is bound to `local_addr`.
+pub fn spawn_stream_listener<A: StreamAcceptor>(
+    acceptor: A,
+    local_addr: TransportAddress,
+    ctx: StreamContext,
+) -> StreamListener {
+    let (tx, events) = mpsc::channel(INBOUND_QUEUE);
+    let counters = Arc::new(Counters::default());
+    let task = tokio::spawn(accept_loop(acceptor, ctx, tx, counters.clone()));
+    StreamListener {
+        local_addr,
+        events,
+        task: Some(task),
+        counters,
+    }
+}
+
+async fn accept_loop<A: StreamAcceptor>(
+    mut acceptor: A,
+    ctx: StreamContext,
+    tx: mpsc::Sender<Inbound>,
+    counters: Arc<Counters>,
+) {
+    let mut handshakes = JoinSet::new();
+    let mut consecutive_errors = 0u32;
+    loop {
+        tokio::select! {
+            _ = tx.closed() => break,
+            Some(_) = handshakes.join_next(), if !handshakes.is_empty() => {}
+            accepted = acceptor.accept() => match accepted {
+                Err(e) => {
+                    consecutive_errors = consecutive_errors.saturating_add(1);
+                    let pause = Duration::from_millis(5u64 << consecutive_errors.min(8));
+                    tracing::warn!(error = %e, ?pause, "accept failed");
+                    tokio::time::sleep(pause).await;
+                }
+                Ok(accepted) => {
+                    consecutive_errors = 0;
+                    match ctx.limiter.check_inbound(accepted.source) {
+                        Err(rejection) => {
+                            counters.refused_by_limit.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(remote = %accepted.raw.remote_addr, %rejection, "inbound refused");
+                            let _ = tx.try_send(Inbound::Refused {
+                                remote: accepted.raw.remote_addr,
+                                error: Error::Limit(rejection),
+                            });
+                        }
+                        Ok(ticket) => {
+                            handshakes.spawn(handshake(accepted.raw, ticket, ctx.clone(), tx.clone(), counters.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn handshake<R, W>(
+    raw: RawStream<R, W>,
+    ticket: InboundTicket,
+    ctx: StreamContext,
+    tx: mpsc::Sender<Inbound>,
+    counters: Arc<Counters>,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let remote = raw.remote_addr.clone();
+    let timeout = ctx.config.handshake_timeout;
+    let result = match tokio::time::timeout(timeout, ctx.secure_inbound(raw)).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Timeout {
+            operation: "handshake",
+            after: timeout,
+        }),
+    };
+    match result {
+        Ok(connection) => {
+            // The ticket (an in-flight slot) is held until the application takes the
+            // connection, so undelivered connections stay bounded too.
+            if tx.send(Inbound::Connection(connection)).await.is_ok() {
+                counters.accepted.fetch_add(1, Ordering::Relaxed);
+            }
+            ticket.succeed();
+        }
+        Err(error) => {
+            if matches!(error, Error::Limit(_)) {
+                // Refused after authentication (per-peer or total): not the source's fault.
+                counters.refused_by_limit.fetch_add(1, Ordering::Relaxed);
+                ticket.succeed();
+            } else {
+                counters.failed_handshakes.fetch_add(1, Ordering::Relaxed);
+                drop(ticket);
+            }
+            tracing::info!(%remote, %error, "inbound connection refused");
+            let _ = tx.try_send(Inbound::Refused { remote, error });
+        }
+    }
+}
+
+#[async_trait]
+impl Listener for StreamListener {
+    fn local_addr(&self) -> &TransportAddress {
+        &self.local_addr
+    }
+
+    async fn accept(&mut self) -> Result<Inbound> {
+        self.events.recv().await.ok_or(Error::ListenerClosed)
+    }
+
+    fn stats(&self) -> ListenerStats {
+        ListenerStats {
+            accepted: self.counters.accepted.load(Ordering::Relaxed),
+            refused_by_limit: self.counters.refused_by_limit.load(Ordering::Relaxed),
+            failed_handshakes: self.counters.failed_handshakes.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn close(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        self.events.close();
+    }
+}
+
+impl Drop for StreamListener {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! `cargo xtask ci`: every check CI makes, in order, stopping at the first failure.
+//!
+//! 1. `cargo fmt --all -- --check`
+//! 2. `cargo clippy --workspace --all-targets --locked -- -D warnings`
+//! 3. `cargo test --workspace --locked --exclude bitcraps-conformance`
+//! 4. the conformance suite, as `cargo xtask conformance` runs it
+//! 5. cargo-deny (installed if missing): `cargo fetch --locked`, then
+//!    `cargo deny --offline check licenses bans sources` (advisories need a network CI lacks)
+//! 6. fuzz smoke: every cargo-fuzz target for a few seconds, if there is a nightly toolchain
+//!
+//! Each step is printed as a header, then with its duration; a summary closes the run.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::conformance::{self, ConformanceArgs};
+use crate::fuzz::{self, WithoutNightly};
+use crate::process::Cmd;
+use crate::tools;
+
+/// Options of `cargo xtask ci`.
+#[derive(Debug, Args)]
+pub(crate) struct CiArgs {
+    /// Do not run cargo-deny (nor install it).
+    #[arg(long)]
+    pub(crate) skip_deny: bool,
+    /// Do not run the fuzz smoke test.
+    #[arg(long)]
+    pub(crate) skip_fuzz: bool,
+    /// Seconds of fuzzing per target in the fuzz smoke test.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub(crate) fuzz_seconds: u64,
+}
+
+/// How a step that did not fail ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ran {
+    /// It ran and passed.
+    Done,
+    /// It had nothing to do or could not run here; the reason says which.
+    Skipped(String),
+}
+
+/// The name of each step, in order.
+const STEPS: [&str; 6] = ["fmt", "clippy", "test", "conformance", "deny", "fuzz"];
+
+/// Runs every step in order; the first failure ends the run with an error.
+pub(crate) fn run(root: &Path, args: &CiArgs) -> Result<()> {
+    let started = Instant::now();
+    let mut summary: Vec<(&str, Duration, String)> = Vec::new();
+    for (index, name) in STEPS.into_iter().enumerate() {
+        println!();
+        println!("==> [{}/{}] {name}", index + 1, STEPS.len());
+        let step_started = Instant::now();
+        let result = step(root, args, name);
+        let took = step_started.elapsed();
+        let status = match &result {
+            Ok(Ran::Done) => "ok".to_owned(),
+            Ok(Ran::Skipped(why)) => format!("skipped: {why}"),
+            Err(err) => format!("FAILED: {err:#}"),
+        };
+        println!(
+            "<== [{}/{}] {name}: {status} ({})",
+            index + 1,
+            STEPS.len(),
+            secs(took)
+        );
+        summary.push((name, took, status));
+        if let Err(err) = result {
+            print_summary(&summary, started.elapsed());
+            return Err(err).with_context(|| format!("ci step `{name}` failed"));
+        }
+    }
+    print_summary(&summary, started.elapsed());
+    Ok(())
+}
+
+/// Runs the step called `name`.
+fn step(root: &Path, args: &CiArgs, name: &str) -> Result<Ran> {
+    match name {
+        "fmt" => cargo(root, &["fmt", "--all", "--", "--check"]),
+        "clippy" => cargo(
+            root,
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        "test" => cargo(
+            root,
+            &[
+                "test",
+                "--workspace",
+                "--locked",
+                "--exclude",
+                conformance::PACKAGE,
+            ],
+        ),
+        "conformance" => {
+            conformance::run(root, &ConformanceArgs::default())?;
+            Ok(Ran::Done)
+        }
+        "deny" if args.skip_deny => Ok(Ran::Skipped("--skip-deny".to_owned())),
+        "deny" => deny(root),
+        "fuzz" if args.skip_fuzz => Ok(Ran::Skipped("--skip-fuzz".to_owned())),
+        "fuzz" => fuzz::fuzz(root, args.fuzz_seconds, None, WithoutNightly::Skip),
+        other => unreachable!("no ci step called {other}"),
+    }
+}
+
+/// Runs `cargo <args>` as a step.
+fn cargo(root: &Path, args: &[&str]) -> Result<Ran> {
+    Cmd::cargo(root, args).run()?;
+    Ok(Ran::Done)
+}
+
+/// The cargo-deny step: install if needed, fetch every crate (so the offline check sees them all,
+/// for every target platform), check licenses, bans and sources against `deny.toml`.
+fn deny(root: &Path) -> Result<Ran> {
+    tools::ensure(root, tools::CARGO_DENY)?;
+    Cmd::cargo(root, &["fetch", "--locked"]).run()?;
+    Cmd::cargo(
+        root,
+        &[
+            "deny",
+            "--offline",
+            "--locked",
+            "--all-features",
+            "check",
+            "licenses",
+            "bans",
+            "sources",
+        ],
+    )
+    .run()?;
+    Ok(Ran::Done)
+}
+
+/// Prints every step that ran with its outcome and duration, then the total.
+fn print_summary(summary: &[(&str, Duration, String)], total: Duration) {
+    println!();
+    println!("ci summary:");
+    for (name, took, status) in summary {
+        println!("  {name:<12} {:>8}  {status}", secs(*took));
+    }
+    for name in STEPS.iter().skip(summary.len()) {
+        println!("  {name:<12} {:>8}  not run", "");
+    }
+    println!("  {:<12} {:>8}", "total", secs(total));
+}
+
+/// A duration as seconds with one decimal, e.g. `12.3 s`.
+fn secs(duration: Duration) -> String {
+    format!("{:.1} s", duration.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_durations() {
+        assert_eq!(secs(Duration::from_millis(12_345)), "12.3 s");
+        assert_eq!(secs(Duration::ZERO), "0.0 s");
+    }
+
+    #[test]
+    fn skips_are_honoured_without_running_anything() {
+        let args = CiArgs {
+            skip_deny: true,
+            skip_fuzz: true,
+            fuzz_seconds: 5,
+        };
+        let root = Path::new("/nonexistent");
+        assert_eq!(
+            step(root, &args, "deny").expect("skipped"),
+            Ran::Skipped("--skip-deny".to_owned())
+        );
+        assert_eq!(
+            step(root, &args, "fuzz").expect("skipped"),
+            Ran::Skipped("--skip-fuzz".to_owned())
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! `cargo xtask`: the developer tooling of the bitcraps-transport workspace.
+//!
+//! - `cargo xtask ci`: format, clippy, tests, the conformance suite, cargo-deny and a fuzz smoke
+//!   run, in that order, stopping at the first failure.
+//! - `cargo xtask conformance [--backend NAME]...`: the cross-backend conformance suite, with a
+//!   table of results per case and backend.
+//! - `cargo xtask fuzz [--seconds N] [--target NAME]`: every cargo-fuzz target (or one) for a while.
+//!
+//! Every child command runs in the workspace root (the parent of this crate's directory) and is
+//! printed before it runs.
+
+mod ci;
+mod conformance;
+mod fuzz;
+mod libtest;
+mod process;
+mod report;
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Developer tooling for the bitcraps-transport workspace.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands of `cargo xtask`.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Everything CI checks: fmt, clippy, tests, conformance, cargo-deny, fuzz smoke.
+    Ci(ci::CiArgs),
+    /// The cross-backend conformance suite, summarised as a case x backend table.
+    Conformance(conformance::ConformanceArgs),
+    /// Run the cargo-fuzz targets under `fuzz/` (needs a nightly toolchain).
+    Fuzz(fuzz::FuzzArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    let result = match cli.command {
+        Command::Ci(args) => ci::run(&root, &args),
+        Command::Conformance(args) => conformance::run(&root, &args),
+        Command::Fuzz(args) => fuzz::run(&root, &args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn workspace_root_holds_the_workspace_manifest() {
+        assert!(workspace_root().join("Cargo.toml").is_file());
+        assert!(workspace_root().join("xtask").is_dir());
+    }
+
+    #[test]
+    fn backends_repeat_and_split_on_commas() {
+        let cli = Cli::try_parse_from([
+            "cargo xtask",
+            "conformance",
+            "--backend",
+            "tcp",
+            "--backend",
+            "ble-sim-23,mem",
+        ])
+        .expect("valid command line");
+        let Command::Conformance(args) = cli.command else {
+            panic!("parsed as another subcommand");
+        };
+        assert_eq!(args.backends, ["tcp", "ble-sim-23", "mem"]);
+        assert_eq!(args.test_threads, 2);
+    }
+
+    #[test]
+    fn ci_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "cargo xtask",
+            "ci",
+            "--skip-deny",
+            "--skip-fuzz",
+            "--fuzz-seconds",
+            "9",
+        ])
+        .expect("valid command line");
+        let Command::Ci(args) = cli.command else {
+            panic!("parsed as another subcommand");
+        };
+        assert!(args.skip_deny && args.skip_fuzz);
+        assert_eq!(args.fuzz_seconds, 9);
+    }
+}
