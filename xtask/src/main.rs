@@ -5,10 +5,13 @@
 //! - `cargo xtask conformance [--backend NAME]...`: the cross-backend conformance suite, with a
 //!   table of results per case and backend.
 //! - `cargo xtask fuzz [--seconds N] [--target NAME]`: every cargo-fuzz target (or one) for a while.
+//! - `cargo xtask bench`: each backend's throughput against its raw library; writes
+//!   `docs/benchmarks.md`.
 //!
 //! Every child command runs in the workspace root (the parent of this crate's directory) and is
 //! printed before it runs.
 
+mod bench;
 mod ci;
 mod conformance;
 mod fuzz;
@@ -40,6 +43,8 @@ enum Command {
     Conformance(conformance::ConformanceArgs),
     /// Run the cargo-fuzz targets under `fuzz/` (needs a nightly toolchain).
     Fuzz(fuzz::FuzzArgs),
+    /// Throughput of each backend against the raw library it wraps; writes docs/benchmarks.md.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +54,7 @@ fn main() -> ExitCode {
         Command::Ci(args) => ci::run(&root, &args),
         Command::Conformance(args) => conformance::run(&root, &args),
         Command::Fuzz(args) => fuzz::run(&root, &args),
+        Command::Bench(args) => bench::run(&root, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

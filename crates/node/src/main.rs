@@ -1,1 +1,234 @@
-fn main() {}
+//! `bitcraps-node`: listen, send and demo over the bitcraps transports.
+//!
+//! Events go to stdout (readable lines, or one JSON object per line with `--json`); logs go to
+//! stderr, filtered by `RUST_LOG` (default `warn`).
+
+mod backends;
+mod demo;
+mod listen;
+mod output;
+mod send;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bitcraps_transport_core::{ChannelConfig, ConnectionLimits, Keypair, PeerId, TransportAddress};
+use clap::{Args, Parser, Subcommand};
+
+use output::{Event, Output};
+
+/// A BitCraps transport node: listen for peers, send to one, or run an in-process demo.
+#[derive(Debug, Parser)]
+#[command(name = "bitcraps-node", version, about)]
+struct Cli {
+    /// Print every event as one JSON object per line on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Listen on one or more addresses (tcp://HOST:PORT; port 0 picks one) until Ctrl-C.
+    Listen(ListenArgs),
+    /// Dial a peer, check its identity, send messages, close and report throughput.
+    Send(SendArgs),
+    /// Run a small dice game between in-process nodes over TCP and memory, then print stats.
+    Demo,
+}
+
+/// Options of `listen`.
+#[derive(Debug, Args)]
+struct ListenArgs {
+    /// Addresses to listen on, e.g. tcp://127.0.0.1:0.
+    #[arg(required = true, value_name = "ADDR")]
+    addrs: Vec<TransportAddress>,
+    /// Key file (created with mode 0600 if missing); a fresh key if not given.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// Send every received message back to its sender.
+    #[arg(long)]
+    echo: bool,
+    /// Handshake timeout in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    handshake_timeout_ms: u64,
+    /// Maximum established connections.
+    #[arg(long, value_name = "N", default_value_t = ConnectionLimits::default().max_total_connections)]
+    max_connections: usize,
+    /// New inbound handshakes allowed per source IP per minute.
+    #[arg(long, value_name = "N", default_value_t = ConnectionLimits::default().max_new_connections_per_minute)]
+    max_new_per_minute: u32,
+}
+
+/// Options of `send`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("payload").required(true).args(["message", "count"])))]
+struct SendArgs {
+    /// The address to dial, e.g. tcp://127.0.0.1:8765.
+    #[arg(value_name = "ADDR")]
+    addr: TransportAddress,
+    /// The peer id (64 hex digits) the remote must prove.
+    #[arg(long, value_name = "ID")]
+    peer: PeerId,
+    /// Send this one message.
+    #[arg(long, value_name = "TEXT", conflicts_with = "count")]
+    message: Option<String>,
+    /// Send N messages, each beginning with its index ("0 ", "1 ", ...).
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// Size of each of the --count messages, in bytes.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        conflicts_with = "message",
+        default_value_t = 64
+    )]
+    size: usize,
+    /// Key file (created with mode 0600 if missing); a fresh key if not given.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// Dial and handshake timeout in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    timeout_ms: u64,
+}
+
+/// The keypair from `--key FILE` (loaded, or generated and saved 0600), or a fresh one.
+fn load_key(path: Option<&Path>) -> Result<Keypair> {
+    match path {
+        Some(p) => {
+            Keypair::load_or_generate(p).with_context(|| format!("key file {}", p.display()))
+        }
+        None => Ok(Keypair::generate()),
+    }
+}
+
+/// Channel settings with the given handshake timeout.
+fn channel_config(handshake_timeout_ms: u64) -> ChannelConfig {
+    ChannelConfig {
+        handshake_timeout: Duration::from_millis(handshake_timeout_ms.max(1)),
+        ..ChannelConfig::default()
+    }
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// A failure that was already reported as an event; only the exit code is left to set.
+#[derive(Debug)]
+struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failure already reported")
+    }
+}
+
+impl std::error::Error for Reported {}
+
+fn report(out: Output, error: &anyhow::Error) {
+    if error.downcast_ref::<Reported>().is_some() {
+        return;
+    }
+    let core = error.downcast_ref::<bitcraps_transport_core::Error>();
+    if out.is_json() {
+        let event = match core {
+            Some(e) => Event::error(None, None, e),
+            None => Event::Error {
+                peer_id: None,
+                remote: None,
+                error: format!("{error:#}"),
+                kind: "Other",
+                detail: None,
+            },
+        };
+        out.emit(&event);
+    }
+    match core {
+        Some(e) => eprintln!("error: {error:#} ({})", output::error_kind(e).0),
+        None => eprintln!("error: {error:#}"),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs();
+    let out = Output::new(cli.json);
+    let result = match cli.command {
+        Command::Listen(args) => listen::run(args, out).await,
+        Command::Send(args) => send::run(args, out).await,
+        Command::Demo => demo::run(out).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(out, &e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn send_needs_a_payload_and_refuses_both() {
+        let peer = Keypair::generate().peer_id().to_string();
+        let base = [
+            "bitcraps-node",
+            "send",
+            "tcp://127.0.0.1:1",
+            "--peer",
+            &peer,
+        ];
+        assert!(Cli::try_parse_from(base).is_err());
+        let with = |extra: &[&str]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            Cli::try_parse_from(v)
+        };
+        assert!(with(&["--message", "hi"]).is_ok());
+        assert!(with(&["--count", "3", "--size", "10"]).is_ok());
+        assert!(with(&["--message", "hi", "--count", "3"]).is_err());
+        assert!(with(&["--message", "hi", "--size", "3"]).is_err());
+    }
+
+    #[test]
+    fn listen_parses_addresses_and_json_anywhere() {
+        let cli = Cli::try_parse_from([
+            "bitcraps-node",
+            "listen",
+            "tcp://127.0.0.1:0",
+            "tcp://[::1]:0",
+            "--json",
+            "--handshake-timeout-ms",
+            "500",
+        ])
+        .unwrap();
+        assert!(cli.json);
+        let Command::Listen(args) = cli.command else {
+            panic!("not listen")
+        };
+        assert_eq!(args.addrs.len(), 2);
+        assert_eq!(args.handshake_timeout_ms, 500);
+        assert!(Cli::try_parse_from(["bitcraps-node", "listen"]).is_err());
+        assert!(Cli::try_parse_from(["bitcraps-node", "listen", "bogus"]).is_err());
+    }
+}

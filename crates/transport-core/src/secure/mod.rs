@@ -142,3 +142,6 @@ impl std::fmt::Debug for LocalIdentity {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod vectors;

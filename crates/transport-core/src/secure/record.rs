@@ -297,3 +297,7 @@ impl MessageAssembler {
         Ok(Some(message))
     }
 }
+
+#[cfg(test)]
+#[path = "record_tests.rs"]
+mod tests;

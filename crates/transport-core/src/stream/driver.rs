@@ -152,7 +152,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             tokio::select! {
                 biased;
                 _ = link.wait_aborted() => return Ok(()),
-                written = writer.write_all(&buf) => written.map_err(|e| Error::io("write", e))?,
+                // Flush too: some streams (BLE, WebSocket adapters) buffer until flushed.
+                written = async {
+                    writer.write_all(&buf).await?;
+                    writer.flush().await
+                } => written.map_err(|e| Error::io("write", e))?,
             }
             buf.clear();
             if buf.capacity() > KEEP_BUFFER {

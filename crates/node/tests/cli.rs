@@ -1,0 +1,238 @@
+//! End-to-end tests of the `bitcraps-node` binary: listen + send, identity checks, dial
+//! failures, key files, echo, and the demo.
+
+#![cfg(unix)]
+
+mod common;
+
+use bitcraps_transport_core::{Bytes, Keypair, Transport, TransportAddress};
+use bitcraps_transport_tcp::TcpTransport;
+use common::{node, of_kind, run_json, Listening, GUARD};
+
+#[tokio::test]
+async fn send_delivers_numbered_messages_in_order_and_closes_cleanly() {
+    let mut listener = Listening::start(&["tcp://127.0.0.1:0"]).await;
+    let sent = run_json(&[
+        "send",
+        &listener.address,
+        "--peer",
+        &listener.peer_id,
+        "--count",
+        "20",
+        "--size",
+        "100",
+    ])
+    .await;
+    assert!(sent.success, "send failed: {}", sent.stderr);
+    let connected = &of_kind(&sent.events, "connected")[0];
+    assert_eq!(connected["peer_id"], listener.peer_id.as_str());
+    let summary = of_kind(&sent.events, "summary");
+    assert_eq!(summary.len(), 1, "{:?}", sent.events);
+    assert_eq!(summary[0]["messages"], 20);
+    assert_eq!(summary[0]["bytes"], 2000);
+    assert!(summary[0]["messages_per_second"].as_f64().unwrap() > 0.0);
+
+    let conn = listener
+        .wait_for("connected", |e| e["event"] == "connected")
+        .await;
+    let sender_id = conn["peer_id"].as_str().unwrap().to_string();
+    for i in 0..20 {
+        let m = common::next(&mut listener.events).await;
+        assert_eq!(m["event"], "message", "{m}");
+        assert_eq!(m["peer_id"], sender_id.as_str());
+        assert_eq!(m["bytes"], 100);
+        let text = m["text"].as_str().unwrap();
+        assert!(text.starts_with(&format!("{i} ")), "message {i}: {text}");
+        assert_eq!(text.chars().count(), 64);
+    }
+    let gone = common::next(&mut listener.events).await;
+    assert_eq!(gone["event"], "disconnected", "{gone}");
+    assert_eq!(gone["peer_id"], sender_id.as_str());
+    assert!(gone["reason"].as_str().unwrap().contains("done"), "{gone}");
+
+    let rest = listener.interrupt().await;
+    assert_eq!(of_kind(&rest, "shutting_down").len(), 1, "{rest:?}");
+    let stats = of_kind(&rest, "listener_stats");
+    assert_eq!(stats.len(), 1, "{rest:?}");
+    assert_eq!(stats[0]["accepted"], 1);
+    assert_eq!(stats[0]["failed_handshakes"], 0);
+}
+
+#[tokio::test]
+async fn send_to_the_wrong_peer_fails_with_peer_mismatch() {
+    let listener = Listening::start(&["tcp://127.0.0.1:0"]).await;
+    let wrong = Keypair::generate().peer_id().to_string();
+    let sent = run_json(&[
+        "send",
+        &listener.address,
+        "--peer",
+        &wrong,
+        "--message",
+        "x",
+    ])
+    .await;
+    assert!(!sent.success);
+    let errors = of_kind(&sent.events, "error");
+    assert_eq!(errors.len(), 1, "{:?}", sent.events);
+    assert_eq!(errors[0]["kind"], "PeerMismatch");
+    assert_eq!(errors[0]["remote"], listener.address.as_str());
+    let text = errors[0]["error"].as_str().unwrap();
+    assert!(
+        text.contains(&wrong) && text.contains(&listener.peer_id),
+        "{text}"
+    );
+    assert!(of_kind(&sent.events, "summary").is_empty());
+}
+
+#[tokio::test]
+async fn human_mode_prints_the_typed_error_on_stderr() {
+    let listener = Listening::start(&["tcp://127.0.0.1:0"]).await;
+    let wrong = Keypair::generate().peer_id().to_string();
+    let out = tokio::time::timeout(
+        GUARD,
+        node()
+            .args(["send", &listener.address, "--peer", &wrong])
+            .args(["--message", "x"])
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("(PeerMismatch)"), "{stderr}");
+}
+
+#[tokio::test]
+async fn send_to_a_closed_port_fails() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let peer = Keypair::generate().peer_id().to_string();
+    let addr = format!("tcp://127.0.0.1:{port}");
+    let sent = run_json(&["send", &addr, "--peer", &peer, "--message", "x"]).await;
+    assert!(!sent.success);
+    let errors = of_kind(&sent.events, "error");
+    assert_eq!(errors.len(), 1, "{:?}", sent.events);
+    assert_eq!(errors[0]["kind"], "Io");
+    assert_eq!(errors[0]["remote"], addr.as_str());
+}
+
+#[tokio::test]
+async fn unsupported_schemes_are_refused_before_listening() {
+    let out = run_json(&["listen", "udp://127.0.0.1:0"]).await;
+    assert!(!out.success);
+    assert!(of_kind(&out.events, "listening").is_empty());
+    let errors = of_kind(&out.events, "error");
+    assert_eq!(errors.len(), 1, "{:?}", out.events);
+    assert!(errors[0]["error"].as_str().unwrap().contains("udp"));
+}
+
+#[tokio::test]
+async fn key_file_is_created_private_and_reused() {
+    let dir = std::env::temp_dir().join(format!(
+        "bitcraps-node-key-{}-{}",
+        std::process::id(),
+        line!()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("node.key");
+    let _ = std::fs::remove_file(&key);
+    let key_arg = key.to_str().unwrap();
+    let first = Listening::start(&["tcp://127.0.0.1:0", "--key", key_arg]).await;
+    let id = first.peer_id.clone();
+    first.interrupt().await;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let second = Listening::start(&["tcp://127.0.0.1:0", "--key", key_arg]).await;
+    assert_eq!(second.peer_id, id);
+    second.interrupt().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn echo_sends_every_message_back_and_listens_on_several_addresses() {
+    let mut cmd = node();
+    cmd.args([
+        "--json",
+        "listen",
+        "tcp://127.0.0.1:0",
+        "tcp://127.0.0.1:0",
+        "--echo",
+    ]);
+    let mut child = cmd.spawn().unwrap();
+    let mut events = common::json_lines(&mut child);
+    let a = common::next(&mut events).await;
+    let b = common::next(&mut events).await;
+    assert_eq!(
+        (&a["event"], &b["event"]),
+        (&"listening".into(), &"listening".into())
+    );
+    assert_ne!(a["address"], b["address"]);
+    assert_eq!(a["peer_id"], b["peer_id"]);
+    let peer = a["peer_id"].as_str().unwrap().parse().unwrap();
+    let client = TcpTransport::new(Keypair::generate());
+    for l in [&a, &b] {
+        let addr: TransportAddress = l["address"].as_str().unwrap().parse().unwrap();
+        let mut conn = client.dial(&addr, Some(peer)).await.unwrap();
+        for roll in ["roll 3 4", "bet 5 on 7"] {
+            conn.send(Bytes::from(roll)).await.unwrap();
+            let back = tokio::time::timeout(GUARD, conn.recv()).await.unwrap();
+            assert_eq!(back.unwrap().as_deref(), Some(roll.as_bytes()));
+        }
+        conn.close("done").await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn demo_plays_a_reproducible_game_and_reports_stats() {
+    let runs = [run_json(&["demo"]).await, run_json(&["demo"]).await];
+    for run in &runs {
+        assert!(run.success, "demo failed: {}", run.stderr);
+        assert_eq!(of_kind(&run.events, "listening").len(), 2);
+        assert_eq!(of_kind(&run.events, "connection_stats").len(), 6);
+        assert_eq!(of_kind(&run.events, "listener_stats").len(), 2);
+        for s in of_kind(&run.events, "connection_stats") {
+            assert!(s["messages_sent"].as_u64().unwrap() > 0, "{s}");
+            assert!(s["messages_received"].as_u64().unwrap() > 0, "{s}");
+        }
+    }
+    let said = |run: &common::Finished, name: &str| -> Vec<String> {
+        of_kind(&run.events, "said")
+            .into_iter()
+            .filter(|e| e["name"] == name)
+            .map(|e| format!("{} {}", e["peer_id"], e["text"]))
+            .collect()
+    };
+    let rolls = said(&runs[0], "shooter");
+    assert_eq!(rolls.len(), 3);
+    assert!(rolls.iter().all(|r| r.contains("rolls")));
+    assert_eq!(rolls, said(&runs[1], "shooter"));
+    let bets: Vec<String> = said(&runs[0], "bob")
+        .into_iter()
+        .filter(|t| t.contains("bets"))
+        .collect();
+    assert_eq!(bets.len(), 3);
+
+    // Human mode says the same things readably.
+    let out = tokio::time::timeout(GUARD, node().arg("demo").output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "rolls",
+        "bets",
+        "acknowledges",
+        "connections:",
+        "listener tcp://",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}

@@ -1,0 +1,353 @@
+//! The central (GATT client) role on btleplug: scan for the BitCraps service, connect, and run
+//! a link over the write characteristic (write-without-response, central -> peripheral) and
+//! the notify characteristic (peripheral -> central).
+//!
+//! btleplug cannot advertise or accept connections; those operations fail with
+//! [`LinkError::Unsupported`] (the peripheral role is [`crate::peripheral`] on Linux).
+//!
+//! # MTU
+//!
+//! btleplug 0.11 does not expose the negotiated ATT MTU. The link reports
+//! [`CentralConfig::mtu`], 23 by default: every BLE link supports it, so no write is ever
+//! truncated. Raise it when the peers are known to negotiate more (BlueZ, Android and iOS all
+//! negotiate at least 185 with each other); a write above the real MTU fails or is truncated
+//! by the stack, which the Noise layer above detects.
+//!
+//! # Tests
+//!
+//! Hardware tests live in `tests/hardware.rs`, ignored by default ("needs a Bluetooth
+//! adapter"); run them with `cargo test -p bitcraps-transport-ble -- --ignored` on a machine
+//! with a powered adapter and, for the connect test, a BitCraps peripheral nearby.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use btleplug::api::{
+    Central as _, CentralEvent, Characteristic, Manager as _, Peripheral as _, ScanFilter,
+    WriteType,
+};
+use btleplug::platform::{Adapter, Manager, Peripheral};
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::link::{
+    new_link, AdvertisingConfig, BleAdapter, BleLink, DeviceId, DiscoveredDevice, IncomingLinks,
+    IncomingQueue, LinkControl, LinkDownReason, LinkError, LinkInfo, OutgoingQueue, QueueConfig,
+    Role, Scan,
+};
+use crate::uuids;
+
+const BACKEND: &str = "btleplug";
+
+/// Settings of a [`CentralAdapter`].
+#[derive(Clone, Debug)]
+pub struct CentralConfig {
+    /// The GATT service to look for.
+    pub service: Uuid,
+    /// The characteristic written (central -> peripheral).
+    pub write_characteristic: Uuid,
+    /// The characteristic subscribed to (peripheral -> central).
+    pub notify_characteristic: Uuid,
+    /// The ATT MTU the link reports (see the [module docs](self)); clamped to 23..=517.
+    pub mtu: u16,
+    /// Queue sizes of each link.
+    pub queues: QueueConfig,
+    /// Scan reports buffered before new ones are dropped.
+    pub scan_queue: usize,
+    /// Most links at once (BlueZ has no fixed cap; 7 matches the mobile platforms).
+    pub max_links: usize,
+}
+
+impl Default for CentralConfig {
+    fn default() -> Self {
+        Self {
+            service: uuids::SERVICE,
+            write_characteristic: uuids::WRITE_CHARACTERISTIC,
+            notify_characteristic: uuids::NOTIFY_CHARACTERISTIC,
+            mtu: crate::link::MIN_MTU,
+            queues: QueueConfig::default(),
+            scan_queue: 64,
+            max_links: 7,
+        }
+    }
+}
+
+fn stack(err: btleplug::Error) -> LinkError {
+    LinkError::Stack(err.to_string())
+}
+
+/// The central role on the platform's first Bluetooth adapter, through btleplug.
+#[derive(Clone, Debug)]
+pub struct CentralAdapter {
+    adapter: Adapter,
+    config: Arc<CentralConfig>,
+    local: DeviceId,
+}
+
+impl CentralAdapter {
+    /// Opens the first Bluetooth adapter. Fails with [`LinkError::AdapterUnavailable`] when
+    /// there is none (or no system D-Bus on Linux).
+    pub async fn new(config: CentralConfig) -> Result<Self, LinkError> {
+        let manager = Manager::new()
+            .await
+            .map_err(|e| LinkError::AdapterUnavailable(e.to_string()))?;
+        let adapter = manager
+            .adapters()
+            .await
+            .map_err(|e| LinkError::AdapterUnavailable(e.to_string()))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| LinkError::AdapterUnavailable("no Bluetooth adapter".into()))?;
+        Self::from_adapter(adapter, config).await
+    }
+
+    /// Uses a given btleplug adapter.
+    pub async fn from_adapter(
+        adapter: Adapter,
+        mut config: CentralConfig,
+    ) -> Result<Self, LinkError> {
+        config.mtu = config.mtu.clamp(crate::link::MIN_MTU, crate::link::MAX_MTU);
+        let local = adapter
+            .adapter_info()
+            .await
+            .map_err(|e| LinkError::AdapterUnavailable(e.to_string()))?;
+        Ok(Self {
+            adapter,
+            config: Arc::new(config),
+            local: DeviceId::new(local),
+        })
+    }
+
+    async fn find(&self, device: &DeviceId) -> Result<Peripheral, LinkError> {
+        let peripherals = self.adapter.peripherals().await.map_err(stack)?;
+        peripherals
+            .into_iter()
+            .find(|p| p.id().to_string() == device.as_str())
+            .ok_or_else(|| LinkError::DeviceNotFound(device.clone()))
+    }
+
+    /// Connects, discovers services, finds both characteristics and subscribes.
+    async fn open(
+        &self,
+        peripheral: &Peripheral,
+        device: &DeviceId,
+    ) -> Result<(Characteristic, Characteristic), LinkError> {
+        if !peripheral.is_connected().await.map_err(stack)? {
+            peripheral.connect().await.map_err(stack)?;
+        }
+        peripheral.discover_services().await.map_err(stack)?;
+        let chars = peripheral.characteristics();
+        let find = |uuid: Uuid| {
+            chars
+                .iter()
+                .find(|c| c.uuid == uuid && c.service_uuid == self.config.service)
+                .cloned()
+                .ok_or_else(|| LinkError::ServiceMissing(device.clone()))
+        };
+        let write = find(self.config.write_characteristic)?;
+        let notify = find(self.config.notify_characteristic)?;
+        peripheral.subscribe(&notify).await.map_err(stack)?;
+        Ok((write, notify))
+    }
+}
+
+#[async_trait]
+impl BleAdapter for CentralAdapter {
+    fn local_id(&self) -> DeviceId {
+        self.local.clone()
+    }
+
+    fn max_links(&self) -> usize {
+        self.config.max_links
+    }
+
+    async fn start_advertising(&self, _config: AdvertisingConfig) -> Result<(), LinkError> {
+        Err(LinkError::Unsupported {
+            operation: "advertising",
+            backend: BACKEND,
+        })
+    }
+
+    async fn stop_advertising(&self) -> Result<(), LinkError> {
+        Ok(())
+    }
+
+    async fn scan(&self, service: Uuid) -> Result<Scan, LinkError> {
+        let mut events = self.adapter.events().await.map_err(stack)?;
+        let filter = ScanFilter {
+            services: vec![service],
+        };
+        self.adapter.start_scan(filter).await.map_err(stack)?;
+        let (tx, rx) = mpsc::channel(self.config.scan_queue.max(1));
+        let adapter = self.adapter.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    _ = tx.closed() => break,
+                    event = events.next() => event,
+                };
+                let id = match event {
+                    Some(CentralEvent::DeviceDiscovered(id))
+                    | Some(CentralEvent::DeviceUpdated(id))
+                    | Some(CentralEvent::ServicesAdvertisement { id, .. }) => id,
+                    Some(_) => continue,
+                    None => break,
+                };
+                let Ok(peripheral) = adapter.peripheral(&id).await else {
+                    continue;
+                };
+                let Ok(Some(props)) = peripheral.properties().await else {
+                    continue;
+                };
+                // Stacks may ignore the filter: check the advertised services ourselves.
+                if !props.services.contains(&service) {
+                    continue;
+                }
+                let report = DiscoveredDevice {
+                    id: DeviceId::new(id.to_string()),
+                    name: props.local_name,
+                    rssi: props.rssi,
+                };
+                if tx.try_send(report).is_err() {
+                    tracing::trace!("scan queue full; report dropped");
+                }
+            }
+            if let Err(err) = adapter.stop_scan().await {
+                tracing::debug!(error = %err, "stop_scan failed");
+            }
+        });
+        Ok(Scan::new(rx, Some(task)))
+    }
+
+    async fn connect(&self, device: &DeviceId, timeout: Duration) -> Result<BleLink, LinkError> {
+        let peripheral = self.find(device).await?;
+        let events = self.adapter.events().await.map_err(stack)?;
+        let opened = tokio::time::timeout(timeout, async {
+            let chars = self.open(&peripheral, device).await?;
+            let notifications = peripheral.notifications().await.map_err(stack)?;
+            Ok::<_, LinkError>((chars, notifications))
+        })
+        .await;
+        let ((write, notify), notifications) = match opened {
+            Ok(Ok(opened)) => opened,
+            Ok(Err(err)) => {
+                let _ = peripheral.disconnect().await;
+                return Err(err);
+            }
+            Err(_) => {
+                let _ = peripheral.disconnect().await;
+                return Err(LinkError::Timeout(timeout));
+            }
+        };
+        let info = LinkInfo::new(Role::Central, device.clone(), self.config.mtu)?;
+        let (link, driver) = new_link(info, self.config.queues);
+        tracing::debug!(remote = %device, mtu = self.config.mtu, "btleplug link up");
+        tokio::spawn(write_loop(
+            peripheral.clone(),
+            write,
+            driver.outgoing,
+            driver.control.clone(),
+        ));
+        tokio::spawn(read_loop(
+            peripheral,
+            notify.uuid,
+            notifications,
+            events,
+            driver.incoming,
+            driver.control,
+        ));
+        Ok(link)
+    }
+
+    async fn listen(&self) -> Result<IncomingLinks, LinkError> {
+        Err(LinkError::Unsupported {
+            operation: "accepting links",
+            backend: BACKEND,
+        })
+    }
+}
+
+/// Writes queued payloads in order, one write-without-response each. A write is awaited
+/// before the next starts, so order is kept.
+async fn write_loop(
+    peripheral: Peripheral,
+    write: Characteristic,
+    mut outgoing: OutgoingQueue,
+    control: LinkControl,
+) {
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = control.wait_down() => break,
+            next = outgoing.next() => next,
+        };
+        let Some(payload) = next else {
+            control.set_down(LinkDownReason::LocalClose);
+            break;
+        };
+        let written = tokio::select! {
+            biased;
+            _ = control.wait_down() => break,
+            written = peripheral.write(&write, &payload, WriteType::WithoutResponse) => written,
+        };
+        if let Err(err) = written {
+            control.set_down(LinkDownReason::Failed(err.to_string()));
+            break;
+        }
+    }
+    if let Err(err) = peripheral.disconnect().await {
+        tracing::debug!(error = %err, "disconnect failed");
+    }
+}
+
+/// Reads the notification stream into the link and watches for the disconnect event.
+async fn read_loop(
+    peripheral: Peripheral,
+    notify: Uuid,
+    mut notifications: std::pin::Pin<
+        Box<dyn futures::Stream<Item = btleplug::api::ValueNotification> + Send>,
+    >,
+    mut events: std::pin::Pin<Box<dyn futures::Stream<Item = CentralEvent> + Send>>,
+    incoming: IncomingQueue,
+    control: LinkControl,
+) {
+    let me = peripheral.id();
+    loop {
+        tokio::select! {
+            biased;
+            _ = control.wait_down() => break,
+            event = events.next() => match event {
+                Some(CentralEvent::DeviceDisconnected(id)) if id == me => {
+                    control.set_down(LinkDownReason::ConnectionLost);
+                    break;
+                }
+                Some(_) => {}
+                None => {
+                    control.set_down(LinkDownReason::AdapterGone);
+                    break;
+                }
+            },
+            value = notifications.next() => match value {
+                Some(value) if value.uuid == notify => {
+                    let delivered = tokio::select! {
+                        biased;
+                        _ = control.wait_down() => break,
+                        delivered = incoming.deliver(Bytes::from(value.value)) => delivered,
+                    };
+                    if delivered.is_err() {
+                        control.set_down(LinkDownReason::LocalClose);
+                        break;
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    control.set_down(LinkDownReason::ConnectionLost);
+                    break;
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Tests of the record layer: chunking, reassembly caps, reject encoding, tampering.
+
+use super::*;
+use crate::framing::FrameDecoder;
+use crate::secure::handshake::{InitiatorHandshake, ResponderHandshake};
+use crate::secure::{CipherSuite, LocalIdentity};
+use crate::Keypair;
+
+fn sessions() -> ((RecordSealer, RecordOpener), (RecordSealer, RecordOpener)) {
+    let a = LocalIdentity::new(Keypair::generate());
+    let b = LocalIdentity::new(Keypair::generate());
+    let (mut i, m1) = InitiatorHandshake::start(&a, CipherSuite::default(), None).unwrap();
+    let (r, m2) = ResponderHandshake::respond(&b, &CipherSuite::ALL, &m1).unwrap();
+    i.read_message2(&m2).unwrap();
+    let (m3, _, is, io) = i.write_message3().unwrap();
+    let (_, rs, ro) = r.read_message3(&m3).unwrap();
+    ((is, io), (rs, ro))
+}
+
+fn open_all(opener: &mut RecordOpener, wire: &mut BytesMut) -> Vec<Record> {
+    let decoder = FrameDecoder::new(MAX_NOISE_MESSAGE);
+    let mut out = Vec::new();
+    while let Some(frame) = decoder.decode(wire).unwrap() {
+        out.push(opener.open(&frame).unwrap());
+    }
+    out
+}
+
+#[test]
+fn messages_of_every_size_class_round_trip() {
+    let ((mut seal, _), (_, mut open)) = sessions();
+    let mut asm = MessageAssembler::new(4 * MAX_CHUNK);
+    for len in [
+        0,
+        1,
+        MAX_CHUNK - 1,
+        MAX_CHUNK,
+        MAX_CHUNK + 1,
+        3 * MAX_CHUNK + 5,
+    ] {
+        let msg: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let mut wire = BytesMut::new();
+        seal.seal_message(&msg, &mut wire).unwrap();
+        let records = open_all(&mut open, &mut wire);
+        assert_eq!(records.len(), len.div_ceil(MAX_CHUNK).max(1), "len {len}");
+        let mut got = None;
+        for r in records {
+            got = asm.push(r).unwrap().or(got);
+        }
+        assert_eq!(got.unwrap().as_ref(), msg.as_slice(), "len {len}");
+    }
+}
+
+#[test]
+fn reassembly_refuses_a_message_over_the_maximum() {
+    let ((mut seal, _), (_, mut open)) = sessions();
+    let mut asm = MessageAssembler::new(MAX_CHUNK + 10);
+    let mut wire = BytesMut::new();
+    seal.seal_message(&vec![1u8; MAX_CHUNK + 11], &mut wire)
+        .unwrap();
+    let mut records = open_all(&mut open, &mut wire).into_iter();
+    assert_eq!(asm.push(records.next().unwrap()), Ok(None));
+    assert_eq!(
+        asm.push(records.next().unwrap()),
+        Err(ProtocolError::MessageTooLarge {
+            max: MAX_CHUNK + 10
+        })
+    );
+    // Exactly the maximum is fine.
+    let mut asm = MessageAssembler::new(MAX_CHUNK + 10);
+    seal.seal_message(&vec![1u8; MAX_CHUNK + 10], &mut wire)
+        .unwrap();
+    let mut last = None;
+    for r in open_all(&mut open, &mut wire) {
+        last = asm.push(r).unwrap();
+    }
+    assert_eq!(last.unwrap().len(), MAX_CHUNK + 10);
+}
+
+#[test]
+fn empty_continuation_chunks_and_stray_kinds_are_refused() {
+    let mut asm = MessageAssembler::new(100);
+    let rec = |kind, body: &'static [u8]| Record {
+        kind,
+        body: Bytes::from_static(body),
+    };
+    assert!(matches!(
+        asm.push(rec(KIND_DATA_MORE, b"")),
+        Err(ProtocolError::Malformed(_))
+    ));
+    assert_eq!(
+        asm.push(rec(KIND_CLOSE, b"x")),
+        Err(ProtocolError::UnexpectedRecord(KIND_CLOSE))
+    );
+    assert_eq!(asm.push(rec(KIND_DATA, b"")).unwrap().unwrap().len(), 0);
+}
+
+#[test]
+fn tampered_reordered_or_replayed_records_fail_authentication() {
+    let ((mut seal, _), (_, mut open)) = sessions();
+    let decoder = FrameDecoder::new(MAX_NOISE_MESSAGE);
+    let mut wire = BytesMut::new();
+    seal.seal_message(b"first", &mut wire).unwrap();
+    seal.seal_message(b"second", &mut wire).unwrap();
+    let first = decoder.decode(&mut wire).unwrap().unwrap();
+    let second = decoder.decode(&mut wire).unwrap().unwrap();
+    let mut flipped = first.clone();
+    flipped[3] ^= 1;
+    assert_eq!(open.open(&flipped), Err(ProtocolError::Decrypt));
+    assert_eq!(
+        open.open(&second),
+        Err(ProtocolError::Decrypt),
+        "out of order"
+    );
+    assert_eq!(open.open(&first).unwrap().body.as_ref(), b"first");
+    assert_eq!(open.open(&first), Err(ProtocolError::Decrypt), "replayed");
+    assert_eq!(open.open(&[0u8; 16]), Err(ProtocolError::EmptyRecord));
+    assert_eq!(open.open(&[0u8; 3]), Err(ProtocolError::Decrypt));
+}
+
+#[test]
+fn reject_records_round_trip_every_limit() {
+    for limit in [
+        LimitKind::TotalConnections,
+        LimitKind::ConnectionsPerPeer,
+        LimitKind::NewConnectionRate,
+        LimitKind::Cooldown,
+        LimitKind::HandshakesInFlight,
+    ] {
+        for retry_after in [None, Some(Duration::from_millis(1500))] {
+            let r = LimitRejection { limit, retry_after };
+            assert_eq!(decode_reject(&encode_reject(&r)), Ok(r));
+        }
+    }
+    assert!(decode_reject(&[1, 0, 0]).is_err());
+    assert!(decode_reject(&[99, 0, 0, 0, 0]).is_err());
+}
+
+#[test]
+fn close_reasons_are_clipped_at_a_character_boundary() {
+    let long = "é".repeat(200);
+    let clipped = clip_reason(&long);
+    assert!(clipped.len() <= MAX_CLOSE_REASON);
+    assert!(clipped.len() >= MAX_CLOSE_REASON - 1);
+    assert_eq!(clip_reason("short"), "short");
+}
+
+#[test]
+fn datagram_records_carry_explicit_nonces() {
+    let ((mut seal, _), (_, open)) = sessions();
+    let mut out = [0u8; 64];
+    let (n0, len0) = seal.seal_raw(b"a", &mut out).unwrap();
+    let first = out[..len0].to_vec();
+    let (n1, len1) = seal.seal_raw(b"bb", &mut out).unwrap();
+    assert_eq!((n0, n1), (0, 1));
+    let mut plain = [0u8; 64];
+    assert_eq!(open.open_raw(1, &out[..len1], &mut plain), Ok(2));
+    assert_eq!(open.open_raw(0, &first, &mut plain), Ok(1), "any order");
+    assert_eq!(
+        open.open_raw(5, &first, &mut plain),
+        Err(ProtocolError::Decrypt)
+    );
+}

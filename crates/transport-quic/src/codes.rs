@@ -1,0 +1,185 @@
+//! QUIC application close codes, the limit-refusal encoding, and the mapping of quinn's
+//! connection errors to the core [`Error`].
+//!
+//! | code | meaning | reason text |
+//! |---|---|---|
+//! | `0x00` | graceful close | the application's reason (UTF-8, at most 256 bytes) |
+//! | `0x01` | protocol violation | what was violated |
+//! | `0x02` | aborted (close timed out, link failed, listener shut down) | why |
+//! | `0x03` | the dialer refused the listener's identity | `peer mismatch` |
+//! | `0x10 + id` | refused by a connection limit | `retry_after_ms=<decimal>`, `retry_after_ms=never`, or empty (retry when a connection or handshake ends) |
+//!
+//! Limit ids: `0` total connections, `1` connections per peer, `2` new connections per minute,
+//! `3` failure cooldown, `4` handshakes in flight.
+
+use std::time::Duration;
+
+use bitcraps_transport_core::{CloseReason, Error, LimitKind, LimitRejection};
+use quinn::{ConnectionError, VarInt};
+
+/// Graceful close; the reason is the application's.
+pub const CLOSE_NORMAL: VarInt = VarInt::from_u32(0x00);
+/// The remote broke the protocol.
+pub const CLOSE_PROTOCOL: VarInt = VarInt::from_u32(0x01);
+/// The connection was aborted.
+pub const CLOSE_ABORT: VarInt = VarInt::from_u32(0x02);
+/// The dialer refused the listener's identity.
+pub const CLOSE_PEER_MISMATCH: VarInt = VarInt::from_u32(0x03);
+/// The first limit code; `0x10 + id` (see the module docs).
+pub const CLOSE_LIMIT_BASE: u32 = 0x10;
+
+/// Reasons are clipped to this many bytes (on a character boundary).
+const MAX_REASON: usize = 256;
+
+/// `reason` clipped to at most 256 bytes, on a character boundary.
+pub fn clip_reason(reason: &str) -> &str {
+    if reason.len() <= MAX_REASON {
+        return reason;
+    }
+    let mut end = MAX_REASON;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
+fn limit_id(kind: LimitKind) -> u32 {
+    match kind {
+        LimitKind::TotalConnections => 0,
+        LimitKind::ConnectionsPerPeer => 1,
+        LimitKind::NewConnectionRate => 2,
+        LimitKind::Cooldown => 3,
+        LimitKind::HandshakesInFlight => 4,
+        // A limit added to the core later: the closest meaning.
+        _ => 0,
+    }
+}
+
+fn limit_kind(id: u64) -> Option<LimitKind> {
+    Some(match id {
+        0 => LimitKind::TotalConnections,
+        1 => LimitKind::ConnectionsPerPeer,
+        2 => LimitKind::NewConnectionRate,
+        3 => LimitKind::Cooldown,
+        4 => LimitKind::HandshakesInFlight,
+        _ => return None,
+    })
+}
+
+/// The close code and reason that tell a dialer which limit refused it.
+pub fn encode_limit(rejection: &LimitRejection) -> (VarInt, String) {
+    let code = VarInt::from_u32(CLOSE_LIMIT_BASE + limit_id(rejection.limit));
+    let reason = match rejection.retry_after {
+        None => String::new(),
+        Some(Duration::MAX) => "retry_after_ms=never".to_string(),
+        Some(d) => format!("retry_after_ms={}", d.as_millis()),
+    };
+    (code, reason)
+}
+
+/// The limit rejection a close code and reason carry, if they carry one.
+pub fn decode_limit(code: VarInt, reason: &[u8]) -> Option<LimitRejection> {
+    let id = code.into_inner().checked_sub(u64::from(CLOSE_LIMIT_BASE))?;
+    let limit = limit_kind(id)?;
+    let retry_after = match std::str::from_utf8(reason)
+        .ok()
+        .and_then(|r| r.strip_prefix("retry_after_ms="))
+    {
+        Some("never") => Some(Duration::MAX),
+        Some(ms) => ms.parse::<u64>().ok().map(Duration::from_millis),
+        None => None,
+    };
+    Some(LimitRejection { limit, retry_after })
+}
+
+fn text(reason: &[u8]) -> String {
+    String::from_utf8_lossy(reason).into_owned()
+}
+
+/// How a connection ended, as seen by the connection driver.
+#[derive(Debug)]
+pub(crate) enum Ended {
+    /// The remote closed gracefully with this reason.
+    Remote(String),
+    /// This side closed it.
+    Local,
+    /// It failed.
+    Failed(Error),
+}
+
+/// Classifies a quinn connection error for an established connection.
+pub(crate) fn ended(error: &ConnectionError) -> Ended {
+    match error {
+        ConnectionError::ApplicationClosed(close) if close.error_code == CLOSE_NORMAL => {
+            Ended::Remote(text(&close.reason))
+        }
+        ConnectionError::LocallyClosed => Ended::Local,
+        other => Ended::Failed(dial_error(other)),
+    }
+}
+
+/// Maps a quinn connection error to the core error (dials and established connections).
+pub(crate) fn dial_error(error: &ConnectionError) -> Error {
+    match error {
+        ConnectionError::ApplicationClosed(close) => {
+            if let Some(rejection) = decode_limit(close.error_code, &close.reason) {
+                return Error::RemoteLimit(rejection);
+            }
+            if close.error_code == CLOSE_NORMAL {
+                return Error::Closed(CloseReason::Remote(text(&close.reason)));
+            }
+            Error::LinkLost(format!(
+                "closed by the remote with code {}: {}",
+                close.error_code,
+                text(&close.reason)
+            ))
+        }
+        ConnectionError::TimedOut => Error::LinkLost("the QUIC idle timeout expired".into()),
+        ConnectionError::Reset => Error::LinkLost("reset by the remote".into()),
+        ConnectionError::LocallyClosed => Error::Closed(CloseReason::Local("closed".into())),
+        other => Error::Backend {
+            backend: "quic",
+            message: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_rejections_round_trip() {
+        for limit in [
+            LimitKind::TotalConnections,
+            LimitKind::ConnectionsPerPeer,
+            LimitKind::NewConnectionRate,
+            LimitKind::Cooldown,
+            LimitKind::HandshakesInFlight,
+        ] {
+            for retry_after in [None, Some(Duration::MAX), Some(Duration::from_millis(1500))] {
+                let rejection = LimitRejection { limit, retry_after };
+                let (code, reason) = encode_limit(&rejection);
+                assert_eq!(decode_limit(code, reason.as_bytes()), Some(rejection));
+            }
+        }
+    }
+
+    #[test]
+    fn other_codes_are_not_limits() {
+        assert_eq!(decode_limit(CLOSE_NORMAL, b""), None);
+        assert_eq!(decode_limit(CLOSE_ABORT, b"retry_after_ms=5"), None);
+        assert_eq!(decode_limit(VarInt::from_u32(0x15), b""), None);
+        let garbage = decode_limit(VarInt::from_u32(0x11), b"retry_after_ms=x\xff");
+        assert_eq!(garbage.map(|r| r.retry_after), Some(None));
+    }
+
+    #[test]
+    fn reasons_are_clipped_on_a_char_boundary() {
+        let long = "é".repeat(200);
+        let clipped = clip_reason(&long);
+        assert!(clipped.len() <= 256);
+        assert!(long.starts_with(clipped));
+        assert_eq!(clip_reason("bye"), "bye");
+    }
+}

@@ -1,0 +1,255 @@
+//! Drives one QUIC connection's message stream: a writer that takes queued messages in
+//! batches and hands each batch to quinn as one `write_all_chunks` (length headers and payload
+//! `Bytes`, no copy), and a reader that splits frames off the stream (length checked before
+//! allocation) and delivers them with backpressure.
+//!
+//! Graceful close: the closing side flushes, finishes its send stream (FIN) and keeps reading
+//! (discarding) until the remote's FIN, which acknowledges that the remote read everything;
+//! then it closes the QUIC connection with code 0 and its reason. The remote, on seeing the
+//! FIN, finishes its own send stream, then waits for that CONNECTION_CLOSE to learn the reason.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use quinn::{ReadError, RecvStream, SendStream, WriteError};
+use tokio::sync::{mpsc, oneshot};
+
+use bitcraps_transport_core::framing::{read_frame, FrameDecoder, ReadFrameError};
+use bitcraps_transport_core::{
+    AdmissionGuard, ConnectionIo, Error, IncomingSender, LinkHandle, Outgoing, ProtocolError,
+};
+
+use crate::codes::{clip_reason, ended, Ended, CLOSE_ABORT, CLOSE_NORMAL, CLOSE_PROTOCOL};
+
+/// Messages taken off the send queue per batch.
+const BATCH: usize = 64;
+
+/// Spawns the task that drives an established connection; `guard` (the limiter slot) is held
+/// until the connection has fully ended.
+pub(crate) fn spawn(
+    conn: quinn::Connection,
+    send: SendStream,
+    recv: RecvStream,
+    io: ConnectionIo,
+    guard: AdmissionGuard,
+) {
+    let ConnectionIo {
+        mut outgoing,
+        incoming,
+        link,
+    } = io;
+    tokio::spawn(async move {
+        let (fin_tx, fin_rx) = oneshot::channel();
+        let read = read_loop(recv, &conn, incoming, link.clone(), fin_tx);
+        let write = write_loop(send, &conn, &mut outgoing, link.clone(), fin_rx);
+        tokio::join!(read, write);
+        // A no-op when a loop already closed the connection.
+        conn.close(CLOSE_ABORT, b"link ended");
+        link.finish();
+        // The send queue stays open until the end, so a `close` racing the remote's close
+        // waits for the finish instead of seeing a dropped queue.
+        drop(outgoing);
+        drop(guard);
+    });
+}
+
+/// Classifies a read failure; `None` when it is the end of a close, not a failure.
+fn read_failure(error: std::io::Error, link: &LinkHandle) -> Option<Error> {
+    let quinn_error = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ReadError>())
+        .cloned();
+    match quinn_error {
+        Some(ReadError::ConnectionLost(lost)) => match ended(&lost) {
+            Ended::Remote(reason) => {
+                link.remote_closed(reason);
+                None
+            }
+            Ended::Local => None,
+            Ended::Failed(e) => Some(e),
+        },
+        Some(ReadError::Reset(code)) => Some(Error::LinkLost(format!(
+            "the remote reset the stream with code {code}"
+        ))),
+        _ if link.is_local_closing() => None,
+        _ => Some(Error::io("quic read", error)),
+    }
+}
+
+async fn read_loop(
+    mut recv: RecvStream,
+    conn: &quinn::Connection,
+    incoming: IncomingSender,
+    link: LinkHandle,
+    fin_tx: oneshot::Sender<()>,
+) {
+    let decoder = FrameDecoder::new(link.max_message_size());
+    let mut buf = BytesMut::new();
+    let mut fin_tx = Some(fin_tx);
+    let failure: Option<Error> = loop {
+        let frame = tokio::select! {
+            biased;
+            _ = link.wait_aborted() => break None,
+            frame = read_frame(&mut recv, &mut buf, &decoder) => frame,
+        };
+        match frame {
+            Ok(message) => {
+                if !link.is_local_closing() {
+                    // A dropped receiver discards; keep reading so the close is seen.
+                    let _ = incoming.deliver(message.freeze()).await;
+                }
+            }
+            Err(ReadFrameError::Eof { mid_frame: false }) => {
+                // The remote finished its stream: acknowledge with ours.
+                if let Some(tx) = fin_tx.take() {
+                    let _ = tx.send(());
+                }
+                if link.is_local_closing() {
+                    break None;
+                }
+                // The remote is closing; its reason comes with the CONNECTION_CLOSE.
+                let wait = tokio::time::timeout(link.close_timeout(), conn.closed());
+                break match wait.await {
+                    Ok(lost) => match ended(&lost) {
+                        Ended::Remote(reason) => {
+                            link.remote_closed(reason);
+                            None
+                        }
+                        Ended::Local => None,
+                        Ended::Failed(e) => Some(e),
+                    },
+                    Err(_) => Some(Error::Timeout {
+                        operation: "close after the remote's FIN",
+                        after: link.close_timeout(),
+                    }),
+                };
+            }
+            Err(ReadFrameError::Eof { mid_frame: true }) => {
+                conn.close(CLOSE_PROTOCOL, b"stream ended in the middle of a frame");
+                break Some(
+                    ProtocolError::Malformed("the stream ended in the middle of a frame").into(),
+                );
+            }
+            Err(ReadFrameError::Protocol(e)) => {
+                conn.close(CLOSE_PROTOCOL, clip_reason(&e.to_string()).as_bytes());
+                break Some(e.into());
+            }
+            Err(ReadFrameError::Io(e)) => break read_failure(e, &link),
+        }
+    };
+    drop(incoming);
+    if let Some(error) = failure {
+        tracing::debug!(peer = %link.info().remote_peer.short(), %error, "quic connection failed");
+        link.fail(error);
+        link.abort();
+    }
+    link.set_reader_done();
+}
+
+/// Maps a write failure; `Ok` when the connection ended in a way the reader reports.
+fn write_failure(error: WriteError) -> Result<(), Error> {
+    match error {
+        WriteError::ConnectionLost(lost) => match ended(&lost) {
+            Ended::Remote(_) | Ended::Local => Ok(()),
+            Ended::Failed(e) => Err(e),
+        },
+        WriteError::Stopped(code) => Err(Error::LinkLost(format!(
+            "the remote stopped reading with code {code}"
+        ))),
+        other => Err(Error::Backend {
+            backend: "quic",
+            message: other.to_string(),
+        }),
+    }
+}
+
+async fn write_loop(
+    mut send: SendStream,
+    conn: &quinn::Connection,
+    outgoing: &mut mpsc::Receiver<Outgoing>,
+    link: LinkHandle,
+    mut fin_rx: oneshot::Receiver<()>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut chunks: Vec<Bytes> = Vec::with_capacity(2 * BATCH);
+    let mut headers = BytesMut::new();
+    let result: Result<(), Error> = async {
+        loop {
+            let mut close: Option<String> = None;
+            tokio::select! {
+                biased;
+                _ = link.wait_aborted() => return Ok(()),
+                fin = &mut fin_rx => {
+                    if fin.is_ok() {
+                        // Acknowledge the remote's close; later messages are not sent.
+                        let _ = send.finish();
+                    }
+                    return Ok(());
+                }
+                n = outgoing.recv_many(&mut batch, BATCH) => {
+                    if n == 0 {
+                        close = Some("connection dropped".into());
+                    }
+                    headers.reserve(4 * n);
+                    for item in batch.drain(..) {
+                        match item {
+                            Outgoing::Message(m) => {
+                                let len = u32::try_from(m.len()).map_err(|_| Error::MessageTooLarge {
+                                    len: m.len(),
+                                    max: link.max_message_size(),
+                                })?;
+                                headers.put_u32(len);
+                                chunks.push(headers.split().freeze());
+                                link.record_sent(m.len());
+                                chunks.push(m);
+                            }
+                            Outgoing::Close(reason) => {
+                                close = Some(reason);
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            if !chunks.is_empty() {
+                tokio::select! {
+                    biased;
+                    _ = link.wait_aborted() => return Ok(()),
+                    written = send.write_all_chunks(&mut chunks) => {
+                        if let Err(e) = written {
+                            return write_failure(e);
+                        }
+                    }
+                }
+                chunks.clear();
+            }
+            if let Some(reason) = close {
+                link.set_local_closing(&reason);
+                let _ = send.finish();
+                // Wait for the remote's FIN (seen by the reader), bounded.
+                let wait = tokio::time::timeout(link.close_timeout(), link.wait_reader_done());
+                if wait.await.is_err() {
+                    link.fail(Error::Timeout {
+                        operation: "close acknowledgement",
+                        after: link.close_timeout(),
+                    });
+                    link.abort();
+                    conn.close(CLOSE_ABORT, b"close timed out");
+                } else {
+                    conn.close(CLOSE_NORMAL, clip_reason(&reason).as_bytes());
+                }
+                return Ok(());
+            }
+        }
+    }
+    .await;
+    if link.is_aborted() {
+        conn.close(CLOSE_ABORT, b"aborted");
+    }
+    if let Err(error) = result {
+        if !link.is_local_closing() && !link.is_remote_closed() {
+            tracing::debug!(peer = %link.info().remote_peer.short(), %error, "quic write failed");
+            link.fail(error);
+        }
+        link.abort();
+        conn.close(CLOSE_ABORT, b"write failed");
+    }
+}

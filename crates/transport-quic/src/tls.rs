@@ -1,0 +1,268 @@
+//! rustls configuration: TLS 1.3 only, ALPN `bitcraps/1`, mutual authentication with
+//! self-signed Ed25519 certificates (see `cert`), and the two custom verifiers.
+//!
+//! There is no CA and no host name: each verifier accepts a certificate exactly when it is a
+//! well-formed Ed25519 certificate self-signed by its own key, and the TLS 1.3 handshake
+//! signature (CertificateVerify) is checked with rustls' `verify_tls13_signature` for the
+//! `ed25519` scheme only. The client's verifier also holds the `PeerId` the dial expects, if
+//! any, and fails the handshake on any other key, recording the key it saw so the dial reports
+//! `Error::PeerMismatch`. Session tickets, resumption and 0-RTT are off: every connection
+//! proves both identities afresh.
+
+use std::sync::{Arc, Mutex};
+
+use bitcraps_transport_core::PeerId;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ResolvesClientCert, Resumption};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+use crate::cert::{peer_id_from_certificate, LocalCertificate};
+
+/// The ALPN protocol id both sides require.
+pub const ALPN: &[u8] = b"bitcraps/1";
+
+/// The TLS server name the dialer sends (ignored by the verifiers: identities are keys).
+pub const SERVER_NAME: &str = "bitcraps";
+
+/// The ring provider every config uses.
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn algorithms() -> WebPkiSupportedAlgorithms {
+    rustls::crypto::ring::default_provider().signature_verification_algorithms
+}
+
+/// Checks the TLS 1.3 CertificateVerify signature, Ed25519 only.
+fn verify_signature(
+    algorithms: &WebPkiSupportedAlgorithms,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    if dss.scheme != SignatureScheme::ED25519 {
+        return Err(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into());
+    }
+    rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+}
+
+fn check_certificate(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+) -> Result<PeerId, rustls::Error> {
+    if !intermediates.is_empty() {
+        return Err(rustls::Error::General(
+            "a bitcraps certificate chain has exactly one certificate".into(),
+        ));
+    }
+    peer_id_from_certificate(end_entity).map_err(|e| {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
+            Arc::new(e),
+        )))
+    })
+}
+
+/// Where the client's verifier records the key the server proved.
+pub(crate) type SeenPeer = Arc<Mutex<Option<PeerId>>>;
+
+/// The dialer's verifier of the listener's certificate.
+#[derive(Debug)]
+struct ServerVerifier {
+    expect: Option<PeerId>,
+    seen: SeenPeer,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for ServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let peer = check_certificate(end_entity, intermediates)?;
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(peer);
+        match self.expect {
+            Some(expected) if expected != peer => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            )),
+            _ => Ok(ServerCertVerified::assertion()),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls13RequiredForQuic,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_signature(&self.algorithms, message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+/// The listener's verifier of the dialer's certificate (mandatory).
+#[derive(Debug)]
+struct ClientVerifier {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for ClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        check_certificate(end_entity, intermediates)?;
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls13RequiredForQuic,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_signature(&self.algorithms, message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+/// Presents the node's one certificate to every server.
+#[derive(Debug)]
+struct ClientCert(Arc<CertifiedKey>);
+
+impl ResolvesClientCert for ClientCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        sigschemes
+            .contains(&SignatureScheme::ED25519)
+            .then(|| self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// The node's TLS material, prepared once per transport.
+#[derive(Debug)]
+pub(crate) struct TlsIdentity {
+    certified: Arc<CertifiedKey>,
+    local: LocalCertificate,
+}
+
+impl TlsIdentity {
+    pub(crate) fn new(local: LocalCertificate) -> Result<Self, rustls::Error> {
+        let key = rustls::crypto::ring::sign::any_eddsa_type(&local.key)?;
+        let certified = Arc::new(CertifiedKey::new(vec![local.cert.clone()], key));
+        Ok(Self { certified, local })
+    }
+
+    /// The listener's rustls config.
+    pub(crate) fn server_config(&self) -> Result<rustls::ServerConfig, rustls::Error> {
+        let verifier = Arc::new(ClientVerifier {
+            algorithms: algorithms(),
+        });
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![self.local.cert.clone()], self.local.key_der())?;
+        config.alpn_protocols = vec![ALPN.to_vec()];
+        config.send_tls13_tickets = 0;
+        config.max_early_data_size = 0;
+        Ok(config)
+    }
+
+    /// A dialer's rustls config for one dial, expecting `expect` if given; the verifier records
+    /// the key the server proved in the returned slot.
+    pub(crate) fn client_config(
+        &self,
+        expect: Option<PeerId>,
+    ) -> Result<(rustls::ClientConfig, SeenPeer), rustls::Error> {
+        let seen = SeenPeer::default();
+        let verifier = Arc::new(ServerVerifier {
+            expect,
+            seen: seen.clone(),
+            algorithms: algorithms(),
+        });
+        let mut config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_client_cert_resolver(Arc::new(ClientCert(self.certified.clone())));
+        config.alpn_protocols = vec![ALPN.to_vec()];
+        config.resumption = Resumption::disabled();
+        config.enable_early_data = false;
+        Ok((config, seen))
+    }
+}
+
+/// The remote's identity on an established quinn connection, and a check that ALPN was agreed.
+pub(crate) fn remote_identity(conn: &quinn::Connection) -> Result<PeerId, &'static str> {
+    let alpn_ok = conn
+        .handshake_data()
+        .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .is_some_and(|d| d.protocol.as_deref() == Some(ALPN));
+    if !alpn_ok {
+        return Err("the remote did not agree on ALPN bitcraps/1");
+    }
+    let certs = conn
+        .peer_identity()
+        .and_then(|i| i.downcast::<Vec<CertificateDer<'static>>>().ok())
+        .ok_or("the remote presented no certificate")?;
+    match certs.as_slice() {
+        [cert] => peer_id_from_certificate(cert).map_err(|_| "the remote's certificate is invalid"),
+        _ => Err("the remote must present exactly one certificate"),
+    }
+}

@@ -1,0 +1,126 @@
+//! The conformance cases, each written once against the core `Transport` trait, and what each
+//! needs from a backend ([`Requirement`]) so it is reported as ignored, with the reason, where
+//! it does not apply.
+
+mod backpressure;
+mod close;
+mod hostile;
+mod identity;
+mod limits;
+mod order;
+
+use std::sync::Arc;
+
+use bitcraps_transport_core::Capabilities;
+use futures::future::BoxFuture;
+
+use crate::Harness;
+
+/// What a case needs from a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// Every backend.
+    Any,
+    /// A reliable backend (`capabilities().reliable`).
+    Reliable,
+    /// A reliable and ordered backend.
+    ReliableOrdered,
+    /// A datagram backend (not reliable).
+    Datagram,
+    /// Byte-level raw access to a listener ([`Harness::has_raw_access`]).
+    Raw,
+}
+
+/// What a backend offers, as the suite sees it when it lists the trials.
+#[derive(Debug, Clone, Copy)]
+pub struct Profile {
+    /// The transport's capabilities (with the suite's default channel settings).
+    pub capabilities: Capabilities,
+    /// Whether the harness gives raw byte access.
+    pub raw: bool,
+}
+
+impl Requirement {
+    /// `None` if a backend with `profile` must run the case, else why it does not apply.
+    pub fn skip_reason(self, profile: &Profile) -> Option<&'static str> {
+        let caps = &profile.capabilities;
+        match self {
+            Self::Any => None,
+            Self::Reliable if !caps.reliable => Some("n/a: needs a reliable backend"),
+            Self::ReliableOrdered if !(caps.reliable && caps.ordered) => {
+                Some("n/a: needs a reliable, ordered backend")
+            }
+            Self::Datagram if caps.reliable => Some("n/a: datagram backends only"),
+            Self::Raw if !profile.raw => Some("n/a: no raw byte access"),
+            _ => None,
+        }
+    }
+}
+
+/// What running a case yields: `Err` explains the failure.
+pub type Outcome = Result<(), String>;
+
+/// One conformance case.
+#[derive(Clone, Copy)]
+pub struct Case {
+    /// The case's name (the part after `<backend>::`).
+    pub name: &'static str,
+    /// What it needs from a backend.
+    pub requires: Requirement,
+    /// Runs it against a fresh harness (inside a tokio runtime).
+    pub run: fn(Arc<dyn Harness>) -> BoxFuture<'static, Outcome>,
+}
+
+impl std::fmt::Debug for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Case")
+            .field("name", &self.name)
+            .field("requires", &self.requires)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Declares a case from an `async fn(Arc<dyn Harness>) -> CaseResult`.
+macro_rules! case {
+    ($module:ident :: $name:ident, $requires:ident) => {
+        Case {
+            name: stringify!($name),
+            requires: Requirement::$requires,
+            run: |h| Box::pin($module::$name(h)),
+        }
+    };
+}
+
+/// Every case, in report order.
+pub const CASES: &[Case] = &[
+    // Identity & sizes.
+    case!(identity::identity_right_peer, Any),
+    case!(identity::identity_wrong_peer, Any),
+    case!(identity::size_zero, Any),
+    case!(identity::size_one, Any),
+    case!(identity::size_max, Any),
+    case!(identity::size_max_plus_one, Any),
+    // Order & concurrency.
+    case!(order::ten_thousand_in_order, ReliableOrdered),
+    case!(order::concurrent_senders, Reliable),
+    case!(order::datagram_no_duplicates_authentic, Datagram),
+    // Close & shutdown.
+    case!(close::close_seen_by_remote, Any),
+    case!(close::drop_seen_by_remote, Any),
+    case!(close::listener_close_frees_address, Any),
+    case!(close::dial_unserved_address, Any),
+    // Limits.
+    case!(limits::limit_per_peer_inbound, Any),
+    case!(limits::limit_total_inbound, Any),
+    case!(limits::limit_per_peer_outbound, Any),
+    case!(limits::limit_rate_per_source, Raw),
+    case!(limits::cooldown_after_garbage, Raw),
+    case!(limits::outbound_backoff_after_failed_dial, Any),
+    // Hostile input.
+    case!(hostile::garbage_is_refused, Raw),
+    case!(hostile::oversized_length_prefix, Raw),
+    case!(hostile::stalled_handshake_times_out, Raw),
+    case!(hostile::many_hostile_sources_then_legit, Raw),
+    // Backpressure.
+    case!(backpressure::slow_receiver_holds_sender_back, Reliable),
+];

@@ -1,0 +1,5 @@
+//! The backends' harnesses, one module each, independent of one another. Each module exposes
+//! `pub fn harness() -> Arc<dyn Harness>`, which `tests/conformance.rs` lists in `BACKENDS`.
+
+pub mod memory;
+pub mod tcp;
