@@ -2,6 +2,7 @@
 //! raw library it wraps, in the same run, and prints a Markdown table with the ratio.
 //! Run through `cargo xtask bench` (release build), which also writes `docs/benchmarks.md`.
 
+mod idle;
 mod micro;
 mod raw;
 mod run;
@@ -29,6 +30,9 @@ struct Args {
     /// Only run the record-layer micro benchmark (no I/O) and exit.
     #[arg(long)]
     micro: bool,
+    /// Only measure resident memory per idle connection with this many connections, and exit.
+    #[arg(long)]
+    idle_connections: Option<usize>,
 }
 
 /// One measured row.
@@ -53,6 +57,9 @@ fn gbps(bytes: usize, elapsed: Duration) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(n) = args.idle_connections {
+        return idle::run(n).await;
+    }
     if args.micro {
         for suite in bitcraps_transport_core::secure::CipherSuite::ALL {
             for &size in &args.sizes {

@@ -27,6 +27,7 @@ pub(crate) async fn run(args: ListenArgs, out: Output) -> Result<()> {
     );
     let peer_id = backends.peer_id();
 
+    let signals = Signals::install()?;
     // Bind everything first: a bad address fails the command before anything is announced.
     let mut listeners = Vec::with_capacity(args.addrs.len());
     for addr in &args.addrs {
@@ -49,7 +50,7 @@ pub(crate) async fn run(args: ListenArgs, out: Output) -> Result<()> {
     for listener in listeners {
         loops.spawn(accept_loop(listener, out, args.echo, stop_rx.clone()));
     }
-    let reason = shutdown_signal().await?;
+    let reason = signals.wait().await?;
     tracing::info!(reason, "shutting down");
     out.emit(&Event::ShuttingDown {
         reason: reason.to_string(),
@@ -60,21 +61,43 @@ pub(crate) async fn run(args: ListenArgs, out: Output) -> Result<()> {
     Ok(())
 }
 
-/// Waits for Ctrl-C (or SIGTERM on Unix) and says which.
-async fn shutdown_signal() -> Result<&'static str> {
+/// The shutdown signals, installed before anything is announced so that a signal sent as soon
+/// as `listening` is printed is never missed (nor fatal).
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.map(|()| "interrupt").context("wait for Ctrl-C"),
-            _ = term.recv() => Ok("terminate"),
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt()).context("install SIGINT handler")?,
+                terminate: signal(SignalKind::terminate()).context("install SIGTERM handler")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.context("wait for Ctrl-C")?;
-        Ok("interrupt")
+
+    /// Waits for Ctrl-C (or SIGTERM on Unix) and says which.
+    async fn wait(mut self) -> Result<&'static str> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => Ok("interrupt"),
+                _ = self.terminate.recv() => Ok("terminate"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.context("wait for Ctrl-C")?;
+            Ok("interrupt")
+        }
     }
 }
 

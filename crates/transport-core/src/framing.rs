@@ -90,8 +90,15 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         if let Some(frame) = decoder.decode(buf).map_err(ReadFrameError::Protocol)? {
             return Ok(frame);
         }
-        if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(8 * 1024);
+        if buf.capacity() - buf.len() < 512 {
+            // Small while idle (memory per connection), larger once traffic shows it is busy:
+            // a buffer that has grown past 16 KiB reads 64 KiB at a time.
+            let chunk = if buf.capacity() >= 16 * 1024 {
+                64 * 1024
+            } else {
+                2 * 1024
+            };
+            buf.reserve(chunk);
         }
         match io.read_buf(buf).await {
             Ok(0) => {

@@ -23,7 +23,7 @@ use bitcraps_transport_core::{
 };
 
 use crate::codes::{encode_limit, CLOSE_ABORT, CLOSE_PROTOCOL};
-use crate::transport::{start_connection, Shared, STREAM_ACCEPT, STREAM_OPEN};
+use crate::transport::{start_connection, Established, Shared, STREAM_ACCEPT, STREAM_OPEN};
 
 /// Authenticated connections and refusal reports waiting for `accept`.
 const INBOUND_QUEUE: usize = 64;
@@ -94,6 +94,9 @@ async fn accept_loop(
     tx: mpsc::Sender<Inbound>,
     counters: Arc<Counters>,
 ) {
+    let local = endpoint
+        .local_addr()
+        .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
     let mut handshakes = JoinSet::new();
     loop {
         let incoming = tokio::select! {
@@ -130,6 +133,7 @@ async fn accept_loop(
                     shared.clone(),
                     tx.clone(),
                     counters.clone(),
+                    local,
                 ));
             }
         }
@@ -142,10 +146,11 @@ async fn handshake(
     shared: Arc<Shared>,
     tx: mpsc::Sender<Inbound>,
     counters: Arc<Counters>,
+    local: std::net::SocketAddr,
 ) {
     let remote = TransportAddress::Quic(incoming.remote_address());
     let timeout = shared.config.channel.handshake_timeout;
-    let result = match tokio::time::timeout(timeout, accept_one(incoming, &shared)).await {
+    let result = match tokio::time::timeout(timeout, accept_one(incoming, &shared, local)).await {
         Ok(r) => r,
         Err(_) => Err(Error::Timeout {
             operation: "quic handshake",
@@ -179,6 +184,7 @@ async fn handshake(
 async fn accept_one(
     incoming: quinn::Incoming,
     shared: &Shared,
+    local: std::net::SocketAddr,
 ) -> Result<bitcraps_transport_core::Connection> {
     let connecting = incoming.accept().map_err(|e| crate::codes::dial_error(&e))?;
     let conn = connecting
@@ -219,7 +225,18 @@ async fn accept_one(
         })?;
     let mut close_guard = close_guard;
     close_guard.0 = None;
-    Ok(start_connection(shared, conn, send, recv, peer, guard, false))
+    Ok(start_connection(
+        shared,
+        Established {
+            conn,
+            send,
+            recv,
+            peer,
+            guard,
+        },
+        false,
+        local,
+    ))
 }
 
 /// Closes a half-set-up connection unless disarmed.

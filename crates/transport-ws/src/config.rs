@@ -20,6 +20,9 @@ pub const SUBPROTOCOL: &str = "bitcraps.v1";
 /// Two peers with different [`ChannelConfig`]s still agree on it.
 pub const MAX_WS_MESSAGE: usize = 1024 * 1024;
 
+// A full Noise record frame (length prefix + 65,535 bytes) fits in one message.
+const _: () = assert!(MAX_WS_MESSAGE >= 65_535 + 4);
+
 /// The largest HTTP upgrade request head the listener reads before answering 431.
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
 
@@ -122,7 +125,6 @@ mod tests {
     #[test]
     fn limits_fit_a_full_noise_record_and_bound_buffers() {
         let config = WsConfig::default().websocket_config();
-        assert!(MAX_WS_MESSAGE >= 65_535 + 4);
         assert_eq!(config.max_message_size, Some(MAX_WS_MESSAGE));
         assert_eq!(config.max_frame_size, Some(MAX_WS_MESSAGE));
         assert!(config.max_write_buffer_size < 2 * MAX_WS_MESSAGE);

@@ -27,7 +27,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::error::from_tungstenite;
@@ -154,16 +154,18 @@ where
     }
 
     /// Hands queued chunks to tungstenite, then flushes once the queue is empty.
-    fn poll_write_side(&mut self, cx: &mut Context<'_>) -> Result<bool, tungstenite::Error> {
+    fn poll_write_side(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
         let mut progress = false;
         while self.writer_open {
             match self.ws.poll_ready_unpin(cx) {
-                Poll::Ready(ready) => ready?,
+                Poll::Ready(ready) => ready.map_err(from_tungstenite)?,
                 Poll::Pending => return Ok(progress),
             }
             match self.outbound.poll_next_unpin(cx) {
                 Poll::Ready(Some(chunk)) => {
-                    self.ws.start_send_unpin(Message::Binary(chunk))?;
+                    self.ws
+                        .start_send_unpin(Message::Binary(chunk))
+                        .map_err(from_tungstenite)?;
                     self.unflushed = true;
                     progress = true;
                 }
@@ -176,7 +178,7 @@ where
         }
         if self.unflushed {
             if let Poll::Ready(flushed) = self.ws.poll_flush_unpin(cx) {
-                flushed?;
+                flushed.map_err(from_tungstenite)?;
                 self.unflushed = false;
             }
         }
@@ -233,11 +235,11 @@ where
     }
 
     /// A write failed: tell the reader (best effort) and stop.
-    fn fail(&mut self, e: tungstenite::Error) {
+    fn fail(&mut self, e: io::Error) {
         tracing::debug!(error = %e, "websocket write failed");
         if let Some(tx) = &mut self.inbound {
             if self.pending.is_none() {
-                let _ = tx.try_send(Err(from_tungstenite(e)));
+                let _ = tx.try_send(Err(e));
             }
         }
         self.inbound = None;

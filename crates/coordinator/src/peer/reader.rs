@@ -16,7 +16,7 @@ pub(crate) struct Reader {
     pub(crate) receiver: ConnectionReceiver,
     pub(crate) ctl: mpsc::Sender<Ctl>,
     pub(crate) inbox: mpsc::Sender<(u64, Bytes)>,
-    pub(crate) peer_counters: Arc<super::PeerHandle>,
+    pub(crate) handle: Arc<super::PeerHandle>,
     pub(crate) transport_counters: Arc<Counters>,
 }
 
@@ -34,7 +34,7 @@ impl Reader {
                 }
                 Err(e) => break LinkEnd::Closed(CloseReason::Failed(e.to_string())),
             };
-            self.peer_counters.counters.received(frame.len());
+            self.handle.counters.received(frame.len());
             self.transport_counters.received(frame.len());
             let control = match Envelope::decode(frame) {
                 Ok(Envelope::Data { id, payload }) => {

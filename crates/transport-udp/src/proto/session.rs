@@ -164,6 +164,11 @@ impl Session {
         matches!(self.state, State::Open)
     }
 
+    /// True while answering the remote's close (after [`Event::RemoteClosed`]).
+    pub fn is_draining(&self) -> bool {
+        matches!(self.state, State::Draining { .. })
+    }
+
     /// True once the session is over.
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done)
