@@ -7,8 +7,23 @@
 //! a backend (by its [`Capabilities`](bitcraps_transport_core::Capabilities), or because the
 //! backend has no raw byte access) is reported as ignored with the reason, never passed.
 //!
-//! Adding a backend: write `tests/src/harness/<name>.rs` with a `harness()` constructor, declare
-//! it in `harness/mod.rs`, and add it to the `BACKENDS` list in `tests/conformance.rs`.
+//! ## Adding a backend
+//!
+//! 1. Write `tests/src/harness/<name>.rs`: a type implementing [`Harness`] and
+//!    `pub fn harness() -> Arc<dyn Harness>` returning a fresh instance (one per trial, so any
+//!    shared state such as a simulated network is never shared between trials). `transport`
+//!    must honour the given `ChannelConfig` and `SharedLimiter`; `connect_raw` must map
+//!    distinct `source` numbers to distinct limiter sources (or return `None` and override
+//!    [`Harness::has_raw_access`] to `false`, which reports the raw cases as ignored).
+//! 2. Declare it in `harness/mod.rs` and add `harness::<name>::harness` to `BACKENDS` in
+//!    `tests/conformance.rs`.
+//! 3. Add the backend crate to `tests/Cargo.toml`.
+//!
+//! Cases are gated by `capabilities()`: a datagram backend (`reliable: false`) skips the
+//! order/backpressure cases and runs `datagram_no_duplicates_authentic` instead. Every case
+//! asserts typed errors; hostile input must be refused with `Error::Handshake(_)` or
+//! `Error::Protocol(_)` (`FrameTooLarge` for a 4 GiB length prefix), a silent peer with
+//! `Error::Timeout { after: handshake_timeout, .. }`.
 
 #[macro_use]
 mod support;

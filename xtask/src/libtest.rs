@@ -124,12 +124,18 @@ fn find_results(line: &str) -> Vec<(String, Option<Outcome>)> {
 
 /// Splits `[kind] <name>[ - should panic] ... <rest>` into the name and `<rest>`.
 fn split_announcement(text: &str) -> Option<(&str, &str)> {
+    // libtest-mimic pads names (and the space where a `[kind]` would go) to a common width.
+    let text = text.trim_start();
     let text = match text.strip_prefix('[') {
-        Some(kinded) => kinded.split_once("] ")?.1,
+        Some(kinded) => kinded.split_once("] ")?.1.trim_start(),
         None => text,
     };
     let (name, rest) = text.split_once(" ... ")?;
-    let name = name.strip_suffix(" - should panic").unwrap_or(name);
+    let name = name.trim_end();
+    let name = name
+        .strip_suffix(" - should panic")
+        .unwrap_or(name)
+        .trim_end();
     is_test_name(name).then_some((name, rest))
 }
 
@@ -165,6 +171,26 @@ mod tests {
             name: name.to_owned(),
             outcome,
         }
+    }
+
+    #[test]
+    fn libtest_mimic_padded_names_with_kinds() {
+        let output = "\
+test       tcp::size_one                       ... ok
+test [n/a] memory::datagram_no_duplicates ... ignored
+test       ble-sim-23::ten_thousand_in_order   ... FAILED
+";
+        let parsed = parse(output);
+        let names: Vec<&str> = parsed.results.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "tcp::size_one",
+                "memory::datagram_no_duplicates",
+                "ble-sim-23::ten_thousand_in_order"
+            ]
+        );
+        assert_eq!(parsed.results[2].outcome, Outcome::Failed);
     }
 
     #[test]

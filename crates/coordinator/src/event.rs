@@ -136,12 +136,13 @@ pub(crate) struct EventSink {
 impl EventSink {
     pub(crate) fn new(capacity: usize) -> (Self, EventStream) {
         let (tx, rx) = mpsc::channel(capacity);
+        let missed = Arc::new(AtomicU64::new(0));
         (
             Self {
                 tx,
-                missed: Arc::new(AtomicU64::new(0)),
+                missed: missed.clone(),
             },
-            EventStream { rx },
+            EventStream { rx, missed },
         )
     }
 
@@ -175,17 +176,26 @@ impl EventSink {
 #[derive(Debug)]
 pub struct EventStream {
     rx: mpsc::Receiver<CoordinatorEvent>,
+    missed: Arc<AtomicU64>,
 }
 
 impl EventStream {
-    /// The next event; `None` once the coordinator is gone.
+    /// The next event; `None` once the coordinator is gone. Once the queued events are
+    /// read, events that were dropped meanwhile are reported as one `Lagged`.
     pub async fn recv(&mut self) -> Option<CoordinatorEvent> {
+        if let Some(event) = self.try_recv() {
+            return Some(event);
+        }
         self.rx.recv().await
     }
 
-    /// The next event if one is ready now.
+    /// The next event if one is ready now (or a `Lagged` report).
     pub fn try_recv(&mut self) -> Option<CoordinatorEvent> {
-        self.rx.try_recv().ok()
+        if let Ok(event) = self.rx.try_recv() {
+            return Some(event);
+        }
+        let missed = self.missed.swap(0, Ordering::AcqRel);
+        (missed > 0).then_some(CoordinatorEvent::Lagged { missed })
     }
 
     /// Events waiting now (never more than the configured capacity).
@@ -203,6 +213,9 @@ impl futures::Stream for EventStream {
     type Item = CoordinatorEvent;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(event) = self.try_recv() {
+            return Poll::Ready(Some(event));
+        }
         self.rx.poll_recv(cx)
     }
 }

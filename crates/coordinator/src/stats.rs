@@ -63,10 +63,6 @@ impl Counters {
         self.connections.fetch_sub(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn traffic(&self) -> u64 {
-        self.packets_sent.load(Ordering::Relaxed) + self.packets_received.load(Ordering::Relaxed)
-    }
-
     pub(crate) fn snapshot(&self) -> TransportStats {
         TransportStats {
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),

@@ -42,7 +42,7 @@ use uuid::Uuid;
 pub use adapter::{BleAdapter, IncomingLinks, Scan};
 pub use driver::{new_link, IncomingQueue, LinkControl, LinkDriver, OutgoingQueue, ReceiverGone};
 pub use error::{LinkDownReason, LinkError};
-pub use handle::{BleLink, LinkReceiver, LinkSender, LinkSink};
+pub use handle::{BleLink, LinkReceiver, LinkSender, LinkSink, LinkWatch};
 
 /// The smallest ATT MTU a BLE link can have (the default before an MTU exchange).
 pub const MIN_MTU: u16 = 23;

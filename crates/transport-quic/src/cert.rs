@@ -277,7 +277,10 @@ mod tests {
         let (cert, _) = self_signed_certificate(&keypair).unwrap();
         let der = cert.as_ref();
         for len in 0..der.len() {
-            assert!(peer_id_from_certificate(&der[..len]).is_err(), "prefix {len}");
+            assert!(
+                peer_id_from_certificate(&der[..len]).is_err(),
+                "prefix {len}"
+            );
         }
         for i in 0..der.len() {
             let mut flipped = der.to_vec();

@@ -1,6 +1,6 @@
 //! Drives one QUIC connection's message stream: a writer that takes queued messages in
-//! batches and hands each batch to quinn as one `write_all_chunks` (length headers and payload
-//! `Bytes`, no copy), and a reader that splits frames off the stream (length checked before
+//! batches and hands each batch to quinn as one `write_all_chunks` (small messages coalesced
+//! with their length headers, large payload `Bytes` passed uncopied), and a reader that splits frames off the stream (length checked before
 //! allocation) and delivers them with backpressure.
 //!
 //! Graceful close: the closing side flushes, finishes its send stream (FIN) and keeps reading
@@ -21,6 +21,9 @@ use crate::codes::{clip_reason, ended, Ended, CLOSE_ABORT, CLOSE_NORMAL, CLOSE_P
 
 /// Messages taken off the send queue per batch.
 const BATCH: usize = 64;
+/// Messages up to this size are copied next to their length header (one contiguous chunk
+/// per run of small messages); larger ones go to quinn as their own `Bytes`, uncopied.
+const COPY_LIMIT: usize = 4096;
 
 /// Spawns the task that drives an established connection; `guard` (the limiter slot) is held
 /// until the connection has fully ended.
@@ -197,9 +200,14 @@ async fn write_loop(
                                     max: link.max_message_size(),
                                 })?;
                                 headers.put_u32(len);
-                                chunks.push(headers.split().freeze());
                                 link.record_sent(m.len());
-                                chunks.push(m);
+                                if m.len() <= COPY_LIMIT {
+                                    // Small messages are coalesced with their headers.
+                                    headers.put_slice(&m);
+                                } else {
+                                    chunks.push(headers.split().freeze());
+                                    chunks.push(m);
+                                }
                             }
                             Outgoing::Close(reason) => {
                                 close = Some(reason);
@@ -208,6 +216,9 @@ async fn write_loop(
                         }
                     }
                 }
+            }
+            if !headers.is_empty() {
+                chunks.push(headers.split().freeze());
             }
             if !chunks.is_empty() {
                 tokio::select! {

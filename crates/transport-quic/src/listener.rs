@@ -23,7 +23,9 @@ use bitcraps_transport_core::{
 };
 
 use crate::codes::{encode_limit, CLOSE_ABORT, CLOSE_PROTOCOL};
-use crate::transport::{start_connection, Established, Shared, STREAM_ACCEPT, STREAM_OPEN};
+use crate::transport::{
+    start_connection, CloseOnDrop, Established, Shared, STREAM_ACCEPT, STREAM_OPEN,
+};
 
 /// Authenticated connections and refusal reports waiting for `accept`.
 const INBOUND_QUEUE: usize = 64;
@@ -186,12 +188,12 @@ async fn accept_one(
     shared: &Shared,
     local: std::net::SocketAddr,
 ) -> Result<bitcraps_transport_core::Connection> {
-    let connecting = incoming.accept().map_err(|e| crate::codes::dial_error(&e))?;
-    let conn = connecting
-        .await
+    let connecting = incoming
+        .accept()
         .map_err(|e| crate::codes::dial_error(&e))?;
+    let conn = connecting.await.map_err(|e| crate::codes::dial_error(&e))?;
     // If anything below fails, the connection is closed with an abort code.
-    let close_guard = CloseOnDrop(Some(conn.clone()));
+    let mut close_guard = CloseOnDrop::new(&conn);
     let peer = crate::tls::remote_identity(&conn).map_err(|m| Error::Backend {
         backend: "quic",
         message: m.to_string(),
@@ -209,10 +211,12 @@ async fn accept_one(
         .await
         .map_err(|e| crate::codes::dial_error(&e))?;
     let mut first = [0u8; 1];
-    recv.read_exact(&mut first).await.map_err(|e| Error::Backend {
-        backend: "quic",
-        message: format!("reading the stream opening: {e}"),
-    })?;
+    recv.read_exact(&mut first)
+        .await
+        .map_err(|e| Error::Backend {
+            backend: "quic",
+            message: format!("reading the stream opening: {e}"),
+        })?;
     if first[0] != STREAM_OPEN {
         conn.close(CLOSE_PROTOCOL, b"unknown stream kind");
         return Err(ProtocolError::Malformed("unknown stream kind").into());
@@ -223,8 +227,7 @@ async fn accept_one(
             backend: "quic",
             message: format!("accepting the stream: {e}"),
         })?;
-    let mut close_guard = close_guard;
-    close_guard.0 = None;
+    close_guard.disarm();
     Ok(start_connection(
         shared,
         Established {
@@ -237,17 +240,6 @@ async fn accept_one(
         false,
         local,
     ))
-}
-
-/// Closes a half-set-up connection unless disarmed.
-struct CloseOnDrop(Option<quinn::Connection>);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        if let Some(conn) = self.0.take() {
-            conn.close(CLOSE_ABORT, b"connection setup failed");
-        }
-    }
 }
 
 #[async_trait]

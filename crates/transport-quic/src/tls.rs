@@ -266,3 +266,7 @@ pub(crate) fn remote_identity(conn: &quinn::Connection) -> Result<PeerId, &'stat
         _ => Err("the remote must present exactly one certificate"),
     }
 }
+
+#[cfg(test)]
+#[path = "tls_tests.rs"]
+mod tests;

@@ -27,6 +27,8 @@ use crate::{socket, QuicConfig};
 pub(crate) const STREAM_OPEN: u8 = 0x01;
 /// The listener's answer once it admitted the dialer.
 pub(crate) const STREAM_ACCEPT: u8 = 0x01;
+/// Connection attempts quinn may hold before the accept loop takes them.
+const MAX_INCOMING: usize = 1024;
 
 /// What a transport's listeners, dials and connections share.
 #[derive(Debug)]
@@ -67,7 +69,11 @@ impl QuicTransport {
     /// A QUIC transport sharing `limiter` with other transports (`config.limits` is ignored).
     /// Fails only if the certificate cannot be built from the key (it always can for a valid
     /// Ed25519 key).
-    pub fn with_limiter(keypair: Keypair, config: QuicConfig, limiter: SharedLimiter) -> Result<Self> {
+    pub fn with_limiter(
+        keypair: Keypair,
+        config: QuicConfig,
+        limiter: SharedLimiter,
+    ) -> Result<Self> {
         let local = crate::cert::local_certificate(&keypair)
             .map_err(|e| setup_error("building the certificate", e))?;
         let tls = TlsIdentity::new(local).map_err(|e| setup_error("loading the key", e))?;
@@ -134,10 +140,15 @@ impl QuicTransport {
         let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         config.transport_config(self.shared.config.transport(1));
         config.migration(false);
+        // Bounds the attempts quinn queues before the accept loop takes them.
+        config.max_incoming(MAX_INCOMING);
         Ok(config)
     }
 
-    fn client_config(&self, expect: Option<PeerId>) -> Result<(quinn::ClientConfig, crate::tls::SeenPeer)> {
+    fn client_config(
+        &self,
+        expect: Option<PeerId>,
+    ) -> Result<(quinn::ClientConfig, crate::tls::SeenPeer)> {
         let (tls, seen) = self
             .shared
             .tls
@@ -171,6 +182,7 @@ impl QuicTransport {
                 });
             }
         };
+        let mut close_guard = CloseOnDrop::new(&conn);
         let peer = remote_identity(&conn).map_err(|m| {
             conn.close(CLOSE_PROTOCOL, m.as_bytes());
             setup_error("handshake", m)
@@ -208,22 +220,43 @@ impl QuicTransport {
             Ok((send, recv))
         };
         match opened.await {
-            Ok((send, recv)) => Ok(start_connection(
-                &self.shared,
-                Established {
-                    conn,
-                    send,
-                    recv,
-                    peer,
-                    guard,
-                },
-                true,
-                endpoint_addr,
-            )),
-            Err(e) => {
-                conn.close(CLOSE_ABORT, b"stream opening failed");
-                Err(e)
-            }
+            Ok((send, recv)) => Ok({
+                close_guard.disarm();
+                start_connection(
+                    &self.shared,
+                    Established {
+                        conn,
+                        send,
+                        recv,
+                        peer,
+                        guard,
+                    },
+                    true,
+                    endpoint_addr,
+                )
+            }),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Closes a half-set-up connection (a failure or a timeout mid-setup) unless disarmed.
+pub(crate) struct CloseOnDrop(Option<quinn::Connection>);
+
+impl CloseOnDrop {
+    pub(crate) fn new(conn: &quinn::Connection) -> Self {
+        Self(Some(conn.clone()))
+    }
+
+    pub(crate) fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            conn.close(CLOSE_ABORT, b"connection setup failed");
         }
     }
 }
@@ -235,6 +268,17 @@ fn stream_error(conn: &quinn::Connection, message: String) -> Error {
         Some(reason) => dial_error(&reason),
         None => setup_error("opening the message stream", message),
     }
+}
+
+/// The source IP the kernel would use to reach `remote` from an endpoint bound to `bound`
+/// (a `connect` on a throwaway UDP socket: no packet is sent).
+fn source_ip_for(bound: SocketAddr, remote: SocketAddr) -> Option<std::net::IpAddr> {
+    if !bound.ip().is_unspecified() {
+        return Some(bound.ip());
+    }
+    let probe = std::net::UdpSocket::bind(SocketAddr::new(bound.ip(), 0)).ok()?;
+    probe.connect(remote).ok()?;
+    probe.local_addr().ok().map(|a| a.ip())
 }
 
 /// A connection whose identity was proven and admitted, with its open message stream.
@@ -260,8 +304,12 @@ pub(crate) fn start_connection(
         peer,
         guard,
     } = established;
-    // The endpoint may be bound to a wildcard address: prefer the IP the packets arrived on.
-    let local_ip = conn.local_ip().unwrap_or(endpoint_addr.ip());
+    // The endpoint may be bound to a wildcard address: prefer the IP the packets arrived on
+    // (listeners), else the source IP the routing table picks for the remote (dialers).
+    let local_ip = conn
+        .local_ip()
+        .or_else(|| source_ip_for(endpoint_addr, conn.remote_address()))
+        .unwrap_or(endpoint_addr.ip());
     let info = ConnectionInfo {
         local_peer: shared.peer,
         remote_peer: peer,

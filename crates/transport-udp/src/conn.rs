@@ -203,9 +203,7 @@ impl Task<'_> {
             let deadline = self.session.poll_timeout();
             if deadline != armed {
                 if let Some(at) = deadline {
-                    timer
-                        .as_mut()
-                        .reset(tokio::time::Instant::from_std(at));
+                    timer.as_mut().reset(tokio::time::Instant::from_std(at));
                 }
                 armed = deadline;
             }

@@ -54,7 +54,10 @@ impl Gate for LimiterGate {
     type Ticket = InboundTicket;
     type Guard = AdmissionGuard;
 
-    fn check_inbound(&mut self, from: SocketAddr) -> std::result::Result<InboundTicket, LimitRejection> {
+    fn check_inbound(
+        &mut self,
+        from: SocketAddr,
+    ) -> std::result::Result<InboundTicket, LimitRejection> {
         self.limiter.check_inbound(SourceKey::from(from))
     }
 
@@ -95,7 +98,11 @@ pub(crate) struct UdpListener {
     phase: watch::Receiver<u8>,
 }
 
-pub(crate) fn spawn(socket: UdpSocket, local_addr: TransportAddress, ctx: ListenContext) -> UdpListener {
+pub(crate) fn spawn(
+    socket: UdpSocket,
+    local_addr: TransportAddress,
+    ctx: ListenContext,
+) -> UdpListener {
     let (tx, events) = mpsc::channel(INBOUND_QUEUE);
     let counters = Arc::new(Counters::default());
     let (stop, stop_rx) = watch::channel(false);
@@ -152,7 +159,7 @@ impl Driver {
                 buf.reserve(RECV_CHUNK.max(max + 1));
             }
             tokio::select! {
-                _ = stop.wait_for(|s| *s), if accepting => {
+                _ = async { drop(stop.wait_for(|s| *s).await) }, if accepting => {
                     accepting = false;
                     self.acceptor.stop_accepting();
                     if self.acceptor.live_sessions() == 0 {
@@ -271,7 +278,11 @@ impl Driver {
                     accepted.guard,
                     self.ctx.config.max_datagram(),
                 );
-                if self.events.try_send(Inbound::Connection(connection)).is_ok() {
+                if self
+                    .events
+                    .try_send(Inbound::Connection(connection))
+                    .is_ok()
+                {
                     self.counters.accepted.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -310,7 +321,7 @@ impl Listener for UdpListener {
     async fn close(&mut self) {
         self.stop.send_replace(true);
         self.events.close();
-        let _ = self.phase.wait_for(|p| *p != RUNNING).await;
+        drop(self.phase.wait_for(|p| *p != RUNNING).await);
     }
 }
 

@@ -12,7 +12,8 @@ use bitcraps_transport_core::{ChannelConfig, ConnectionLimits, Error};
 /// the listener requires.
 pub const SUBPROTOCOL: &str = "bitcraps.v1";
 
-/// The largest WebSocket message (and frame) payload either side sends or accepts: 1 MiB.
+/// The largest WebSocket message (and frame) payload a receiver accepts: 1 MiB. Bigger ones
+/// are a protocol error (close 1009 from tungstenite, typed error to us).
 ///
 /// This is a wire constant, not a setting: the messages carry a byte stream (the Noise
 /// channel's length-prefixed records, each at most 65,535 + 4 bytes), so writers split their
@@ -20,8 +21,14 @@ pub const SUBPROTOCOL: &str = "bitcraps.v1";
 /// Two peers with different [`ChannelConfig`]s still agree on it.
 pub const MAX_WS_MESSAGE: usize = 1024 * 1024;
 
+/// The largest WebSocket message payload our writers send: 64 KiB (a batch of records is cut
+/// into messages of this size). Smaller than [`MAX_WS_MESSAGE`] on purpose: tungstenite's
+/// buffers handle messages of this size without re-zeroing or shifting megabytes per
+/// partial read or write, and it bounds what sits in the write queue.
+pub const WRITE_CHUNK: usize = 64 * 1024;
+
 // A full Noise record frame (length prefix + 65,535 bytes) fits in one message.
-const _: () = assert!(MAX_WS_MESSAGE >= 65_535 + 4);
+const _: () = assert!(MAX_WS_MESSAGE >= 65_535 + 4 && WRITE_CHUNK <= MAX_WS_MESSAGE);
 
 /// The largest HTTP upgrade request head the listener reads before answering 431.
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
@@ -105,13 +112,14 @@ impl WsConfig {
     }
 
     /// The tungstenite settings: message and frame payloads capped at [`MAX_WS_MESSAGE`], the
-    /// write buffer bounded (one buffer target plus one message), RFC 6455 masking enforced.
+    /// write buffer bounded (one buffer target plus one of our messages and a control frame),
+    /// RFC 6455 masking enforced.
     pub(crate) fn websocket_config(&self) -> WebSocketConfig {
         let write = self.write_buffer_size;
         WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_size.max(4096))
             .write_buffer_size(write)
-            .max_write_buffer_size(write + MAX_WS_MESSAGE + 64)
+            .max_write_buffer_size(write + WRITE_CHUNK + 1024)
             .max_message_size(Some(MAX_WS_MESSAGE))
             .max_frame_size(Some(MAX_WS_MESSAGE))
             .accept_unmasked_frames(false)

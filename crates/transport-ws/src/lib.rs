@@ -12,13 +12,15 @@
 //! - After the upgrade, the two directions are a byte stream carried in **binary** messages:
 //!   the stream is exactly what TCP would carry (the Noise handshake frames, then
 //!   length-prefixed records), cut at arbitrary points; message boundaries mean nothing.
-//!   Each message carries at most [`MAX_WS_MESSAGE`] (1 MiB) of payload; a writer sends each
-//!   batch of records as one message, split to fit.
+//!   Our writers send each batch of records as binary messages of at most [`WRITE_CHUNK`]
+//!   (64 KiB); receivers accept messages of up to [`MAX_WS_MESSAGE`] (1 MiB).
 //! - Text messages are a protocol violation (close 1003); pings are answered; the Noise
 //!   channel's close record ends a connection, then each side sends a WebSocket close (1000).
 //!
 //! Inbound connections are checked against the limits by source IP after the TCP accept and
-//! before TLS, the HTTP upgrade or the Noise handshake cost any CPU (see [`listener`]).
+//! before TLS, the HTTP upgrade or the Noise handshake cost any CPU: the listener's raw
+//! accept returns right after the TCP accept, and TLS plus the upgrade run lazily on the
+//! stream's first read, inside the core's handshake task and timeout.
 //!
 //! ```no_run
 //! # async fn run() -> bitcraps_transport_core::Result<()> {
@@ -38,20 +40,21 @@
 
 mod config;
 mod error;
-pub mod listener;
+mod listener;
 mod pump;
 mod socket;
-pub mod stream;
+mod stream;
 mod upgrade;
 
-pub use config::{WsConfig, MAX_REQUEST_HEAD, MAX_WS_MESSAGE, SUBPROTOCOL};
+pub use config::{WsConfig, MAX_REQUEST_HEAD, MAX_WS_MESSAGE, SUBPROTOCOL, WRITE_CHUNK};
 pub use error::{ws_error, WsError};
 pub use stream::{byte_stream, WsReader, WsWriter};
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use bitcraps_transport_core::secure::LocalIdentity;
@@ -118,6 +121,55 @@ impl WebSocketTransport {
             other => Err(Error::Unsupported(other.clone())),
         }
     }
+
+    /// Connects to `addr` (from `local_ip` if given), runs TLS for `wss://` and the HTTP
+    /// upgrade with [`SUBPROTOCOL`], and returns the byte-stream halves *without* the Noise
+    /// handshake, with this side's address. For tests and tools that speak the secure channel
+    /// themselves (e.g. a conformance suite writing garbage inside the WebSocket); `dial` is
+    /// this plus the handshake. No limits or timeout apply here.
+    pub async fn connect_stream(
+        &self,
+        addr: &TransportAddress,
+        local_ip: Option<IpAddr>,
+    ) -> Result<(WsReader, WsWriter, WebSocketAddress)> {
+        let ws = self.ws_addr(addr)?;
+        let tls = match (ws.secure, &self.tls_client) {
+            (false, _) => None,
+            (true, Some(tls)) => Some(tls),
+            (true, None) => return Err(Error::Unsupported(addr.clone())),
+        };
+        let tcp = match local_ip {
+            None => TcpStream::connect((ws.host.as_str(), ws.port)).await,
+            Some(ip) => connect_from(ip, ws).await,
+        }
+        .map_err(|e| Error::io("websocket connect", e))?;
+        let _ = tcp.set_nodelay(true);
+        let local = tcp
+            .local_addr()
+            .map_err(|e| Error::io("websocket socket setup", e))?;
+        let socket = Socket::connect(tcp, &ws.host, tls)
+            .await
+            .map_err(|e| ws_io("websocket tls", e))?;
+        let stream = upgrade::connect(socket, &ws.to_string(), self.ws_config)
+            .await
+            .map_err(|e| ws_io("websocket upgrade", e))?;
+        let (reader, writer) = byte_stream(stream, self.ctx.config.close_timeout);
+        Ok((reader, writer, ws_address(local, ws.secure, &ws.path)))
+    }
+}
+
+/// A TCP connection to `ws` from a socket bound to `ip` (port 0).
+async fn connect_from(ip: IpAddr, ws: &WebSocketAddress) -> std::io::Result<TcpStream> {
+    let socket = match ip {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(ip, 0))?;
+    let target = tokio::net::lookup_host((ws.host.as_str(), ws.port))
+        .await?
+        .find(|a| a.is_ipv4() == ip.is_ipv4())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))?;
+    socket.connect(target).await
 }
 
 fn ws_io(context: &'static str, e: WsError) -> Error {
@@ -181,33 +233,14 @@ impl Transport for WebSocketTransport {
     }
 
     async fn dial(&self, addr: &TransportAddress, expect: Option<PeerId>) -> Result<Connection> {
-        let ws = self.ws_addr(addr)?;
-        let tls = match (ws.secure, &self.tls_client) {
-            (false, _) => None,
-            (true, Some(tls)) => Some(tls.clone()),
-            (true, None) => return Err(Error::Unsupported(addr.clone())),
-        };
-        let (config, linger) = (self.ws_config, self.ctx.config.close_timeout);
+        self.ws_addr(addr)?;
         self.ctx
             .dial(addr, expect, || async move {
-                let tcp = TcpStream::connect((ws.host.as_str(), ws.port))
-                    .await
-                    .map_err(|e| Error::io("websocket connect", e))?;
-                let _ = tcp.set_nodelay(true);
-                let local = tcp
-                    .local_addr()
-                    .map_err(|e| Error::io("websocket socket setup", e))?;
-                let socket = Socket::connect(tcp, &ws.host, tls.as_ref())
-                    .await
-                    .map_err(|e| ws_io("websocket tls", e))?;
-                let stream = upgrade::connect(socket, &ws.to_string(), config)
-                    .await
-                    .map_err(|e| ws_io("websocket upgrade", e))?;
-                let (reader, writer) = byte_stream(stream, linger);
+                let (reader, writer, local) = self.connect_stream(addr, None).await?;
                 Ok(RawStream {
                     reader,
                     writer,
-                    local_addr: TransportAddress::WebSocket(ws_address(local, ws.secure, &ws.path)),
+                    local_addr: TransportAddress::WebSocket(local),
                     remote_addr: addr.clone(),
                 })
             })

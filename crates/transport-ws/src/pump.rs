@@ -13,7 +13,8 @@
 //! Lifetime: the pump runs while either half lives and the WebSocket is open. When the remote
 //! closes, sends a text message or breaks the protocol, the reader gets EOF or a typed error.
 //! When both halves are gone (or the link ended), the pump sends a close frame (1000 normal,
-//! 1003 after a text message, 1002 after a protocol error), waits for the reply at most
+//! 1003 after a text message, 1009 after an oversized message, 1002 after another protocol
+//! error), waits for the reply at most
 //! `linger`, shuts the socket down and ends.
 
 use std::future::poll_fn;
@@ -27,7 +28,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::error::from_tungstenite;
@@ -36,10 +37,13 @@ use crate::WsError;
 /// Received payloads (or the error that ended the stream) waiting for the reader.
 pub(crate) type Inbound = Result<Bytes, io::Error>;
 
-/// Chunks queued between the writer half and the pump (the channel holds this + 1).
-const OUTBOUND_QUEUE: usize = 1;
-/// Payloads queued between the pump and the reader half (the channel holds this + 1).
-const INBOUND_QUEUE: usize = 2;
+/// Chunks (at most [`crate::WRITE_CHUNK`] each) queued between the writer half and the pump
+/// (the channel holds this + 1).
+const OUTBOUND_QUEUE: usize = 7;
+/// Payloads queued between the pump and the reader half (the channel holds this + 1). Small:
+/// a remote's messages may be up to [`crate::MAX_WS_MESSAGE`] each, and they are buffered
+/// before the handshake has authenticated anyone.
+const INBOUND_QUEUE: usize = 1;
 /// Steps per poll before the pump yields to other tasks.
 const BUDGET: usize = 32;
 
@@ -107,7 +111,9 @@ where
         // Writers now see a broken pipe, the reader EOF (after what was queued).
         self.outbound.close();
         self.inbound = None;
-        let Self { mut ws, close_code, .. } = self;
+        let Self {
+            mut ws, close_code, ..
+        } = self;
         let close = async move {
             let frame = CloseFrame {
                 code: close_code,
@@ -226,9 +232,12 @@ where
             // Pings are answered by tungstenite itself; pongs and raw frames carry nothing.
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
             Some(Err(e)) => {
+                self.close_code = match e {
+                    tungstenite::Error::Capacity(_) => CloseCode::Size,
+                    _ => CloseCode::Protocol,
+                };
                 self.pending = Some(Err(from_tungstenite(e)));
                 self.read_done = true;
-                self.close_code = CloseCode::Protocol;
             }
         }
         true

@@ -1,7 +1,7 @@
 //! The byte-stream adapter: [`WsReader`] (`AsyncRead`) and [`WsWriter`] (`AsyncWrite`) over a
 //! WebSocket, so the core's Noise channel runs inside it like on any other stream.
 //!
-//! Mapping: each `poll_write` becomes one binary message of at most [`MAX_WS_MESSAGE`] bytes
+//! Mapping: each `poll_write` becomes one binary message of at most [`WRITE_CHUNK`] bytes
 //! (the core's connection driver writes each batch of records with one `write_all`, so a
 //! batch is one message unless it is bigger than that, then it is split); reads return the
 //! received binary payloads, concatenated. Pings are answered, pongs ignored; a text message
@@ -29,7 +29,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::pump::{self, Inbound, PumpHandles};
-use crate::{WsError, MAX_WS_MESSAGE};
+use crate::{WsError, WRITE_CHUNK};
 
 /// Writes up to this size are copied into a reused buffer (no allocation per small batch);
 /// bigger ones get their own allocation, freed once sent, so idle connections stay small.
@@ -234,7 +234,7 @@ impl AsyncWrite for WsWriter {
             return Poll::Ready(Ok(0));
         }
         ready!(this.poll_sender(cx))?;
-        let n = data.len().min(MAX_WS_MESSAGE);
+        let n = data.len().min(WRITE_CHUNK);
         let chunk = this.chunk(&data[..n]);
         match &mut this.state {
             WriteState::Open(tx) => tx.start_send(chunk).map_err(|_| broken_pipe())?,
@@ -256,3 +256,7 @@ impl AsyncWrite for WsWriter {
         Poll::Ready(Ok(()))
     }
 }
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod tests;

@@ -61,7 +61,9 @@ fn refuse(status: u16, phrase: &'static str, why: &'static str) -> Refusal {
 }
 
 fn has_token(value: &str, token: &str) -> bool {
-    value.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
+    value
+        .split(',')
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// Parses a complete head, or says it is incomplete (`Ok(None)`).
@@ -72,7 +74,11 @@ fn parse_head(head: &[u8]) -> Result<Option<(usize, UpgradeRequest)>, Refusal> {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(refuse(431, "Request Header Fields Too Large", "too many headers"))
+            return Err(refuse(
+                431,
+                "Request Header Fields Too Large",
+                "too many headers",
+            ))
         }
         Err(_) => return Err(refuse(400, "Bad Request", "malformed HTTP request")),
     };
@@ -111,7 +117,11 @@ fn check(request: &UpgradeRequest, path: &str) -> Result<String, Refusal> {
     }
     let requested = request.path.split('?').next().unwrap_or("");
     if requested != path {
-        return Err(refuse(404, "Not Found", "no websocket endpoint at this path"));
+        return Err(refuse(
+            404,
+            "Not Found",
+            "no websocket endpoint at this path",
+        ));
     }
     if !request.http11 {
         return Err(refuse(400, "Bad Request", "HTTP/1.1 required"));
@@ -129,10 +139,20 @@ fn check(request: &UpgradeRequest, path: &str) -> Result<String, Refusal> {
     // The key is base64 of 16 bytes: 24 characters ending in "==".
     let key = match &request.key {
         Some(k) if k.len() == 24 && k.ends_with("==") => k,
-        _ => return Err(refuse(400, "Bad Request", "missing or malformed Sec-WebSocket-Key")),
+        _ => {
+            return Err(refuse(
+                400,
+                "Bad Request",
+                "missing or malformed Sec-WebSocket-Key",
+            ))
+        }
     };
     if !request.bitcraps_protocol {
-        return Err(refuse(400, "Bad Request", "subprotocol bitcraps.v1 required"));
+        return Err(refuse(
+            400,
+            "Bad Request",
+            "subprotocol bitcraps.v1 required",
+        ));
     }
     Ok(derive_accept_key(key.as_bytes()))
 }
@@ -186,7 +206,10 @@ pub(crate) async fn accept(
                 .flush()
                 .await
                 .map_err(|_| WsError::ClosedDuringUpgrade)?;
-            Ok(WebSocketStream::from_partially_read(socket, leftover, Role::Server, Some(config)).await)
+            Ok(
+                WebSocketStream::from_partially_read(socket, leftover, Role::Server, Some(config))
+                    .await,
+            )
         }
         Err(r) => {
             let response = format!(
@@ -226,9 +249,7 @@ pub(crate) async fn connect(
     match tokio_tungstenite::client_async_with_config(request, socket, Some(config)).await {
         Ok((ws, _response)) => Ok(ws),
         Err(T::Http(response)) => Err(WsError::HttpStatus(response.status().as_u16())),
-        Err(T::Io(_) | T::ConnectionClosed | T::AlreadyClosed) => {
-            Err(WsError::ClosedDuringUpgrade)
-        }
+        Err(T::Io(_) | T::ConnectionClosed | T::AlreadyClosed) => Err(WsError::ClosedDuringUpgrade),
         Err(e) => Err(WsError::ClientHandshake(e.to_string())),
     }
 }
@@ -252,19 +273,25 @@ mod tests {
     #[test]
     fn a_valid_upgrade_gets_the_rfc_accept_key() {
         // RFC 6455 section 1.3's example key and answer.
-        assert_eq!(answer(GOOD).unwrap(), "s3pPLMBiTxaQ9kYGJzzzwo/j0sk=");
+        assert_eq!(answer(GOOD).unwrap(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         let with_query = GOOD.replace("/bitcraps ", "/bitcraps?x=1 ");
         assert!(answer(&with_query).is_ok());
     }
 
     #[test]
     fn bad_requests_get_the_right_status() {
-        assert_eq!(answer("GET /bitcraps HTTP/1.1\r\nHost: x\r\n\r\n"), Err(426));
+        assert_eq!(
+            answer("GET /bitcraps HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Err(426)
+        );
         assert_eq!(answer(&GOOD.replace("/bitcraps ", "/other ")), Err(404));
         assert_eq!(answer(&GOOD.replace("GET", "POST")), Err(405));
         assert_eq!(answer(&GOOD.replace("chat, bitcraps.v1", "chat")), Err(400));
         assert_eq!(answer(&GOOD.replace("Version: 13", "Version: 8")), Err(426));
-        assert_eq!(answer(&GOOD.replace("dGhlIHNhbXBsZSBub25jZQ==", "x")), Err(400));
+        assert_eq!(
+            answer(&GOOD.replace("dGhlIHNhbXBsZSBub25jZQ==", "x")),
+            Err(400)
+        );
         assert_eq!(answer(&GOOD.replace("HTTP/1.1", "HTTP/1.0")), Err(400));
         assert_eq!(answer("GET / HTTP/1.1\r\n\u{1}\r\n\r\n"), Err(400));
         let many: String = (0..40).map(|i| format!("X-{i}: y\r\n")).collect();
@@ -273,6 +300,9 @@ mod tests {
 
     #[test]
     fn a_partial_head_asks_for_more() {
-        assert!(matches!(parse_head(b"GET /bitcraps HTTP/1.1\r\nHost"), Ok(None)));
+        assert!(matches!(
+            parse_head(b"GET /bitcraps HTTP/1.1\r\nHost"),
+            Ok(None)
+        ));
     }
 }

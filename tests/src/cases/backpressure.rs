@@ -70,7 +70,7 @@ pub(crate) async fn slow_receiver_holds_sender_back(h: Arc<dyn Harness>) -> Case
         loop {
             match accepted.recv().await {
                 Ok(Some(m)) => {
-                    let Some(seq) = check_numbered(&m).filter(|s| *s < sent) else {
+                    let Some(seq) = check_numbered(&m, MESSAGE).filter(|s| *s < sent) else {
                         return Err(format!("message {count} is corrupt or was never sent"));
                     };
                     if std::mem::replace(&mut seen[seq as usize], true) {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bitcraps_transport_core::{ChannelConfig, Error, ProtocolError};
+use bitcraps_transport_core::{ChannelConfig, ConnectionLimits, Error, ProtocolError};
 
 use crate::support::*;
 use crate::Harness;
@@ -93,42 +93,62 @@ pub(crate) async fn many_hostile_sources_then_legit(h: Arc<dyn Harness>) -> Case
         handshake_timeout: Duration::from_secs(1),
         ..channel()
     };
-    // Realistic limits: the defaults (per-source rate and cooldown, a cap on handshakes in
+    // Realistic limits: the defaults (per-source rate and cooldown, a cap of 64 handshakes in
     // flight), which no single source can use to lock the others out.
-    let mut server = serve(&*h, Default::default(), listener_channel).await?;
-    let (connected_tx, mut connected_rx) = tokio::sync::mpsc::channel(usize::from(HOSTILE));
+    let mut server = serve(&*h, ConnectionLimits::default(), listener_channel).await?;
+    // Each attacker reports when it has sent its bytes, then when the listener closed it.
+    let (sent_tx, mut sent_rx) = tokio::sync::mpsc::channel(usize::from(HOSTILE));
+    let (closed_tx, mut closed_rx) = tokio::sync::mpsc::channel(usize::from(HOSTILE));
     let mut attackers = tokio::task::JoinSet::new();
     for source in FIRST_SOURCE..FIRST_SOURCE + HOSTILE {
         let h = h.clone();
         let addr = server.addr.clone();
-        let connected = connected_tx.clone();
+        let (sent, closed) = (sent_tx.clone(), closed_tx.clone());
         attackers.spawn(async move {
             let mut raw = raw_roundtrip(&*h, &addr, source, &hostile_bytes(source)).await?;
-            let _ = connected.send(()).await;
-            drop(connected);
+            let _ = sent.send(()).await;
+            drop(sent);
             raw_wait_closed(&mut raw)
                 .await
-                .map_err(|e| format!("hostile source {source}: {e}"))
+                .map_err(|e| format!("hostile source {source}: {e}"))?;
+            let _ = closed.send(!hostile_bytes(source).is_empty()).await;
+            Ok::<_, String>(())
         });
     }
-    drop(connected_tx);
-    // Wait until every attacker is connected and has sent its bytes (or failed).
+    drop((sent_tx, closed_tx));
     within("hostile connects", async {
-        while connected_rx.recv().await.is_some() {}
+        while sent_rx.recv().await.is_some() {}
     })
     .await?;
-    // A normal dial (another source) gets through while the silent ones still stall.
+    // Wait until the listener has closed every attacker that sent bytes (refused at once); the
+    // silent ones may still hold their handshake slots (a third of them, under the cap of 64).
+    // Dialing before that may meet a legitimately full cap of handshakes in flight.
+    let noisy = (FIRST_SOURCE..FIRST_SOURCE + HOSTILE)
+        .filter(|s| !hostile_bytes(*s).is_empty())
+        .count();
+    within("noisy attackers closed", async {
+        let mut closed = 0;
+        while closed < noisy {
+            match closed_rx.recv().await {
+                Some(true) => closed += 1,
+                Some(false) => {}
+                None => break,
+            }
+        }
+    })
+    .await?;
+    // A normal dial (another source) gets through.
     still_serves(&*h, &mut server).await?;
     // Every hostile connection is closed by the listener: garbage at once, silence at the
     // handshake timeout.
-    let mut closed = 0;
+    let mut ended = 0;
     while let Some(joined) = within("hostile sources", attackers.join_next()).await? {
         joined.ctx("attacker task")??;
-        closed += 1;
+        ended += 1;
     }
     ensure!(
-        closed == HOSTILE,
-        "{closed} of {HOSTILE} hostile connections ended"
+        ended == HOSTILE,
+        "{ended} of {HOSTILE} hostile connections ended"
     );
     // And the listener is alive afterwards.
     still_serves(&*h, &mut server).await

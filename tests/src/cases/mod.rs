@@ -124,3 +124,52 @@ pub const CASES: &[Case] = &[
     // Backpressure.
     case!(backpressure::slow_receiver_holds_sender_back, Reliable),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(capabilities: Capabilities, raw: bool) -> Profile {
+        Profile { capabilities, raw }
+    }
+
+    #[test]
+    fn gating_follows_capabilities() {
+        let stream = profile(Capabilities::reliable(1024), true);
+        let datagram = profile(Capabilities::datagram(1024), false);
+        for req in [
+            Requirement::Any,
+            Requirement::Reliable,
+            Requirement::ReliableOrdered,
+            Requirement::Raw,
+        ] {
+            assert_eq!(
+                req.skip_reason(&stream),
+                None,
+                "{req:?} on a stream backend"
+            );
+        }
+        assert!(Requirement::Datagram.skip_reason(&stream).is_some());
+        assert_eq!(Requirement::Datagram.skip_reason(&datagram), None);
+        assert_eq!(Requirement::Any.skip_reason(&datagram), None);
+        for req in [
+            Requirement::Reliable,
+            Requirement::ReliableOrdered,
+            Requirement::Raw,
+        ] {
+            assert!(req.skip_reason(&datagram).is_some(), "{req:?} on UDP");
+        }
+    }
+
+    #[test]
+    fn case_names_are_unique_and_test_name_safe() {
+        let mut names: Vec<_> = CASES.iter().map(|c| c.name).collect();
+        assert!(names.iter().all(|n| !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')));
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(names.len(), before, "duplicate case names");
+    }
+}

@@ -11,6 +11,8 @@ use crate::support::*;
 use crate::Harness;
 
 const IN_ORDER: u64 = 10_000;
+/// Bytes per message of `ten_thousand_in_order`.
+const IN_ORDER_LEN: usize = 24;
 
 pub(crate) async fn ten_thousand_in_order(h: Arc<dyn Harness>) -> CaseResult {
     let p = pair(&*h, unlimited(), channel()).await?;
@@ -20,7 +22,7 @@ pub(crate) async fn ten_thousand_in_order(h: Arc<dyn Harness>) -> CaseResult {
         loop {
             match accepted.recv().await {
                 Ok(Some(m)) => {
-                    let Some(seq) = check_numbered(&m) else {
+                    let Some(seq) = check_numbered(&m, IN_ORDER_LEN) else {
                         return Err(format!("message #{next} is corrupt ({} bytes)", m.len()));
                     };
                     if seq != next {
@@ -34,7 +36,7 @@ pub(crate) async fn ten_thousand_in_order(h: Arc<dyn Harness>) -> CaseResult {
         }
     });
     for seq in 0..IN_ORDER {
-        within("send", dialed.send(numbered(seq, 24)))
+        within("send", dialed.send(numbered(seq, IN_ORDER_LEN)))
             .await?
             .ctx("send")?;
     }
@@ -115,6 +117,8 @@ pub(crate) async fn concurrent_senders(h: Arc<dyn Harness>) -> CaseResult {
 }
 
 const DATAGRAMS: u64 = 1_000;
+/// Bytes per datagram.
+const DATAGRAM_LEN: usize = 64;
 /// A datagram receiver gives up after this long without a message (the rest were lost).
 const DATAGRAM_IDLE: Duration = Duration::from_secs(2);
 
@@ -130,7 +134,7 @@ pub(crate) async fn datagram_no_duplicates_authentic(h: Arc<dyn Harness>) -> Cas
                 Ok(Err(e)) => return Err(format!("recv failed after {count} messages: {e:?}")),
                 Ok(Ok(Some(m))) => m,
             };
-            let Some(seq) = check_numbered(&m).filter(|s| *s < DATAGRAMS) else {
+            let Some(seq) = check_numbered(&m, DATAGRAM_LEN).filter(|s| *s < DATAGRAMS) else {
                 return Err(format!(
                     "received a message that was never sent ({} bytes)",
                     m.len()
@@ -144,7 +148,7 @@ pub(crate) async fn datagram_no_duplicates_authentic(h: Arc<dyn Harness>) -> Cas
         Ok(count)
     });
     for seq in 0..DATAGRAMS {
-        within("send", dialed.send(numbered(seq, 64)))
+        within("send", dialed.send(numbered(seq, DATAGRAM_LEN)))
             .await?
             .ctx("send")?;
     }

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use bitcraps_transport_core::{Bytes, ConnectionSender, PeerId, TransportAddress};
+use bitcraps_transport_core::{Bytes, ConnectionSender, PeerId};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
@@ -198,11 +198,19 @@ impl Actor {
         let link = self.links.iter_mut().find(|l| l.id == link_id)?;
         if let Some(nonce) = link.pong_due.take() {
             let frame = self.enc.probe(TYPE_PONG, nonce);
-            return Some(Pending { link: link_id, frame, data: None });
+            return Some(Pending {
+                link: link_id,
+                frame,
+                data: None,
+            });
         }
         if !self.acks.is_empty() {
             let frame = self.enc.ack(&mut self.acks);
-            return Some(Pending { link: link_id, frame, data: None });
+            return Some(Pending {
+                link: link_id,
+                frame,
+                data: None,
+            });
         }
         if link.ping_due {
             link.ping_due = false;
@@ -210,7 +218,11 @@ impl Actor {
             self.nonce += 1;
             link.ping_sent(nonce, Instant::now());
             let frame = self.enc.probe(crate::envelope::TYPE_PING, nonce);
-            return Some(Pending { link: link_id, frame, data: None });
+            return Some(Pending {
+                link: link_id,
+                frame,
+                data: None,
+            });
         }
         let (id, priority, payload) = match self.resend.pop_front() {
             Some(d) => d,
@@ -228,7 +240,9 @@ impl Actor {
     }
 
     fn on_sent(&mut self, result: bitcraps_transport_core::Result<()>) {
-        let Some(pending) = self.current.take() else { return };
+        let Some(pending) = self.current.take() else {
+            return;
+        };
         match result {
             Ok(()) => {
                 self.handle.counters.sent(pending.frame.len());
@@ -256,9 +270,12 @@ impl Actor {
         let now = Instant::now();
         match cmd {
             Ctl::Connect { routes, reply } => self.on_connect(routes, reply, now),
-            Ctl::Attach { conn, guard, transport, listener } => {
-                self.attach(conn, guard, transport, None, listener, now)
-            }
+            Ctl::Attach {
+                conn,
+                guard,
+                transport,
+                listener,
+            } => self.attach(conn, guard, transport, None, listener, now),
             Ctl::Dialed { route, result } => self.on_dialed(route, result, now),
             Ctl::Received { link, control } => match control {
                 Control::Ack(ids) => {
@@ -273,7 +290,12 @@ impl Actor {
             Ctl::LinkEnded { link, end } => self.on_link_ended(link, end),
             Ctl::Acks(ids) => {
                 self.acks.extend(ids);
-                let cap = self.shared.config.max_unacked.saturating_mul(4).max(MAX_ACK_IDS);
+                let cap = self
+                    .shared
+                    .config
+                    .max_unacked
+                    .saturating_mul(4)
+                    .max(MAX_ACK_IDS);
                 while self.acks.len() > cap {
                     self.acks.pop_front();
                 }
@@ -307,7 +329,11 @@ impl Actor {
 
     pub(super) fn check_flushed(&mut self) {
         let data_in_hand = self.current.as_ref().is_some_and(|p| p.data.is_some());
-        if self.queue.is_empty() && self.resend.is_empty() && self.unacked.is_empty() && !data_in_hand {
+        if self.queue.is_empty()
+            && self.resend.is_empty()
+            && self.unacked.is_empty()
+            && !data_in_hand
+        {
             for w in self.flush_waiters.drain(..) {
                 let _ = w.send(());
             }
@@ -319,13 +345,19 @@ impl Actor {
     }
 
     fn finish(mut self, ctl_rx: mpsc::Receiver<Ctl>, data_rx: mpsc::Receiver<Outbound>) {
-        let reason = self.done.take().unwrap_or(DisconnectReason::Local("stopped".into()));
+        let reason = self
+            .done
+            .take()
+            .unwrap_or(DisconnectReason::Local("stopped".into()));
         self.handle.window.close();
         self.handle.window_bytes.close();
         drop(data_rx);
         let text = reason.to_string();
         for link in self.links.drain(..) {
             link.close(&self.shared, &text);
+        }
+        for route in self.routes.drain(..) {
+            self.shared.keep_breaker(route.addr, route.breaker);
         }
         for w in self.connect_waiters.drain(..) {
             let _ = w.send(Err(CoordinatorError::AllRoutesFailed {
@@ -347,7 +379,9 @@ impl Actor {
     }
 }
 
-async fn send_frame(sender: Option<(ConnectionSender, Bytes)>) -> bitcraps_transport_core::Result<()> {
+async fn send_frame(
+    sender: Option<(ConnectionSender, Bytes)>,
+) -> bitcraps_transport_core::Result<()> {
     match sender {
         Some((s, frame)) => s.send(frame).await,
         None => std::future::pending().await,

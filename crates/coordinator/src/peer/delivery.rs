@@ -70,13 +70,23 @@ impl Delivery {
                     counters.delivered.fetch_add(1, Relaxed);
                 }
                 acks.push(id);
-                if acks.len() >= ACK_BATCH {
-                    if self.ctl.send(Ctl::Acks(std::mem::take(&mut acks))).await.is_err() {
-                        return;
-                    }
+                if acks.len() >= ACK_BATCH
+                    && self
+                        .ctl
+                        .send(Ctl::Acks(std::mem::take(&mut acks)))
+                        .await
+                        .is_err()
+                {
+                    return;
                 }
             }
-            if !acks.is_empty() && self.ctl.send(Ctl::Acks(std::mem::take(&mut acks))).await.is_err() {
+            if !acks.is_empty()
+                && self
+                    .ctl
+                    .send(Ctl::Acks(std::mem::take(&mut acks)))
+                    .await
+                    .is_err()
+            {
                 return;
             }
         }

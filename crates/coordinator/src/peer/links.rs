@@ -16,12 +16,10 @@
 //!   plus the health interval) so its dedup state survives the dialer's failover.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bitcraps_transport_core::{
-    AdmissionGuard, CloseReason, Connection, ConnectionSender, Error as CoreError,
-    TransportAddress,
+    AdmissionGuard, Connection, ConnectionSender, Error as CoreError, TransportAddress,
 };
 use tokio::time::Instant;
 
@@ -31,7 +29,7 @@ use super::{Ctl, LinkEnd};
 use crate::envelope::{TYPE_PING, TYPE_PONG};
 use crate::error::{CoordinatorError, Result};
 use crate::event::{CoordinatorEvent, DisconnectReason};
-use crate::policy::{Admission, BreakerState, CircuitBreaker, RttEstimator};
+use crate::policy::{Admission, CircuitBreaker, RttEstimator};
 use crate::stats::PeerConnections;
 use crate::Shared;
 
@@ -106,9 +104,9 @@ impl Actor {
             let route = match existing {
                 Some(i) => self.routes.swap_remove(i),
                 None => Route {
+                    breaker: self.shared.take_breaker(&addr),
                     addr,
                     transport,
-                    breaker: CircuitBreaker::new(self.shared.config.breaker, self.shared.seed()),
                     dialing: false,
                     next_attempt: now,
                 },
@@ -132,7 +130,9 @@ impl Actor {
 
     /// Starts a failover pass over every route, `lost` last.
     fn start_pass(&mut self, lost: Option<usize>, why: String, now: Instant) {
-        let mut order: VecDeque<usize> = (0..self.routes.len()).filter(|&i| Some(i) != lost).collect();
+        let mut order: VecDeque<usize> = (0..self.routes.len())
+            .filter(|&i| Some(i) != lost)
+            .collect();
         if let Some(l) = lost {
             order.push_back(l);
         }
@@ -143,7 +143,9 @@ impl Actor {
     /// Dials the next admitted route of the pass, or gives up when none is left.
     fn step_pass(&mut self, now: Instant) {
         loop {
-            let Some((order, last)) = &mut self.pass else { return };
+            let Some((order, last)) = &mut self.pass else {
+                return;
+            };
             if self.routes.iter().any(|r| r.dialing) {
                 return;
             }
@@ -160,7 +162,10 @@ impl Actor {
                 }
                 Err(retry) => {
                     if let Some((_, last)) = &mut self.pass {
-                        *last = format!("{}: circuit breaker open (retry in {retry:?})", self.routes[i].addr);
+                        *last = format!(
+                            "{}: circuit breaker open (retry in {retry:?})",
+                            self.routes[i].addr
+                        );
                     }
                 }
             }
@@ -187,7 +192,12 @@ impl Actor {
         }
     }
 
-    fn breaker_op<R>(&mut self, i: usize, now: Instant, f: impl FnOnce(&mut CircuitBreaker, std::time::Instant) -> R) -> R {
+    fn breaker_op<R>(
+        &mut self,
+        i: usize,
+        now: Instant,
+        f: impl FnOnce(&mut CircuitBreaker, std::time::Instant) -> R,
+    ) -> R {
         let t = std_now(now);
         let route = &mut self.routes[i];
         let before = route.breaker.state(t);
@@ -195,7 +205,11 @@ impl Actor {
         let after = route.breaker.state(t);
         if std::mem::discriminant(&before) != std::mem::discriminant(&after) {
             let route = route.addr.clone();
-            self.emit(CoordinatorEvent::Breaker { peer: self.peer, route, state: after });
+            self.emit(CoordinatorEvent::Breaker {
+                peer: self.peer,
+                route,
+                state: after,
+            });
         }
         r
     }
@@ -210,22 +224,33 @@ impl Actor {
         let timeout = self.shared.config.dial_timeout;
         let limiter = self.shared.limiter.clone();
         tokio::spawn(async move {
-            let result = match tokio::time::timeout(timeout, transport.dial(&addr, Some(peer))).await {
-                Err(_) => Err(CoreError::Timeout { operation: "dial", after: timeout }),
-                Ok(Err(e)) => Err(e),
-                Ok(Ok(conn)) => match limiter.admit(peer, bitcraps_transport_core::policy::Direction::Outbound) {
-                    Ok(guard) => Ok((conn, guard)),
-                    Err(rejection) => {
-                        let _ = conn.close("coordinator connection limit").await;
-                        Err(CoreError::Limit(rejection))
-                    }
-                },
-            };
+            let result =
+                match tokio::time::timeout(timeout, transport.dial(&addr, Some(peer))).await {
+                    Err(_) => Err(CoreError::Timeout {
+                        operation: "dial",
+                        after: timeout,
+                    }),
+                    Ok(Err(e)) => Err(e),
+                    Ok(Ok(conn)) => match limiter
+                        .admit(peer, bitcraps_transport_core::policy::Direction::Outbound)
+                    {
+                        Ok(guard) => Ok((conn, guard)),
+                        Err(rejection) => {
+                            let _ = conn.close("coordinator connection limit").await;
+                            Err(CoreError::Limit(rejection))
+                        }
+                    },
+                };
             let _ = ctl.send(Ctl::Dialed { route: i, result }).await;
         });
     }
 
-    pub(super) fn on_dialed(&mut self, i: usize, result: bitcraps_transport_core::Result<(Connection, AdmissionGuard)>, now: Instant) {
+    pub(super) fn on_dialed(
+        &mut self,
+        i: usize,
+        result: bitcraps_transport_core::Result<(Connection, AdmissionGuard)>,
+        now: Instant,
+    ) {
         if i >= self.routes.len() {
             return;
         }
@@ -251,7 +276,10 @@ impl Actor {
                     .max(self.shared.config.health_interval);
                 self.routes[i].next_attempt = now + wait.min(Duration::from_secs(3600));
                 let msg = format!("{}: {e}", self.routes[i].addr);
-                self.emit(CoordinatorEvent::Error { peer: Some(self.peer), error: format!("dial {msg}") });
+                self.emit(CoordinatorEvent::Error {
+                    peer: Some(self.peer),
+                    error: format!("dial {msg}"),
+                });
                 if let Some((_, last)) = &mut self.pass {
                     *last = msg;
                 }
@@ -261,7 +289,15 @@ impl Actor {
     }
 
     /// Adds a connection (dialed on route `route`, or accepted) and starts its reader.
-    pub(super) fn attach(&mut self, conn: Connection, guard: AdmissionGuard, transport: usize, route: Option<usize>, listener: Option<u64>, now: Instant) {
+    pub(super) fn attach(
+        &mut self,
+        conn: Connection,
+        guard: AdmissionGuard,
+        transport: usize,
+        route: Option<usize>,
+        listener: Option<u64>,
+        now: Instant,
+    ) {
         let id = self.shared.next_link_id();
         let remote = conn.remote_addr().clone();
         let route = route.or_else(|| self.routes.iter().position(|r| r.addr == remote));
@@ -300,12 +336,11 @@ impl Actor {
         };
         if take_over {
             self.set_active(id);
-        } else if let Some(i) = route {
+        } else if route.is_some() {
             // A standby on a preferred route: probe it at once.
             if let Some(l) = self.links.last_mut() {
                 l.next_ping = now;
             }
-            let _ = i;
         }
         self.update_view();
     }
@@ -319,7 +354,9 @@ impl Actor {
     fn set_active(&mut self, id: u64) {
         let from = self.active_link().map(|l| l.remote.clone());
         self.active = Some(id);
-        let Some(to) = self.active_link().map(|l| l.remote.clone()) else { return };
+        let Some(to) = self.active_link().map(|l| l.remote.clone()) else {
+            return;
+        };
         self.pass = None;
         // Resend in id order, ahead of what was already waiting to be resent.
         let mut again: Vec<_> = std::mem::take(&mut self.unacked)
@@ -337,11 +374,18 @@ impl Actor {
         }
         if self.announced {
             if from.as_ref() != Some(&to) || from.is_none() {
-                self.emit(CoordinatorEvent::RouteChanged { peer: self.peer, from, to });
+                self.emit(CoordinatorEvent::RouteChanged {
+                    peer: self.peer,
+                    from,
+                    to,
+                });
             }
         } else {
             self.announced = true;
-            self.emit(CoordinatorEvent::Connected { peer: self.peer, address: to });
+            self.emit(CoordinatorEvent::Connected {
+                peer: self.peer,
+                address: to,
+            });
         }
         for w in self.connect_waiters.drain(..) {
             let _ = w.send(Ok(()));
@@ -349,14 +393,19 @@ impl Actor {
     }
 
     pub(super) fn on_link_ended(&mut self, id: u64, end: LinkEnd) {
-        let Some(pos) = self.links.iter().position(|l| l.id == id) else { return };
+        let Some(pos) = self.links.iter().position(|l| l.id == id) else {
+            return;
+        };
         let link = self.links.swap_remove(pos);
         let now = Instant::now();
         let reason = match end {
             LinkEnd::Closed(r) => DisconnectReason::ConnectionLost(r),
             LinkEnd::Protocol(p) => {
                 self.handle.counters.error();
-                self.emit(CoordinatorEvent::Error { peer: Some(self.peer), error: format!("protocol violation on {}: {p}", link.remote) });
+                self.emit(CoordinatorEvent::Error {
+                    peer: Some(self.peer),
+                    error: format!("protocol violation on {}: {p}", link.remote),
+                });
                 DisconnectReason::Protocol(p)
             }
         };
@@ -413,7 +462,9 @@ impl Actor {
 
     pub(super) fn on_ping(&mut self, id: u64, nonce: u64) {
         let active = self.active;
-        let Some(link) = self.links.iter_mut().find(|l| l.id == id) else { return };
+        let Some(link) = self.links.iter_mut().find(|l| l.id == id) else {
+            return;
+        };
         if active == Some(id) {
             link.pong_due = Some(nonce);
         } else {
@@ -425,8 +476,12 @@ impl Actor {
 
     pub(super) fn on_pong(&mut self, id: u64, nonce: u64, now: Instant) {
         let interval = self.shared.config.health_interval;
-        let Some(link) = self.links.iter_mut().find(|l| l.id == id) else { return };
-        let Some((expected, sent, _)) = link.outstanding else { return };
+        let Some(link) = self.links.iter_mut().find(|l| l.id == id) else {
+            return;
+        };
+        let Some((expected, sent, _)) = link.outstanding else {
+            return;
+        };
         if expected != nonce {
             return;
         }
@@ -439,11 +494,11 @@ impl Actor {
         if let Some(i) = route {
             self.breaker_op(i, now, |b, t| b.on_success(t));
         }
-        self.maybe_switch_back(id, route, pongs, now);
+        self.maybe_switch_back(id, route, pongs);
     }
 
     /// Hysteresis: a standby on a more preferred route becomes active after enough PONGs.
-    fn maybe_switch_back(&mut self, id: u64, route: Option<usize>, pongs: u32, now: Instant) {
+    fn maybe_switch_back(&mut self, id: u64, route: Option<usize>, pongs: u32) {
         let Some(i) = route else { return };
         if self.active == Some(id) || pongs < self.shared.config.switch_back_after {
             return;
@@ -461,7 +516,6 @@ impl Actor {
                 link.close(&self.shared, "switched to a preferred route");
             }
         }
-        let _ = now;
         self.update_view();
     }
 
@@ -544,12 +598,17 @@ impl Actor {
         if let Some(rank) = self.standby_rank() {
             for i in 0..rank {
                 let r = &self.routes[i];
-                if r.dialing || now < r.next_attempt || self.links.iter().any(|l| l.route == Some(i)) {
+                if r.dialing
+                    || now < r.next_attempt
+                    || self.links.iter().any(|l| l.route == Some(i))
+                {
                     continue;
                 }
                 match self.admit(i, now) {
                     Ok(()) => self.dial(i),
-                    Err(retry) => self.routes[i].next_attempt = now + retry.max(Duration::from_millis(1)),
+                    Err(retry) => {
+                        self.routes[i].next_attempt = now + retry.max(Duration::from_millis(1))
+                    }
                 }
                 self.routes[i].next_attempt = self.routes[i].next_attempt.max(now + interval);
             }
@@ -570,7 +629,6 @@ impl Actor {
                 self.done = Some(DisconnectReason::Idle);
             }
         }
-        let _ = TYPE_PING;
     }
 
     pub(super) fn update_view(&self) {
@@ -582,12 +640,3 @@ impl Actor {
         });
     }
 }
-
-/// The breaker states are compared by kind only (an `Open` with a new deadline is the same).
-#[allow(dead_code)]
-fn same_kind(a: BreakerState, b: BreakerState) -> bool {
-    std::mem::discriminant(&a) == std::mem::discriminant(&b)
-}
-
-#[allow(dead_code)]
-fn _assert_send(_: Arc<Shared>) {}

@@ -56,6 +56,12 @@ impl Reader {
                 return;
             }
         };
-        let _ = self.ctl.send(Ctl::LinkEnded { link: self.link, end }).await;
+        let _ = self
+            .ctl
+            .send(Ctl::LinkEnded {
+                link: self.link,
+                end,
+            })
+            .await;
     }
 }

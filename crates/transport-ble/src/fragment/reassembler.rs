@@ -145,6 +145,14 @@ impl Reassembler {
             .min()
     }
 
+    /// Frees every partial message (the link they came on is gone or being aborted); the
+    /// counters are kept. Returns how many were freed.
+    pub fn clear(&mut self) -> usize {
+        let freed = self.sets.len();
+        self.sets = Vec::new();
+        freed
+    }
+
     /// Drops partial messages older than the timeout; returns how many.
     pub fn expire(&mut self, now: Instant) -> usize {
         let timeout = self.config.timeout;

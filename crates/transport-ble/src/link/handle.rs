@@ -80,6 +80,15 @@ impl LinkSender {
         self.shared.wait_down().await
     }
 
+    /// Graceful close without waiting: refuses further sends and queues the close behind
+    /// everything already queued, if there is write credit for it now. Returns whether the
+    /// close was queued (if not, the link still closes gracefully once every sender is
+    /// dropped).
+    pub fn try_close(&self) -> bool {
+        self.shared.mark_closing();
+        self.tx.try_send(Outgoing::Close).is_ok()
+    }
+
     /// Brings the link down at once; queued payloads are discarded.
     pub fn abort(&self) {
         self.shared.set_down(LinkDownReason::LocalClose);
@@ -220,6 +229,35 @@ impl LinkSink {
     }
 }
 
+/// Watches one link's state without holding either direction open (a [`LinkSender`] clone
+/// would keep the link from closing when the application drops its handles).
+#[derive(Clone, Debug)]
+pub struct LinkWatch {
+    shared: Arc<Shared>,
+}
+
+impl LinkWatch {
+    /// The link's facts.
+    pub fn info(&self) -> &LinkInfo {
+        &self.shared.info
+    }
+
+    /// Why the link is down, or `None` while it is up.
+    pub fn down_reason(&self) -> Option<LinkDownReason> {
+        self.shared.down_reason()
+    }
+
+    /// Resolves when the link goes down (at once if it already is).
+    pub async fn down(&self) -> LinkDownReason {
+        self.shared.wait_down().await
+    }
+
+    /// Brings the link down at once; queued payloads are discarded.
+    pub fn abort(&self) {
+        self.shared.set_down(LinkDownReason::LocalClose);
+    }
+}
+
 /// One established BLE link: ordered ATT payloads both ways, with write credit.
 #[derive(Debug)]
 pub struct BleLink {
@@ -300,6 +338,13 @@ impl BleLink {
     /// Resolves when the link goes down.
     pub async fn down(&self) -> LinkDownReason {
         self.sender.down().await
+    }
+
+    /// A watch on the link's state that does not keep it open.
+    pub fn watch(&self) -> LinkWatch {
+        LinkWatch {
+            shared: self.sender.shared.clone(),
+        }
     }
 
     /// Splits into the two directions, so sending and receiving never contend.

@@ -25,7 +25,7 @@ mod config;
 mod device;
 mod discovery;
 mod radio;
-mod rng;
+pub(crate) mod rng;
 mod stats;
 
 pub use config::{LinkRate, SimConfig, SimDeviceConfig, PACKET_OVERHEAD};

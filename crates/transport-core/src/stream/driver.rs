@@ -43,8 +43,10 @@ pub(crate) fn spawn<R, W, G>(
         let read = read_loop(reader, leftover, opener, incoming, link.clone(), max);
         let write = write_loop(writer, outgoing, sealer, link.clone());
         tokio::join!(read, write);
-        link.finish();
+        // Release the limiter slot before waking `close()`/`closed()` waiters, so a caller that
+        // re-dials right after a close finds the slot free.
         drop(guard);
+        link.finish();
     });
 }
 

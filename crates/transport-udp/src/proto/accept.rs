@@ -135,7 +135,8 @@ pub enum Action<'a, G: Gate, H> {
 
 enum Slot<G: Gate, H> {
     Handshaking {
-        hs: ResponderHandshake,
+        // Boxed: a Noise state is ~900 bytes, a session slot a few dozen.
+        hs: Box<ResponderHandshake>,
         h2: Vec<u8>,
         ticket: G::Ticket,
         deadline: Instant,
@@ -214,7 +215,9 @@ impl<G: Gate, H: SessionHandle> Acceptor<G, H> {
                 Slot::Handshaking { deadline, .. } | Slot::Rejected { deadline, .. } => {
                     now < *deadline
                 }
-                Slot::Session { handle: Some(h), .. } => !h.is_closed(),
+                Slot::Session {
+                    handle: Some(h), ..
+                } => !h.is_closed(),
                 Slot::Session { handle: None, .. } => true,
             },
             |key, slot| {
@@ -260,9 +263,7 @@ impl<G: Gate, H: SessionHandle> Acceptor<G, H> {
                 };
                 self.handshake3(key, msg3, now, gate)
             }
-            Datagram::Handshake2 { .. } | Datagram::Confirm(_) => {
-                Action::Ignore(Ignored::Unknown)
-            }
+            Datagram::Handshake2 { .. } | Datagram::Confirm(_) => Action::Ignore(Ignored::Unknown),
         }
     }
 
@@ -324,7 +325,7 @@ impl<G: Gate, H: SessionHandle> Acceptor<G, H> {
         };
         let rng = &mut self.rng;
         let slot = Slot::Handshaking {
-            hs,
+            hs: Box::new(hs),
             h2: Vec::new(),
             ticket,
             deadline: now + self.config.handshake_timeout,

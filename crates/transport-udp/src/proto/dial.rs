@@ -83,7 +83,7 @@ pub enum DialStep<G> {
 }
 
 enum State<G> {
-    AwaitH2(InitiatorHandshake),
+    AwaitH2(Box<InitiatorHandshake>),
     AwaitConfirm {
         peer: PeerId,
         remote_id: u32,
@@ -133,7 +133,7 @@ impl<G> DialHandshake<G> {
         now: Instant,
     ) -> Self {
         Self {
-            state: State::AwaitH2(hs),
+            state: State::AwaitH2(Box::new(hs)),
             local_id,
             transmit: wire::encode_handshake1(local_id, msg1),
             sent: 1,

@@ -65,4 +65,8 @@ pub mod table;
 pub mod wire;
 
 #[cfg(test)]
+mod accept_tests;
+#[cfg(test)]
+mod session_tests;
+#[cfg(test)]
 mod tests;

@@ -193,7 +193,9 @@ impl Session {
     /// Seals an application message into `out` as one DATA datagram. False (nothing written)
     /// unless the session is open and the message fits.
     pub fn seal_data(&mut self, payload: &[u8], now: Instant, out: &mut BytesMut) -> bool {
-        self.is_open() && payload.len() <= self.max_payload && self.seal(KIND_DATA, payload, now, out)
+        self.is_open()
+            && payload.len() <= self.max_payload
+            && self.seal(KIND_DATA, payload, now, out)
     }
 
     /// Starts closing with `reason`; the CLOSE comes out of [`Session::poll_transmit`].
@@ -209,7 +211,12 @@ impl Session {
     }
 
     /// Opens one received datagram; decrypted bodies land in `plain` (reused).
-    pub fn handle_datagram(&mut self, datagram: &[u8], now: Instant, plain: &mut BytesMut) -> Event {
+    pub fn handle_datagram(
+        &mut self,
+        datagram: &[u8],
+        now: Instant,
+        plain: &mut BytesMut,
+    ) -> Event {
         let sealed = match wire::parse(datagram) {
             Ok(Datagram::Data(s)) if s.receiver == self.local_id => s,
             _ => return Event::Dropped(DropReason::NotOurs),

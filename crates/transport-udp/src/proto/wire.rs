@@ -103,7 +103,11 @@ pub fn parse(d: &[u8]) -> Result<Datagram<'_>, ProtocolError> {
     let id = id_at(d, 1);
     match d[0] {
         TYPE_HANDSHAKE_1 => {
-            exact(d, HANDSHAKE_1_LEN, "handshake 1 of the wrong length (unpadded?)")?;
+            exact(
+                d,
+                HANDSHAKE_1_LEN,
+                "handshake 1 of the wrong length (unpadded?)",
+            )?;
             if d[HEADER_LEN + MSG1_LEN..].iter().any(|&b| b != 0) {
                 return Err(ProtocolError::Malformed("handshake 1 padding is not zero"));
             }
@@ -310,8 +314,8 @@ mod tests {
         assert!(parse(&[TYPE_DATA, 0, 0, 0]).is_err());
         let short = vec![TYPE_DATA; SEALED_OVERHEAD - 1];
         assert!(parse(&short).is_err());
-        assert!(parse(&vec![TYPE_DATA; SEALED_OVERHEAD]).is_ok());
+        assert!(parse(&[TYPE_DATA; SEALED_OVERHEAD]).is_ok());
         assert!(parse(&vec![TYPE_HANDSHAKE_2; HANDSHAKE_2_LEN + 1]).is_err());
-        assert!(parse(&vec![TYPE_HANDSHAKE_3; HANDSHAKE_3_LEN - 1]).is_err());
+        assert!(parse(&[TYPE_HANDSHAKE_3; HANDSHAKE_3_LEN - 1]).is_err());
     }
 }

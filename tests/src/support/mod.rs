@@ -1,6 +1,12 @@
 //! Helpers shared by the cases: assertion macros that name the typed variant they expected,
-//! hang guards, listener/dialer setup ([`serve`], [`pair`]) and raw byte connections
-//! ([`raw_connect`], [`raw_roundtrip`]).
+//! hang guards, listener/dialer setup ([`serve`], [`pair`]); raw byte connections live in
+//! [`raw`], message payloads in [`data`].
+
+mod data;
+mod raw;
+
+pub(crate) use data::*;
+pub(crate) use raw::*;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,9 +16,9 @@ use bitcraps_transport_core::{
     Bytes, ChannelConfig, Connection, ConnectionLimits, Error, Inbound, Keypair, Listener, PeerId,
     SharedLimiter, Transport, TransportAddress,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use futures::FutureExt;
 
-use crate::{Harness, RawIo};
+use crate::Harness;
 
 /// What a case returns: `Err` holds what went wrong, for the test report.
 pub(crate) type CaseResult<T = ()> = Result<T, String>;
@@ -158,14 +164,11 @@ pub(crate) async fn connect(
     server: &mut Server,
 ) -> CaseResult<(Connection, Connection)> {
     let expect = Some(server.peer());
-    let (dialed, accepted) = within("dial + accept", async {
-        tokio::join!(
-            dialer.dial(&server.addr, expect),
-            server.listener.accept_connection()
-        )
-    })
-    .await?;
-    Ok((dialed.ctx("dial")?, accepted.ctx("accept")?))
+    // Whichever side fails first ends the wait (a failed dial must not leave us waiting for
+    // an accept that cannot come).
+    let dial = async { dialer.dial(&server.addr, expect).await.ctx("dial") };
+    let accept = async { server.listener.accept_connection().await.ctx("accept") };
+    within("dial + accept", async { tokio::try_join!(dial, accept) }).await?
 }
 
 /// A connected pair: the dialer's transport, the listening server, and both connections.
@@ -220,129 +223,21 @@ pub(crate) async fn exchange(from: &Connection, to: &mut Connection, message: By
 /// still serves.
 pub(crate) async fn still_serves(h: &dyn Harness, server: &mut Server) -> CaseResult {
     let dialer = client(h, unlimited(), channel());
-    let (dialed, mut accepted) = connect(&*dialer, server)
-        .await
-        .map_err(|e| format!("the listener no longer serves a normal dial: {e}"))?;
-    exchange(&dialed, &mut accepted, Bytes::from_static(b"still serving")).await
-}
-
-/// A raw byte connection from `source` (the case is only listed when the harness has raw
-/// access, so `None` is a harness bug).
-pub(crate) async fn raw_connect(
-    h: &dyn Harness,
-    addr: &TransportAddress,
-    source: u8,
-) -> CaseResult<Box<dyn RawIo>> {
-    match within("raw connect", h.connect_raw(addr, source)).await? {
-        Some(r) => r.ctx("raw connect"),
-        None => Err(format!(
-            "harness {} says it has raw access, but connect_raw returned None",
-            h.name()
-        )),
-    }
-}
-
-/// How a raw connection ended, as its owner saw it.
-#[derive(Debug)]
-pub(crate) struct RawEnd {
-    /// Bytes the listener sent before closing.
-    pub(crate) received: usize,
-    /// `"eof"`, or the read error.
-    pub(crate) how: String,
-}
-
-/// Reads until the listener closes the raw connection (end of stream or a reset); fails if it
-/// does not within [`GUARD`].
-pub(crate) async fn raw_wait_closed(raw: &mut Box<dyn RawIo>) -> CaseResult<RawEnd> {
-    let mut buf = [0u8; 4096];
-    let mut received = 0usize;
-    within(
-        "waiting for the listener to close the raw connection",
-        async {
-            loop {
-                match raw.read(&mut buf).await {
-                    Ok(0) => {
-                        break RawEnd {
-                            received,
-                            how: "eof".into(),
-                        }
-                    }
-                    Ok(n) => received += n,
-                    Err(e) => {
-                        break RawEnd {
-                            received,
-                            how: format!("{:?}", e.kind()),
-                        }
-                    }
+    let (dialed, mut accepted) = match connect(&*dialer, server).await {
+        Ok(pair) => pair,
+        Err(e) => {
+            // Say why, if the listener reported it.
+            let mut refusals = Vec::new();
+            while let Some(Ok(event)) = server.listener.accept().now_or_never() {
+                if let Inbound::Refused { error, .. } = event {
+                    refusals.push(error);
                 }
             }
-        },
-    )
-    .await
-}
-
-/// Writes `bytes` to `raw`; a write refused because the listener already hung up is fine.
-pub(crate) async fn raw_send(raw: &mut Box<dyn RawIo>, bytes: &[u8]) -> CaseResult {
-    let write = async {
-        raw.write_all(bytes).await?;
-        raw.flush().await
+            let last = &refusals[refusals.len().saturating_sub(3)..];
+            return Err(format!(
+                "the listener no longer serves a normal dial: {e}; its last refusals: {last:?}"
+            ));
+        }
     };
-    match within("raw write", write).await? {
-        Ok(()) => Ok(()),
-        Err(e) if is_hangup(&e) => Ok(()),
-        Err(e) => Err(format!("raw write: {e:?}")),
-    }
-}
-
-fn is_hangup(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted)
-}
-
-/// Connects raw from `source`, sends `bytes` and returns the open connection (the caller waits
-/// for the listener's verdict, then for the close with [`raw_wait_closed`]).
-pub(crate) async fn raw_roundtrip(
-    h: &dyn Harness,
-    addr: &TransportAddress,
-    source: u8,
-    bytes: &[u8],
-) -> CaseResult<Box<dyn RawIo>> {
-    let mut raw = raw_connect(h, addr, source).await?;
-    raw_send(&mut raw, bytes).await?;
-    Ok(raw)
-}
-
-/// `len` deterministic pseudo-random bytes (xorshift64*), different per `seed`.
-pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
-        })
-        .collect()
-}
-
-/// A message of `len` bytes that starts with `seq` (big-endian u64, when it fits) and whose
-/// every byte depends on `seq` and its position, so corruption, truncation or mix-ups show.
-pub(crate) fn numbered(seq: u64, len: usize) -> Bytes {
-    let mut v: Vec<u8> = (0..len)
-        .map(|i| {
-            (i as u64)
-                .wrapping_mul(31)
-                .wrapping_add(seq.wrapping_mul(7)) as u8
-        })
-        .collect();
-    let head = seq.to_be_bytes();
-    let n = head.len().min(len);
-    v[..n].copy_from_slice(&head[..n]);
-    Bytes::from(v)
-}
-
-/// The sequence number of a [`numbered`] message, if it is exactly what `numbered` builds.
-pub(crate) fn check_numbered(m: &[u8]) -> Option<u64> {
-    let seq = u64::from_be_bytes(m.get(..8)?.try_into().ok()?);
-    (numbered(seq, m.len()) == m).then_some(seq)
+    exchange(&dialed, &mut accepted, Bytes::from_static(b"still serving")).await
 }

@@ -1,0 +1,102 @@
+//! The BLE listener: incoming links as raw streams for the core's stream listener
+//! ([`BleAcceptor`]), and [`BleListener`], which stops advertising when it closes.
+
+use std::io;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bitcraps_transport_core::stream::{AcceptedStream, StreamAcceptor, StreamListener};
+use bitcraps_transport_core::{Inbound, Listener, ListenerStats, Result, TransportAddress};
+
+use super::{raw_stream, source_key};
+use crate::link::{BleAdapter, DeviceId, IncomingLinks};
+use crate::registry::LinkRegistry;
+use crate::stream::{BleReadHalf, BleStreamConfig, BleWriteHalf};
+
+/// Hands incoming links to the core's listener, keyed by the remote device.
+pub(super) struct BleAcceptor {
+    pub(super) incoming: IncomingLinks,
+    pub(super) local: DeviceId,
+    pub(super) stream: BleStreamConfig,
+    pub(super) links: LinkRegistry,
+}
+
+impl StreamAcceptor for BleAcceptor {
+    type Reader = BleReadHalf;
+    type Writer = BleWriteHalf;
+
+    async fn accept(&mut self) -> io::Result<AcceptedStream<BleReadHalf, BleWriteHalf>> {
+        let link = self.incoming.accept().await.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the adapter stopped taking incoming links",
+            )
+        })?;
+        let source = source_key(link.remote());
+        Ok(AcceptedStream {
+            raw: raw_stream(link, self.stream, &self.local, &self.links, None),
+            source,
+        })
+    }
+}
+
+/// A listening BLE transport: the core's stream listener, plus the advertisement, which stops
+/// when the listener is closed or dropped.
+pub struct BleListener {
+    inner: StreamListener,
+    adapter: Option<Arc<dyn BleAdapter>>,
+}
+
+impl std::fmt::Debug for BleListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BleListener")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BleListener {
+    pub(super) fn new(inner: StreamListener, adapter: Arc<dyn BleAdapter>) -> Self {
+        Self {
+            inner,
+            adapter: Some(adapter),
+        }
+    }
+}
+
+#[async_trait]
+impl Listener for BleListener {
+    fn local_addr(&self) -> &TransportAddress {
+        self.inner.local_addr()
+    }
+
+    async fn accept(&mut self) -> Result<Inbound> {
+        self.inner.accept().await
+    }
+
+    fn stats(&self) -> ListenerStats {
+        self.inner.stats()
+    }
+
+    async fn close(&mut self) {
+        self.inner.close().await;
+        if let Some(adapter) = self.adapter.take() {
+            if let Err(err) = adapter.stop_advertising().await {
+                tracing::debug!(error = %err, "ble: stop advertising failed");
+            }
+        }
+    }
+}
+
+impl Drop for BleListener {
+    fn drop(&mut self) {
+        // Incoming links are refused from now on (the acceptor is gone); stop advertising too.
+        if let (Some(adapter), Ok(handle)) =
+            (self.adapter.take(), tokio::runtime::Handle::try_current())
+        {
+            handle.spawn(async move {
+                let _ = adapter.stop_advertising().await;
+            });
+        }
+    }
+}
