@@ -45,7 +45,7 @@ pub(crate) fn run(size: usize, count: usize, suite: CipherSuite) -> anyhow::Resu
     let start = Instant::now();
     let mut got = 0;
     while let Some(frame) = decoder.decode(&mut wire)? {
-        if let Some(m) = asm.push(open.open(&frame)?)? {
+        if let Some(m) = asm.push(open.open(frame)?)? {
             got += m.len();
         }
     }

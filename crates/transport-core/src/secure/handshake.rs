@@ -72,14 +72,21 @@ fn read_identity(
     decode_identity_payload(&payload[..n], &remote_static)
 }
 
-fn into_records(state: HandshakeState) -> Result<(RecordSealer, RecordOpener), HandshakeError> {
-    let transport = state.into_stateless_transport_mode().map_err(noise)?;
-    Ok(RecordSealer::pair(transport))
+fn into_records(
+    mut state: HandshakeState,
+    suite: CipherSuite,
+) -> Result<(RecordSealer, RecordOpener), HandshakeError> {
+    if !state.is_handshake_finished() {
+        return Err(HandshakeError::Noise("handshake not finished".into()));
+    }
+    let initiator = state.is_initiator();
+    Ok(RecordSealer::pair(suite, initiator, state.dangerously_get_raw_split()))
 }
 
 /// The dialing side of a handshake.
 pub struct InitiatorHandshake {
     state: HandshakeState,
+    suite: CipherSuite,
     expect: Option<PeerId>,
     remote: Option<PeerId>,
     payload: [u8; IDENTITY_PAYLOAD_LEN],
@@ -124,6 +131,7 @@ impl InitiatorHandshake {
         msg.truncate(1 + n);
         let hs = Self {
             state,
+            suite,
             expect,
             remote: None,
             payload: *identity.payload(),
@@ -161,7 +169,7 @@ impl InitiatorHandshake {
             .write_message(&self.payload, &mut msg)
             .map_err(noise)?;
         msg.truncate(n);
-        let (sealer, opener) = into_records(self.state)?;
+        let (sealer, opener) = into_records(self.state, self.suite)?;
         Ok((msg, remote, sealer, opener))
     }
 }
@@ -235,7 +243,7 @@ impl ResponderHandshake {
         msg3: &[u8],
     ) -> Result<(PeerId, RecordSealer, RecordOpener), HandshakeError> {
         let peer = read_identity(&mut self.state, msg3, 3, MSG3_LEN)?;
-        let (sealer, opener) = into_records(self.state)?;
+        let (sealer, opener) = into_records(self.state, self.suite)?;
         Ok((peer, sealer, opener))
     }
 }

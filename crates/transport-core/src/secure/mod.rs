@@ -8,6 +8,7 @@
 //!
 //! The byte-level format is specified in `docs/protocol.md`.
 
+mod cipher;
 pub mod handshake;
 pub mod payload;
 pub mod record;

@@ -14,11 +14,12 @@
 //! implicit counters per direction, starting at 0 (the responder's ACCEPT/REJECT is its nonce 0).
 //! Datagram backends carry the nonce explicitly (see [`RecordSealer::seal_raw`]).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use snow::StatelessTransportState;
+
+use super::cipher::DirectionCipher;
+use super::CipherSuite;
 
 use crate::policy::{LimitKind, LimitRejection};
 use crate::ProtocolError;
@@ -26,7 +27,7 @@ use crate::ProtocolError;
 /// Largest Noise message (ciphertext, tag included).
 pub const MAX_NOISE_MESSAGE: usize = 65535;
 /// AEAD tag length.
-pub const TAG_LEN: usize = 16;
+pub const TAG_LEN: usize = super::cipher::TAG_LEN;
 /// Largest record plaintext (kind byte and body).
 pub const MAX_RECORD_PLAINTEXT: usize = MAX_NOISE_MESSAGE - TAG_LEN;
 /// Largest chunk of application data in one record.
@@ -111,31 +112,37 @@ pub fn clip_reason(reason: &str) -> &str {
 
 /// Encrypts outgoing records. One per connection direction; not shared between tasks.
 pub struct RecordSealer {
-    state: Arc<StatelessTransportState>,
+    cipher: DirectionCipher,
     nonce: u64,
-    scratch: Vec<u8>,
 }
 
 /// Decrypts incoming records.
 pub struct RecordOpener {
-    state: Arc<StatelessTransportState>,
+    cipher: DirectionCipher,
     nonce: u64,
-    plain: BytesMut,
+}
+
+fn exhausted() -> ProtocolError {
+    ProtocolError::Malformed("nonce space exhausted")
 }
 
 impl RecordSealer {
-    pub(crate) fn pair(state: StatelessTransportState) -> (RecordSealer, RecordOpener) {
-        let state = Arc::new(state);
+    /// The record layer of one side: `initiator` says which of Noise's split keys
+    /// (`send_key` initiator-to-responder first) this side sends with.
+    pub(crate) fn pair(
+        suite: CipherSuite,
+        initiator: bool,
+        (k1, k2): ([u8; 32], [u8; 32]),
+    ) -> (RecordSealer, RecordOpener) {
+        let (send, recv) = if initiator { (k1, k2) } else { (k2, k1) };
         (
             RecordSealer {
-                state: state.clone(),
+                cipher: DirectionCipher::new(suite, &send),
                 nonce: 0,
-                scratch: Vec::new(),
             },
             RecordOpener {
-                state,
+                cipher: DirectionCipher::new(suite, &recv),
                 nonce: 0,
-                plain: BytesMut::new(),
             },
         )
     }
@@ -146,33 +153,31 @@ impl RecordSealer {
     }
 
     /// Appends one length-prefixed record (`kind` and `body`, body at most [`MAX_CHUNK`]) to `out`.
+    /// The body is copied once, into `out`, and encrypted there.
     pub fn seal(&mut self, kind: u8, body: &[u8], out: &mut BytesMut) -> Result<(), ProtocolError> {
         if body.len() > MAX_CHUNK {
             return Err(ProtocolError::MessageTooLarge { max: MAX_CHUNK });
         }
-        self.scratch.clear();
-        self.scratch.push(kind);
-        self.scratch.extend_from_slice(body);
-        let ct_len = self.scratch.len() + TAG_LEN;
-        out.reserve(4 + ct_len);
-        out.put_u32(ct_len as u32);
+        if self.nonce == u64::MAX {
+            return Err(exhausted());
+        }
+        let plain_len = 1 + body.len();
+        out.reserve(4 + plain_len + TAG_LEN);
+        out.put_u32((plain_len + TAG_LEN) as u32);
         let start = out.len();
-        out.resize(start + ct_len, 0);
-        let n = self
-            .state
-            .write_message(self.nonce, &self.scratch, &mut out[start..])
-            .map_err(|_| ProtocolError::Malformed("nonce space exhausted"))?;
-        debug_assert_eq!(n, ct_len);
+        out.put_u8(kind);
+        out.put_slice(body);
+        let tag = self
+            .cipher
+            .seal(self.nonce, &mut out[start..])
+            .map_err(|()| exhausted())?;
+        out.put_slice(&tag);
         self.nonce += 1;
         Ok(())
     }
 
     /// Appends an application message as one or more DATA records.
-    pub fn seal_message(
-        &mut self,
-        message: &[u8],
-        out: &mut BytesMut,
-    ) -> Result<(), ProtocolError> {
+    pub fn seal_message(&mut self, message: &[u8], out: &mut BytesMut) -> Result<(), ProtocolError> {
         let mut chunks = message.chunks(MAX_CHUNK).peekable();
         if chunks.peek().is_none() {
             return self.seal(KIND_DATA, &[], out);
@@ -188,17 +193,23 @@ impl RecordSealer {
         Ok(())
     }
 
-    /// Encrypts `plaintext` with the next nonce into `out` (no length prefix), for datagram
-    /// backends that carry the nonce explicitly. Returns the nonce used and the bytes written.
-    pub fn seal_raw(
-        &mut self,
-        plaintext: &[u8],
-        out: &mut [u8],
-    ) -> Result<(u64, usize), ProtocolError> {
-        let n = self
-            .state
-            .write_message(self.nonce, plaintext, out)
-            .map_err(|_| ProtocolError::Malformed("record too large or nonce space exhausted"))?;
+    /// Encrypts `plaintext` with the next nonce into `out` (ciphertext then tag, no length
+    /// prefix), for datagram backends that carry the nonce explicitly. Returns the nonce used
+    /// and the bytes written.
+    pub fn seal_raw(&mut self, plaintext: &[u8], out: &mut [u8]) -> Result<(u64, usize), ProtocolError> {
+        let n = plaintext.len() + TAG_LEN;
+        if n > MAX_NOISE_MESSAGE || n > out.len() {
+            return Err(ProtocolError::Malformed("record too large for the buffer"));
+        }
+        if self.nonce == u64::MAX {
+            return Err(exhausted());
+        }
+        out[..plaintext.len()].copy_from_slice(plaintext);
+        let tag = self
+            .cipher
+            .seal(self.nonce, &mut out[..plaintext.len()])
+            .map_err(|()| exhausted())?;
+        out[plaintext.len()..n].copy_from_slice(&tag);
         let nonce = self.nonce;
         self.nonce += 1;
         Ok((nonce, n))
@@ -206,47 +217,51 @@ impl RecordSealer {
 }
 
 impl RecordOpener {
-    /// Decrypts one record (a frame's payload) with the next implicit nonce.
-    pub fn open(&mut self, ciphertext: &[u8]) -> Result<Record, ProtocolError> {
-        if ciphertext.len() < TAG_LEN + 1 {
-            return Err(if ciphertext.len() == TAG_LEN {
+    /// Decrypts one record (a frame's payload) in place with the next implicit nonce. The
+    /// returned body shares the frame's memory: no copy.
+    pub fn open(&mut self, mut frame: BytesMut) -> Result<Record, ProtocolError> {
+        if frame.len() > MAX_NOISE_MESSAGE {
+            return Err(ProtocolError::FrameTooLarge {
+                len: frame.len() as u64,
+                max: MAX_NOISE_MESSAGE,
+            });
+        }
+        if frame.len() < TAG_LEN + 1 {
+            return Err(if frame.len() == TAG_LEN {
                 ProtocolError::EmptyRecord
             } else {
                 ProtocolError::Decrypt
             });
         }
-        if ciphertext.len() > MAX_NOISE_MESSAGE {
-            return Err(ProtocolError::FrameTooLarge {
-                len: ciphertext.len() as u64,
-                max: MAX_NOISE_MESSAGE,
-            });
-        }
-        let plain_len = ciphertext.len() - TAG_LEN;
-        if self.plain.capacity() < plain_len {
-            self.plain.reserve(plain_len.max(16 * 1024));
-        }
-        self.plain.resize(plain_len, 0);
-        let n = self
-            .state
-            .read_message(self.nonce, ciphertext, &mut self.plain)
-            .map_err(|_| ProtocolError::Decrypt)?;
+        let plain_len = frame.len() - TAG_LEN;
+        let tag = frame.split_off(plain_len);
+        let tag: [u8; TAG_LEN] = tag[..].try_into().map_err(|_| ProtocolError::Decrypt)?;
+        self.cipher
+            .open(self.nonce, &mut frame, &tag)
+            .map_err(|()| ProtocolError::Decrypt)?;
         self.nonce += 1;
-        let mut record = self.plain.split_to(n).freeze();
+        let mut record = frame.freeze();
         let kind = record.get_u8();
         Ok(Record { kind, body: record })
     }
 
-    /// Decrypts a datagram's `ciphertext` sealed with the explicit `nonce` into `out`; returns
-    /// the plaintext length. Replay checks are the caller's (see `ReplayWindow`).
-    pub fn open_raw(
-        &self,
-        nonce: u64,
-        ciphertext: &[u8],
-        out: &mut [u8],
-    ) -> Result<usize, ProtocolError> {
-        self.state
-            .read_message(nonce, ciphertext, out)
-            .map_err(|_| ProtocolError::Decrypt)
+    /// Decrypts a datagram's `ciphertext` (ciphertext then tag) sealed with the explicit
+    /// `nonce` into `out`; returns the plaintext length. Replay checks are the caller's (see
+    /// `ReplayWindow`).
+    pub fn open_raw(&self, nonce: u64, ciphertext: &[u8], out: &mut [u8]) -> Result<usize, ProtocolError> {
+        if ciphertext.len() < TAG_LEN || ciphertext.len() > MAX_NOISE_MESSAGE {
+            return Err(ProtocolError::Decrypt);
+        }
+        let n = ciphertext.len() - TAG_LEN;
+        if out.len() < n {
+            return Err(ProtocolError::Malformed("buffer too small for the datagram"));
+        }
+        let tag: [u8; TAG_LEN] = ciphertext[n..].try_into().map_err(|_| ProtocolError::Decrypt)?;
+        out[..n].copy_from_slice(&ciphertext[..n]);
+        self.cipher
+            .open(nonce, &mut out[..n], &tag)
+            .map_err(|()| ProtocolError::Decrypt)?;
+        Ok(n)
     }
 }
 

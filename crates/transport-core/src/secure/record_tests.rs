@@ -21,7 +21,7 @@ fn open_all(opener: &mut RecordOpener, wire: &mut BytesMut) -> Vec<Record> {
     let decoder = FrameDecoder::new(MAX_NOISE_MESSAGE);
     let mut out = Vec::new();
     while let Some(frame) = decoder.decode(wire).unwrap() {
-        out.push(opener.open(&frame).unwrap());
+        out.push(opener.open(frame).unwrap());
     }
     out
 }
@@ -106,16 +106,17 @@ fn tampered_reordered_or_replayed_records_fail_authentication() {
     let second = decoder.decode(&mut wire).unwrap().unwrap();
     let mut flipped = first.clone();
     flipped[3] ^= 1;
-    assert_eq!(open.open(&flipped), Err(ProtocolError::Decrypt));
-    assert_eq!(
-        open.open(&second),
-        Err(ProtocolError::Decrypt),
-        "out of order"
-    );
-    assert_eq!(open.open(&first).unwrap().body.as_ref(), b"first");
-    assert_eq!(open.open(&first), Err(ProtocolError::Decrypt), "replayed");
-    assert_eq!(open.open(&[0u8; 16]), Err(ProtocolError::EmptyRecord));
-    assert_eq!(open.open(&[0u8; 3]), Err(ProtocolError::Decrypt));
+    assert_eq!(open.open(flipped), Err(ProtocolError::Decrypt));
+    let mut tag_flipped = first.clone();
+    let last = tag_flipped.len() - 1;
+    tag_flipped[last] ^= 0x80;
+    assert_eq!(open.open(tag_flipped), Err(ProtocolError::Decrypt));
+    assert_eq!(open.open(second.clone()), Err(ProtocolError::Decrypt), "out of order");
+    assert_eq!(open.open(first.clone()).unwrap().body.as_ref(), b"first");
+    assert_eq!(open.open(first), Err(ProtocolError::Decrypt), "replayed");
+    assert_eq!(open.open(second).unwrap().body.as_ref(), b"second");
+    assert_eq!(open.open(BytesMut::from(&[0u8; 16][..])), Err(ProtocolError::EmptyRecord));
+    assert_eq!(open.open(BytesMut::from(&[0u8; 3][..])), Err(ProtocolError::Decrypt));
 }
 
 #[test]

@@ -80,7 +80,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Err(ReadFrameError::Io(_)) if link.is_local_closing() => break None,
             Err(ReadFrameError::Io(e)) => break Some(Error::io("read", e)),
         };
-        let record = match opener.open(&frame) {
+        let record = match opener.open(frame) {
             Ok(r) => r,
             Err(e) => break Some(e.into()),
         };

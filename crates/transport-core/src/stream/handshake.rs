@@ -74,7 +74,7 @@ where
     let verdict = read_frame(r, &mut buf, &FrameDecoder::new(MAX_NOISE_MESSAGE))
         .await
         .map_err(map_read)?;
-    let record = opener.open(&verdict)?;
+    let record = opener.open(verdict)?;
     match record.kind {
         KIND_ACCEPT => Ok(Secured {
             peer,
