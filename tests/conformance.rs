@@ -15,7 +15,11 @@ use bitcraps_transport_core::{ChannelConfig, Keypair, SharedLimiter};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 /// The backends under test. Adding one is one line here (plus its module in `harness/`).
-const BACKENDS: &[HarnessFactory] = &[harness::tcp::harness, harness::memory::harness];
+const BACKENDS: &[HarnessFactory] = &[
+    harness::tcp::harness,
+    harness::memory::harness,
+    harness::quic::harness,
+];
 
 /// A case that has not finished by then has hung: it fails.
 const CASE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -10,6 +10,7 @@ use anyhow::{bail, Result};
 use bitcraps_transport_core::secure::LocalIdentity;
 use bitcraps_transport_core::{ChannelConfig, Keypair, SharedLimiter, Transport, TransportAddress};
 use bitcraps_transport_mem::{MemoryNetwork, MemoryTransport};
+use bitcraps_transport_quic::{QuicConfig, QuicTransport};
 use bitcraps_transport_tcp::TcpTransport;
 
 /// The transports of one node, in preference order.
@@ -36,14 +37,21 @@ impl Backends {
     /// Every network backend this build supports, sharing `keypair`, `channel` and `limiter`.
     pub(crate) fn new(keypair: Keypair, channel: ChannelConfig, limiter: SharedLimiter) -> Self {
         let identity = LocalIdentity::new(keypair);
-        let transports: Vec<Arc<dyn Transport>> = vec![
-            Arc::new(TcpTransport::with_limiter(
-                identity.clone(),
-                channel.clone(),
-                limiter.clone(),
-            )),
-            // quic://, ws://, wss://, udp:// : one line each here when those crates land.
-        ];
+        let quic = QuicConfig {
+            channel: channel.clone(),
+            ..QuicConfig::default()
+        };
+        let mut transports: Vec<Arc<dyn Transport>> = vec![Arc::new(TcpTransport::with_limiter(
+            identity.clone(),
+            channel.clone(),
+            limiter.clone(),
+        ))];
+        // A certificate is built from the key; that cannot fail for a valid Ed25519 key, but if
+        // it ever did the node still serves its other backends (and says so when asked).
+        match QuicTransport::with_limiter(identity.keypair().clone(), quic, limiter.clone()) {
+            Ok(t) => transports.push(Arc::new(t)),
+            Err(e) => tracing::warn!(error = %e, "QUIC backend unavailable"),
+        }
         Self {
             transports,
             identity,

@@ -152,6 +152,10 @@ pub enum HandshakeError {
     /// The link ended during the handshake.
     #[error("link ended during the handshake")]
     UnexpectedEof,
+    /// The TLS handshake failed (QUIC and other TLS-based backends): a certificate that does
+    /// not prove the expected identity, no common protocol, or an alert from the remote.
+    #[error("tls: {0}")]
+    Tls(String),
     /// The responder answered the handshake with something other than accept or reject.
     #[error("unexpected record {0:#04x} after the handshake")]
     UnexpectedRecord(u8),

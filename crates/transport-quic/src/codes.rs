@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use bitcraps_transport_core::{CloseReason, Error, LimitKind, LimitRejection};
+use bitcraps_transport_core::{CloseReason, Error, HandshakeError, LimitKind, LimitRejection};
 use quinn::{ConnectionError, VarInt};
 
 /// Graceful close; the reason is the application's.
@@ -118,6 +118,11 @@ pub(crate) fn ended(error: &ConnectionError) -> Ended {
     }
 }
 
+/// True for the TLS alert range of QUIC transport error codes (0x0100-0x01ff, RFC 9001 4.8).
+fn is_crypto(code: quinn::TransportErrorCode) -> bool {
+    (0x100..0x200).contains(&u64::from(code))
+}
+
 /// Maps a quinn connection error to the core error (dials and established connections).
 pub(crate) fn dial_error(error: &ConnectionError) -> Error {
     match error {
@@ -133,6 +138,12 @@ pub(crate) fn dial_error(error: &ConnectionError) -> Error {
                 close.error_code,
                 text(&close.reason)
             ))
+        }
+        ConnectionError::TransportError(e) if is_crypto(e.code) => {
+            HandshakeError::Tls(e.to_string()).into()
+        }
+        ConnectionError::ConnectionClosed(c) if is_crypto(c.error_code) => {
+            HandshakeError::Tls(c.to_string()).into()
         }
         ConnectionError::TimedOut => Error::LinkLost("the QUIC idle timeout expired".into()),
         ConnectionError::Reset => Error::LinkLost("reset by the remote".into()),

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use bitcraps_transport_core::framing::{read_frame, FrameDecoder, ReadFrameError};
 use bitcraps_transport_core::{
-    AdmissionGuard, ConnectionIo, Error, IncomingSender, LinkHandle, Outgoing, ProtocolError,
+    ConnectionIo, Error, IncomingSender, LinkHandle, Outgoing, ProtocolError,
 };
 
 use crate::codes::{clip_reason, ended, Ended, CLOSE_ABORT, CLOSE_NORMAL, CLOSE_PROTOCOL};
@@ -25,14 +25,14 @@ const BATCH: usize = 64;
 /// per run of small messages); larger ones go to quinn as their own `Bytes`, uncopied.
 const COPY_LIMIT: usize = 4096;
 
-/// Spawns the task that drives an established connection; `guard` (the limiter slot) is held
-/// until the connection has fully ended.
-pub(crate) fn spawn(
+/// Spawns the task that drives an established connection; `guard` (the limiter slot and any
+/// other bookkeeping) is held until the connection has fully ended.
+pub(crate) fn spawn<G: Send + 'static>(
     conn: quinn::Connection,
     send: SendStream,
     recv: RecvStream,
     io: ConnectionIo,
-    guard: AdmissionGuard,
+    guard: G,
 ) {
     let ConnectionIo {
         mut outgoing,

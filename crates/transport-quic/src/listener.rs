@@ -9,7 +9,7 @@
 //! and answers its opening byte. Everything runs under the handshake timeout, each attempt in
 //! its own task: a misbehaving remote costs only its own attempt.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -35,6 +35,24 @@ struct Counters {
     accepted: AtomicU64,
     refused_by_limit: AtomicU64,
     failed_handshakes: AtomicU64,
+    /// Connections accepted by this listener and still open (they share its socket).
+    live: Arc<AtomicUsize>,
+}
+
+/// Counts one accepted connection as live until dropped (when the connection ends).
+struct Live(Arc<AtomicUsize>);
+
+impl Live {
+    fn new(count: Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A listening QUIC endpoint.
@@ -150,15 +168,17 @@ async fn handshake(
     counters: Arc<Counters>,
     local: std::net::SocketAddr,
 ) {
+    let live = counters.live.clone();
     let remote = TransportAddress::Quic(incoming.remote_address());
     let timeout = shared.config.channel.handshake_timeout;
-    let result = match tokio::time::timeout(timeout, accept_one(incoming, &shared, local)).await {
-        Ok(r) => r,
-        Err(_) => Err(Error::Timeout {
-            operation: "quic handshake",
-            after: timeout,
-        }),
-    };
+    let result =
+        match tokio::time::timeout(timeout, accept_one(incoming, &shared, local, live)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout {
+                operation: "quic handshake",
+                after: timeout,
+            }),
+        };
     match result {
         Ok(connection) => {
             // The ticket (an in-flight slot) is held until the application takes the
@@ -187,6 +207,7 @@ async fn accept_one(
     incoming: quinn::Incoming,
     shared: &Shared,
     local: std::net::SocketAddr,
+    live: Arc<AtomicUsize>,
 ) -> Result<bitcraps_transport_core::Connection> {
     let connecting = incoming
         .accept()
@@ -239,6 +260,7 @@ async fn accept_one(
         },
         false,
         local,
+        Live::new(live),
     ))
 }
 
@@ -269,18 +291,22 @@ impl Listener for QuicListener {
             let _ = task.await;
         }
         self.events.close();
+        // Connections accepted but never taken by the application are dropped (closed).
+        while self.events.try_recv().is_ok() {}
         let Some(endpoint) = self.endpoint.take() else {
             return;
         };
         endpoint.set_server_config(None);
-        let idle = endpoint.open_connections() == 0;
+        // Only abandoned handshakes (if any) remain when no accepted connection is live: close
+        // them and free the port now, each step bounded by the close timeout.
+        let idle = self.counters.live.load(Ordering::Relaxed) == 0;
+        let limit = self.shared.config.channel.close_timeout;
         if idle {
             endpoint.close(CLOSE_ABORT, b"listener closed");
-            endpoint.wait_idle().await;
+            let _ = tokio::time::timeout(limit, endpoint.wait_idle()).await;
         }
         drop(endpoint);
         if let (true, Some(dropped)) = (idle, self.socket_dropped.take()) {
-            let limit = self.shared.config.channel.close_timeout;
             let _ = tokio::time::timeout(limit, dropped).await;
         }
     }

@@ -212,7 +212,9 @@ fn assert_tls_refusal(
     why: &str,
 ) {
     match result {
-        Err(bitcraps_transport_core::Error::Backend { message, .. }) => {
+        Err(bitcraps_transport_core::Error::Handshake(
+            bitcraps_transport_core::HandshakeError::Tls(message),
+        )) => {
             assert!(message.contains(why), "{message}");
         }
         other => panic!("expected a TLS refusal, got {other:?}"),

@@ -233,6 +233,7 @@ impl QuicTransport {
                     },
                     true,
                     endpoint_addr,
+                    (),
                 )
             }),
             Err(e) => Err(e),
@@ -291,11 +292,13 @@ pub(crate) struct Established {
 }
 
 /// Builds the user's connection and spawns its driver.
-pub(crate) fn start_connection(
+/// `hold` is kept until the connection ends.
+pub(crate) fn start_connection<H: Send + 'static>(
     shared: &Shared,
     established: Established,
     outbound: bool,
     endpoint_addr: SocketAddr,
+    hold: H,
 ) -> Connection {
     let Established {
         conn,
@@ -319,7 +322,7 @@ pub(crate) fn start_connection(
         outbound,
     };
     let (connection, io) = new_connection(info, &shared.config.channel);
-    crate::driver::spawn(conn, send, recv, io, guard);
+    crate::driver::spawn(conn, send, recv, io, (guard, hold));
     connection
 }
 

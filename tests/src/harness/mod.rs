@@ -2,4 +2,5 @@
 //! `pub fn harness() -> Arc<dyn Harness>`, which `tests/conformance.rs` lists in `BACKENDS`.
 
 pub mod memory;
+pub mod quic;
 pub mod tcp;

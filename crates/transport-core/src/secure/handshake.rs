@@ -80,7 +80,11 @@ fn into_records(
         return Err(HandshakeError::Noise("handshake not finished".into()));
     }
     let initiator = state.is_initiator();
-    Ok(RecordSealer::pair(suite, initiator, state.dangerously_get_raw_split()))
+    Ok(RecordSealer::pair(
+        suite,
+        initiator,
+        state.dangerously_get_raw_split(),
+    ))
 }
 
 /// The dialing side of a handshake.

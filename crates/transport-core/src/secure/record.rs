@@ -177,7 +177,11 @@ impl RecordSealer {
     }
 
     /// Appends an application message as one or more DATA records.
-    pub fn seal_message(&mut self, message: &[u8], out: &mut BytesMut) -> Result<(), ProtocolError> {
+    pub fn seal_message(
+        &mut self,
+        message: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<(), ProtocolError> {
         let mut chunks = message.chunks(MAX_CHUNK).peekable();
         if chunks.peek().is_none() {
             return self.seal(KIND_DATA, &[], out);
@@ -196,7 +200,11 @@ impl RecordSealer {
     /// Encrypts `plaintext` with the next nonce into `out` (ciphertext then tag, no length
     /// prefix), for datagram backends that carry the nonce explicitly. Returns the nonce used
     /// and the bytes written.
-    pub fn seal_raw(&mut self, plaintext: &[u8], out: &mut [u8]) -> Result<(u64, usize), ProtocolError> {
+    pub fn seal_raw(
+        &mut self,
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<(u64, usize), ProtocolError> {
         let n = plaintext.len() + TAG_LEN;
         if n > MAX_NOISE_MESSAGE || n > out.len() {
             return Err(ProtocolError::Malformed("record too large for the buffer"));
@@ -248,15 +256,24 @@ impl RecordOpener {
     /// Decrypts a datagram's `ciphertext` (ciphertext then tag) sealed with the explicit
     /// `nonce` into `out`; returns the plaintext length. Replay checks are the caller's (see
     /// `ReplayWindow`).
-    pub fn open_raw(&self, nonce: u64, ciphertext: &[u8], out: &mut [u8]) -> Result<usize, ProtocolError> {
+    pub fn open_raw(
+        &self,
+        nonce: u64,
+        ciphertext: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, ProtocolError> {
         if ciphertext.len() < TAG_LEN || ciphertext.len() > MAX_NOISE_MESSAGE {
             return Err(ProtocolError::Decrypt);
         }
         let n = ciphertext.len() - TAG_LEN;
         if out.len() < n {
-            return Err(ProtocolError::Malformed("buffer too small for the datagram"));
+            return Err(ProtocolError::Malformed(
+                "buffer too small for the datagram",
+            ));
         }
-        let tag: [u8; TAG_LEN] = ciphertext[n..].try_into().map_err(|_| ProtocolError::Decrypt)?;
+        let tag: [u8; TAG_LEN] = ciphertext[n..]
+            .try_into()
+            .map_err(|_| ProtocolError::Decrypt)?;
         out[..n].copy_from_slice(&ciphertext[..n]);
         self.cipher
             .open(nonce, &mut out[..n], &tag)

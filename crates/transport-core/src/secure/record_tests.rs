@@ -111,12 +111,22 @@ fn tampered_reordered_or_replayed_records_fail_authentication() {
     let last = tag_flipped.len() - 1;
     tag_flipped[last] ^= 0x80;
     assert_eq!(open.open(tag_flipped), Err(ProtocolError::Decrypt));
-    assert_eq!(open.open(second.clone()), Err(ProtocolError::Decrypt), "out of order");
+    assert_eq!(
+        open.open(second.clone()),
+        Err(ProtocolError::Decrypt),
+        "out of order"
+    );
     assert_eq!(open.open(first.clone()).unwrap().body.as_ref(), b"first");
     assert_eq!(open.open(first), Err(ProtocolError::Decrypt), "replayed");
     assert_eq!(open.open(second).unwrap().body.as_ref(), b"second");
-    assert_eq!(open.open(BytesMut::from(&[0u8; 16][..])), Err(ProtocolError::EmptyRecord));
-    assert_eq!(open.open(BytesMut::from(&[0u8; 3][..])), Err(ProtocolError::Decrypt));
+    assert_eq!(
+        open.open(BytesMut::from(&[0u8; 16][..])),
+        Err(ProtocolError::EmptyRecord)
+    );
+    assert_eq!(
+        open.open(BytesMut::from(&[0u8; 3][..])),
+        Err(ProtocolError::Decrypt)
+    );
 }
 
 #[test]
