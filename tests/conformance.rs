@@ -19,6 +19,7 @@ const BACKENDS: &[HarnessFactory] = &[
     harness::tcp::harness,
     harness::memory::harness,
     harness::quic::harness,
+    harness::udp::harness,
 ];
 
 /// A case that has not finished by then has hung: it fails.

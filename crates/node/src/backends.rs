@@ -12,6 +12,7 @@ use bitcraps_transport_core::{ChannelConfig, Keypair, SharedLimiter, Transport, 
 use bitcraps_transport_mem::{MemoryNetwork, MemoryTransport};
 use bitcraps_transport_quic::{QuicConfig, QuicTransport};
 use bitcraps_transport_tcp::TcpTransport;
+use bitcraps_transport_udp::{UdpConfig, UdpTransport};
 
 /// The transports of one node, in preference order.
 #[derive(Clone)]
@@ -52,6 +53,15 @@ impl Backends {
             Ok(t) => transports.push(Arc::new(t)),
             Err(e) => tracing::warn!(error = %e, "QUIC backend unavailable"),
         }
+        let udp = UdpConfig {
+            channel: channel.clone(),
+            ..UdpConfig::default()
+        };
+        transports.push(Arc::new(UdpTransport::with_limiter(
+            identity.clone(),
+            udp,
+            limiter.clone(),
+        )));
         Self {
             transports,
             identity,

@@ -121,12 +121,12 @@ async fn send_to_a_closed_port_fails() {
 
 #[tokio::test]
 async fn unsupported_schemes_are_refused_before_listening() {
-    let out = run_json(&["listen", "udp://127.0.0.1:0"]).await;
+    let out = run_json(&["listen", "ble://AA:BB:CC:DD:EE:FF"]).await;
     assert!(!out.success);
     assert!(of_kind(&out.events, "listening").is_empty());
     let errors = of_kind(&out.events, "error");
     assert_eq!(errors.len(), 1, "{:?}", out.events);
-    assert!(errors[0]["error"].as_str().unwrap().contains("udp"));
+    assert!(errors[0]["error"].as_str().unwrap().contains("ble"));
 }
 
 #[tokio::test]
@@ -235,4 +235,44 @@ async fn demo_plays_a_reproducible_game_and_reports_stats() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
+}
+
+/// One node listening on every network backend at once; `send` reaches it over each scheme.
+#[tokio::test]
+async fn one_node_listens_and_receives_over_every_network_backend() {
+    let schemes = [
+        "tcp://127.0.0.1:0",
+        "quic://127.0.0.1:0",
+        "udp://127.0.0.1:0",
+    ];
+    let mut listener = Listening::start(&schemes).await;
+    let mut addresses = vec![listener.address.clone()];
+    while addresses.len() < schemes.len() {
+        let l = listener
+            .wait_for("listening", |e| e["event"] == "listening")
+            .await;
+        addresses.push(l["address"].as_str().unwrap().to_string());
+    }
+    for scheme in ["tcp", "quic", "udp"] {
+        let address = addresses
+            .iter()
+            .find(|a| a.starts_with(&format!("{scheme}://")))
+            .unwrap_or_else(|| panic!("no {scheme} listener in {addresses:?}"));
+        let text = format!("hello over {scheme}");
+        let sent = run_json(&[
+            "send",
+            address,
+            "--peer",
+            &listener.peer_id,
+            "--message",
+            &text,
+        ])
+        .await;
+        assert!(sent.success, "send over {scheme} failed: {}", sent.stderr);
+        let got = listener
+            .wait_for("message", |e| e["event"] == "message")
+            .await;
+        assert_eq!(got["text"], text.as_str(), "{got}");
+    }
+    listener.interrupt().await;
 }

@@ -1,7 +1,8 @@
 //! [`QuicListener`]: one quinn endpoint accepting connections.
 //!
 //! For each incoming QUIC connection attempt, before any TLS work: an unvalidated address is
-//! sent a Retry when `always_retry` is set or half the handshakes-in-flight cap is in use; then
+//! sent a Retry when `always_retry` is set, half the handshakes-in-flight cap is in use, or the
+//! source has a single new connection left in its rate allowance; then
 //! the limiter checks the source IP (a refusal answers CONNECTION_REFUSED, or nothing at all
 //! when the handshakes-in-flight cap is full). After the TLS handshake the remote's `PeerId`
 //! is admitted by the per-peer and total limits (a refusal closes the connection with the
@@ -94,18 +95,22 @@ impl QuicListener {
     }
 }
 
-/// True when an unvalidated address should prove itself with a Retry first.
-fn wants_retry(shared: &Shared) -> bool {
+/// True when an unvalidated address should prove itself with a Retry first: always if
+/// configured, when half the handshakes-in-flight cap is in use, or when this source has one
+/// new connection left in its rate allowance (near its limit).
+fn wants_retry(shared: &Shared, source: SourceKey) -> bool {
     if shared.config.always_retry {
         return true;
     }
-    let (in_flight, cap) = shared.limiter.with(|l| {
+    let now = tokio::time::Instant::now().into_std();
+    let (in_flight, cap, allowance) = shared.limiter.with(|l| {
         (
             l.handshakes_in_flight(),
             l.limits().max_handshakes_in_flight,
+            l.inbound_allowance(source, now),
         )
     });
-    in_flight >= cap / 2
+    in_flight >= cap / 2 || allowance <= 1
 }
 
 async fn accept_loop(
@@ -128,7 +133,10 @@ async fn accept_loop(
             },
         };
         let remote_sock = incoming.remote_address();
-        if !incoming.remote_address_validated() && incoming.may_retry() && wants_retry(&shared) {
+        if !incoming.remote_address_validated()
+            && incoming.may_retry()
+            && wants_retry(&shared, SourceKey::from(remote_sock))
+        {
             let _ = incoming.retry();
             continue;
         }

@@ -96,6 +96,7 @@ impl UdpConfig {
 
 /// Datagrams a transport dropped, over all its listeners and connections.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DatagramStats {
     /// Malformed, oversized, or for no known association.
     pub dropped_unknown: u64,

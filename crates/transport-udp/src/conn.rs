@@ -26,7 +26,7 @@ use crate::proto::session::{DropReason, Ended, Event, Session};
 /// Messages taken off the send queue per batch.
 const BATCH: usize = 64;
 /// Receive buffers are allocated in chunks this large and shared by many datagrams.
-pub(crate) const RECV_CHUNK: usize = 64 * 1024;
+pub(crate) const RECV_CHUNK: usize = 16 * 1024;
 
 pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
@@ -67,6 +67,27 @@ impl Source {
                     }
                 }
             },
+        }
+    }
+}
+
+impl Source {
+    /// A datagram already waiting, if any (errors are left for [`Source::next`]).
+    fn try_next(&mut self) -> Option<Bytes> {
+        match self {
+            Self::Channel(rx) => rx.try_recv().ok(),
+            Self::Socket { socket, buf, max } => {
+                if buf.capacity() - buf.len() <= *max {
+                    buf.reserve(RECV_CHUNK.max(*max + 1));
+                }
+                match socket.try_recv_buf(buf) {
+                    Ok(_) => Some(buf.split().freeze()),
+                    Err(_) => {
+                        buf.clear();
+                        None
+                    }
+                }
+            }
         }
     }
 }
@@ -182,6 +203,8 @@ impl Task<'_> {
         StatCounters::bump(match reason {
             DropReason::Replayed => &s.dropped_replayed,
             DropReason::Unauthentic => &s.dropped_unauthentic,
+            // Data still in flight when a close began is expected, not suspicious.
+            DropReason::AfterClose => return,
             _ => &s.dropped_unknown,
         });
     }
@@ -235,25 +258,35 @@ impl Task<'_> {
                     batch.clear();
                 }
                 d = self.source.next(), if !delivering => {
-                    let Some(d) = d else {
+                    let Some(mut d) = d else {
                         return Ending::Failed(Error::LinkLost("the socket closed".into()));
                     };
-                    match self.session.handle_datagram(&d, now(), self.plain) {
-                        Event::Data(m) => {
-                            if !incoming.is_closed() {
-                                pending.set(Some(incoming.deliver(m)).into());
-                                delivering = true;
+                    // Handle what is already queued without going back through the select.
+                    for _ in 0..BATCH {
+                        match self.session.handle_datagram(&d, now(), self.plain) {
+                            Event::Data(m) => {
+                                if !incoming.is_closed() {
+                                    pending.set(Some(incoming.deliver(m)).into());
+                                    delivering = futures::poll!(pending.as_mut()).is_pending();
+                                }
                             }
+                            Event::Nothing => {}
+                            Event::RemoteClosed(reason) => {
+                                link.remote_closed(reason);
+                                self.flush_control().await;
+                                return Ending::RemoteClosed;
+                            }
+                            Event::CloseAcknowledged => return Ending::Closed,
+                            Event::Dropped(reason) => self.count(reason),
+                            Event::Violation(e) => return Ending::Failed(e.into()),
                         }
-                        Event::Nothing => {}
-                        Event::RemoteClosed(reason) => {
-                            link.remote_closed(reason);
-                            self.flush_control().await;
-                            return Ending::RemoteClosed;
+                        if delivering {
+                            break;
                         }
-                        Event::CloseAcknowledged => return Ending::Closed,
-                        Event::Dropped(reason) => self.count(reason),
-                        Event::Violation(e) => return Ending::Failed(e.into()),
+                        match self.source.try_next() {
+                            Some(next) => d = next,
+                            None => break,
+                        }
                     }
                 }
                 _ = &mut timer, if armed.is_some() => {

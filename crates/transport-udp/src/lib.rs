@@ -10,6 +10,14 @@
 //! message is `max_payload` (default 1,200 bytes); a larger one fails with
 //! [`Error::MessageTooLarge`] and nothing is sent.
 //!
+//! A replayed, tampered, forged or unknown-session datagram is dropped and counted
+//! ([`UdpTransport::datagram_stats`]), never delivered, and never ends the connection: anyone
+//! can put our address and a session id on a datagram, so letting junk close a connection would
+//! hand every off-path attacker a kill switch. Connections end on a CLOSE, on an authenticated
+//! protocol violation, or after `idle_timeout` without an authentic datagram (keep-alives are
+//! sent after `keepalive` of silence). A slow application loses datagrams (counted as
+//! `dropped_queue_full`) instead of stalling a socket other peers share.
+//!
 //! Quinn-style split: [`proto`] is the sans-IO core (time passed in, no tokio, the byte-exact
 //! datagram formats are documented there); the shell here only moves datagrams and sleeps.
 //! One listening socket serves many peers through a capped association table; each dial uses

@@ -3,6 +3,11 @@
 //! routes sealed datagrams to their connections without ever waiting on one (a full queue drops
 //! the datagram and counts it).
 //!
+//! Memory: datagrams are received into shared 16 KiB chunks and routed as zero-copy `Bytes`
+//! while a connection keeps up; once a few are queued for one connection, further ones are
+//! copied, so a stalled connection cannot pin chunks shared with other traffic. At most
+//! `session_queue` datagrams wait per connection and `max_associations` associations exist.
+//!
 //! `close` stops accepting at once (new handshakes are ignored, those in progress abandoned).
 //! Connections already accepted share the socket, so it stays open until the last of them has
 //! ended; with none, `close` returns after the port is free.
@@ -32,6 +37,8 @@ use crate::proto::session::Session;
 
 /// Inbound reports waiting for `accept`.
 const INBOUND_QUEUE: usize = 64;
+/// Datagrams queued for one connection that may still share the receive chunk.
+const SHARE_CHUNK_UP_TO: usize = 8;
 /// How often expired handshakes and ended connections are swept out of the table.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
@@ -210,15 +217,26 @@ impl Driver {
         let action = self.acceptor.handle(from, &datagram, now(), &mut self.gate);
         match action {
             Action::Ignore(_) => StatCounters::bump(&stats.dropped_unknown),
-            Action::Route(handle) => match handle.try_send(datagram) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    StatCounters::bump(&stats.dropped_queue_full)
+            Action::Route(handle) => {
+                // A queued datagram keeps its whole receive chunk alive. Past a few queued
+                // datagrams (a slow application), copy so a stalled connection pins only its
+                // own bytes, never chunks shared with everyone else's traffic.
+                let queued = handle.max_capacity() - handle.capacity();
+                let datagram = if queued < SHARE_CHUNK_UP_TO {
+                    datagram
+                } else {
+                    Bytes::copy_from_slice(&datagram)
+                };
+                match handle.try_send(datagram) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        StatCounters::bump(&stats.dropped_queue_full)
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        StatCounters::bump(&stats.dropped_unknown)
+                    }
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    StatCounters::bump(&stats.dropped_unknown)
-                }
-            },
+            }
             Action::Reply(reply) => self.send(&reply, from).await,
             Action::Refused {
                 reply,

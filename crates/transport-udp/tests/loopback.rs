@@ -1,64 +1,22 @@
-//! The UDP backend on loopback sockets: identity, sizes, many messages, replay and tampering
-//! through a relay placed between the peers, garbage to the listener, limits and close.
+//! The UDP backend on loopback sockets: identity, sizes, many messages, many peers, garbage to
+//! the listener, slow applications, limits and close. Replay and tampering: `relay.rs`.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use bitcraps_transport_core::policy::LimitKind;
-use bitcraps_transport_core::secure::LocalIdentity;
 use bitcraps_transport_core::{
-    CloseReason, Connection, ConnectionLimits, Error, Keypair, Listener, SharedLimiter, Transport,
-    TransportAddress,
+    CloseReason, ConnectionLimits, Error, Keypair, Transport, TransportAddress,
 };
 use bitcraps_transport_udp::{UdpConfig, UdpTransport};
 
-/// A guard against hangs only; nothing waits for it to pass.
-const GUARD: Duration = Duration::from_secs(20);
+mod common;
 
-async fn guard<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(GUARD, f).await.expect("timed out")
-}
-
-fn transport(limits: ConnectionLimits) -> UdpTransport {
-    let config = UdpConfig {
-        limits: limits.clone(),
-        ..UdpConfig::default()
-    };
-    UdpTransport::with_limiter(
-        LocalIdentity::new(Keypair::generate()),
-        config,
-        SharedLimiter::new(limits),
-    )
-}
-
-async fn listen(t: &UdpTransport) -> Box<dyn Listener> {
-    t.listen(&"udp://127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
-}
-
-async fn pair() -> (
-    UdpTransport,
-    UdpTransport,
-    Box<dyn Listener>,
-    Connection,
-    Connection,
-) {
-    let server = transport(ConnectionLimits::unlimited());
-    let client = transport(ConnectionLimits::unlimited());
-    let mut listener = listen(&server).await;
-    let addr = listener.local_addr().clone();
-    let conn = guard(client.dial(&addr, Some(server.local_peer_id())))
-        .await
-        .unwrap();
-    let accepted = guard(listener.accept_connection()).await.unwrap();
-    (server, client, listener, conn, accepted)
-}
+use common::{guard, listen, pair, transport};
 
 #[tokio::test]
 async fn both_sides_prove_their_identity_and_the_real_port_is_reported() {
@@ -162,120 +120,6 @@ async fn the_maximum_passes_and_one_more_byte_is_refused_without_harm() {
     }
     conn.send(Bytes::new()).await.unwrap();
     assert_eq!(guard(accepted.recv()).await.unwrap().unwrap().len(), 0);
-}
-
-enum Cmd {
-    ReplayCaptured(oneshot::Sender<usize>),
-    TamperNext(oneshot::Sender<()>),
-}
-
-/// A UDP relay between a client and `server` that records the client's DATA datagrams and
-/// can replay them or flip a byte in the next one.
-async fn relay(server: SocketAddr) -> (TransportAddress, mpsc::Sender<Cmd>) {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = TransportAddress::Udp(socket.local_addr().unwrap());
-    let (tx, mut rx) = mpsc::channel(4);
-    tokio::spawn(async move {
-        let mut client = None;
-        let mut captured: Vec<Vec<u8>> = Vec::new();
-        let mut tamper = false;
-        let mut buf = vec![0u8; 65536];
-        loop {
-            tokio::select! {
-                cmd = rx.recv() => match cmd {
-                    Some(Cmd::ReplayCaptured(done)) => {
-                        for d in &captured {
-                            socket.send_to(d, server).await.unwrap();
-                        }
-                        let _ = done.send(captured.len());
-                    }
-                    Some(Cmd::TamperNext(done)) => {
-                        tamper = true;
-                        let _ = done.send(());
-                    }
-                    None => return,
-                },
-                received = socket.recv_from(&mut buf) => {
-                    let Ok((n, from)) = received else { continue };
-                    let d = &mut buf[..n];
-                    if from == server {
-                        if let Some(c) = client {
-                            let _ = socket.send_to(d, c).await;
-                        }
-                        continue;
-                    }
-                    client = Some(from);
-                    if d[0] == 0x05 {
-                        if tamper {
-                            d[n / 2] ^= 0x01;
-                            tamper = false;
-                        } else {
-                            captured.push(d.to_vec());
-                        }
-                    }
-                    let _ = socket.send_to(d, server).await;
-                }
-            }
-        }
-    });
-    (addr, tx)
-}
-
-async fn via_relay() -> (
-    UdpTransport,
-    Connection,
-    Connection,
-    mpsc::Sender<Cmd>,
-    Box<dyn Listener>,
-) {
-    let server = transport(ConnectionLimits::unlimited());
-    let client = transport(ConnectionLimits::unlimited());
-    let mut listener = listen(&server).await;
-    let TransportAddress::Udp(server_addr) = listener.local_addr().clone() else {
-        panic!()
-    };
-    let (relay_addr, cmd) = relay(server_addr).await;
-    let conn = guard(client.dial(&relay_addr, Some(server.local_peer_id())))
-        .await
-        .unwrap();
-    let accepted = guard(listener.accept_connection()).await.unwrap();
-    (server, conn, accepted, cmd, listener)
-}
-
-#[tokio::test]
-async fn a_replayed_datagram_is_not_delivered_twice() {
-    let (server, conn, mut accepted, cmd, _listener) = via_relay().await;
-    conn.send("bet 5".into()).await.unwrap();
-    assert_eq!(
-        guard(accepted.recv()).await.unwrap().as_deref(),
-        Some(&b"bet 5"[..])
-    );
-    let (done, replayed) = oneshot::channel();
-    cmd.send(Cmd::ReplayCaptured(done)).await.unwrap();
-    assert_eq!(guard(replayed).await.unwrap(), 1);
-    conn.send("after".into()).await.unwrap();
-    assert_eq!(
-        guard(accepted.recv()).await.unwrap().as_deref(),
-        Some(&b"after"[..]),
-        "the replay was not delivered"
-    );
-    assert_eq!(server.datagram_stats().dropped_replayed, 1);
-    assert_eq!(accepted.stats().messages_received, 2);
-}
-
-#[tokio::test]
-async fn a_tampered_datagram_is_rejected_and_the_connection_survives() {
-    let (server, conn, mut accepted, cmd, _listener) = via_relay().await;
-    let (done, ready) = oneshot::channel();
-    cmd.send(Cmd::TamperNext(done)).await.unwrap();
-    guard(ready).await.unwrap();
-    conn.send("bet 500".into()).await.unwrap();
-    conn.send("bet 5".into()).await.unwrap();
-    assert_eq!(
-        guard(accepted.recv()).await.unwrap().as_deref(),
-        Some(&b"bet 5"[..])
-    );
-    assert_eq!(server.datagram_stats().dropped_unauthentic, 1);
 }
 
 #[tokio::test]
@@ -467,4 +311,46 @@ async fn a_dial_to_a_closed_port_fails_fast() {
         Err(Error::Io { .. }) => {}
         other => panic!("expected an I/O error (port unreachable), got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn one_listening_socket_serves_many_peers_at_once() {
+    let server = transport(ConnectionLimits::unlimited());
+    let mut listener = listen(&server).await;
+    let addr = listener.local_addr().clone();
+    let expect = server.local_peer_id();
+    let dials = (0..8u8).map(|i| {
+        let addr = addr.clone();
+        tokio::spawn(async move {
+            let client = transport(ConnectionLimits::unlimited());
+            let mut conn = client.dial(&addr, Some(expect)).await.unwrap();
+            conn.send(Bytes::from(vec![i; 10])).await.unwrap();
+            let echo = conn.recv().await.unwrap().unwrap();
+            assert_eq!(
+                echo,
+                Bytes::from(vec![i; 10]),
+                "each peer gets its own echo"
+            );
+            (client.local_peer_id(), conn)
+        })
+    });
+    let dials: Vec<_> = dials.collect();
+    let mut peers = HashSet::new();
+    for _ in 0..8 {
+        let mut accepted = guard(listener.accept_connection()).await.unwrap();
+        peers.insert(accepted.remote_peer());
+        tokio::spawn(async move {
+            while let Ok(Some(m)) = accepted.recv().await {
+                if accepted.send(m).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    for d in dials {
+        let (peer, _conn) = guard(d).await.unwrap();
+        assert!(peers.contains(&peer));
+    }
+    assert_eq!(peers.len(), 8);
+    assert_eq!(listener.stats().accepted, 8);
 }

@@ -4,3 +4,4 @@
 pub mod memory;
 pub mod quic;
 pub mod tcp;
+pub mod udp;

@@ -306,6 +306,16 @@ impl ConnectionLimiter {
         Ok(())
     }
 
+    /// How many more inbound handshakes `source` may start now under its rate limit (its
+    /// cooldown and the in-flight cap aside). Consumes nothing; lets a shell act before the limit
+    /// bites (QUIC asks a source that is close to it to validate its address with a Retry).
+    pub fn inbound_allowance(&mut self, source: SourceKey, now: Instant) -> u32 {
+        match self.sources.get_mut(&source) {
+            Some(state) => state.bucket.available(now),
+            None => self.limits.max_new_connections_per_minute,
+        }
+    }
+
     /// The handshake admitted by `check_inbound` ended. Always decrements in-flight (never below
     /// 0). On failure (garbage, timeout, bad signature) the source enters cooldown:
     /// `failure_backoff * 2^(consecutive failures - 1)`, capped at `connection_cooldown`. On
@@ -438,6 +448,22 @@ mod tests {
 
     fn ip(last: u8) -> SourceKey {
         SourceKey::Ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)))
+    }
+
+    #[test]
+    fn inbound_allowance_counts_down_without_consuming() {
+        let t0 = Instant::now();
+        let mut l = ConnectionLimiter::new(ConnectionLimits {
+            max_new_connections_per_minute: 3,
+            ..ConnectionLimits::default()
+        });
+        assert_eq!(l.inbound_allowance(ip(1), t0), 3);
+        assert_eq!(l.inbound_allowance(ip(1), t0), 3, "asking consumes nothing");
+        l.check_inbound(ip(1), t0).unwrap();
+        l.check_inbound(ip(1), t0).unwrap();
+        assert_eq!(l.inbound_allowance(ip(1), t0), 1);
+        assert_eq!(l.inbound_allowance(ip(2), t0), 3, "other sources unaffected");
+        assert_eq!(l.inbound_allowance(ip(1), t0 + Duration::from_secs(20)), 2);
     }
 
     fn peer(n: u8) -> PeerId {

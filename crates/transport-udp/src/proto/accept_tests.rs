@@ -226,3 +226,75 @@ fn an_unanswered_dial_retransmits_a_bounded_number_of_times_then_times_out() {
         ));
     }
 }
+
+#[test]
+fn two_sessions_from_one_address_are_told_apart_by_session_id() {
+    let (a, b) = ids();
+    let mut acc = acceptor(&b, 8);
+    let mut gate = TestGate::default();
+    let now = Instant::now();
+    let from: SocketAddr = A_ADDR.into();
+    let mut keys = Vec::new();
+    for id in [100u32, 200] {
+        let mut dial: DialHandshake<()> = DialHandshake::start(
+            &a,
+            &ChannelConfig::default(),
+            None,
+            id,
+            RetryTiming::default(),
+            now,
+        )
+        .unwrap();
+        let Action::Reply(h2) = acc.handle(from, dial.transmit(), now, &mut gate) else {
+            panic!()
+        };
+        assert!(matches!(
+            dial.handle(&h2, now, |_| Ok(())),
+            Ok(DialStep::Send)
+        ));
+        let Action::Accepted(x) = acc.handle(from, dial.transmit(), now, &mut gate) else {
+            panic!("accepted")
+        };
+        assert_eq!(x.remote_id, id);
+        acc.attach(&x.key, Handle(false));
+        keys.push(x.key);
+    }
+    assert_ne!(keys[0].local_id, keys[1].local_id);
+    assert_eq!(acc.live_sessions(), 2);
+    // A DATA datagram routes by the session id in its header, and only from that address.
+    let mut data = vec![wire::TYPE_DATA; wire::SEALED_OVERHEAD];
+    data[1..5].copy_from_slice(&keys[1].local_id.to_be_bytes());
+    assert!(matches!(
+        acc.handle(from, &data, now, &mut gate),
+        Action::Route(_)
+    ));
+    let elsewhere = SocketAddr::from(([10, 0, 0, 3], 4000));
+    assert!(matches!(
+        acc.handle(elsewhere, &data, now, &mut gate),
+        Action::Ignore(_)
+    ));
+    assert_eq!(gate.admitted, 2);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Hostile bytes never panic the parser or the acceptor, and never earn a reply larger
+    /// than themselves.
+    #[test]
+    fn arbitrary_datagrams_never_panic_or_amplify(
+        d in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        ty in 1u8..=5,
+    ) {
+        let (_, b) = ids();
+        let mut acc = acceptor(&b, 8);
+        let mut gate = TestGate::default();
+        let from: SocketAddr = A_ADDR.into();
+        for datagram in [d.clone(), [&[ty][..], &d].concat()] {
+            let _ = wire::parse(&datagram);
+            if let Action::Reply(r) = acc.handle(from, &datagram, Instant::now(), &mut gate) {
+                proptest::prop_assert!(r.len() <= datagram.len());
+            }
+        }
+    }
+}

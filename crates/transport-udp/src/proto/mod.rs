@@ -53,13 +53,17 @@
 //!
 //! # Handshake round trips
 //!
-//! One and a half round trips before the dialer can send (H1 -> H2, H3 -> CONFIRM); the
-//! responder can send from H3 on. Lost handshake datagrams are recovered by the initiator's
-//! retransmission timer (200 ms, doubling, at most 2 s apart, 8 transmissions per message,
-//! within the handshake timeout); the responder only ever answers, once per datagram received.
+//! Two round trips before `dial` returns (H1 -> H2, then H3 -> CONFIRM: the dialer must learn
+//! whether the responder's limits admitted it); the responder's connection starts after 1.5,
+//! when H3 arrives. Lost handshake datagrams are recovered by the initiator's retransmission
+//! timer (200 ms, doubling, at most 2 s apart, 8 transmissions per message, all within the
+//! handshake timeout); the responder never retransmits on its own, it answers each
+//! retransmitted H1 or H3 with its stored H2 or CONFIRM, byte for byte and at no DH cost.
+//! If every CONFIRM is lost the dial times out while the responder's connection idles out.
 
 pub mod accept;
 pub mod dial;
+pub mod gate;
 pub mod session;
 pub mod table;
 pub mod wire;
@@ -70,3 +74,5 @@ mod accept_tests;
 mod session_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vector_tests;

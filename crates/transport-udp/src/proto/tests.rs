@@ -16,7 +16,6 @@ use bitcraps_transport_core::{ChannelConfig, Error, Keypair, PeerId};
 use super::accept::{Acceptor, AcceptorConfig, Action, Gate, Ignored, SessionHandle};
 use super::dial::{DialHandshake, DialStep, Established, RetryTiming};
 use super::session::{Event, Session, SessionTiming};
-use super::wire;
 
 pub(super) const A_ADDR: ([u8; 4], u16) = ([10, 0, 0, 1], 4000);
 
@@ -295,4 +294,3 @@ fn closed_sessions_leave_the_table_and_stop_accepting_keeps_sessions() {
     assert!(run.acceptor.sweep(run.now).is_empty());
     assert!(run.acceptor.is_empty(), "a closed session is swept out");
 }
-
