@@ -27,6 +27,22 @@ pub(crate) struct BenchArgs {
     no_write: bool,
 }
 
+/// Backends whose raw-library comparison lives in an example of their own crate (the raw
+/// library needs setup the shared runner does not have: certificates for quinn, a windowed
+/// sender for UDP), as (package, example, section title).
+const BACKEND_EXAMPLES: &[(&str, &str, &str)] = &[
+    (
+        "bitcraps-transport-quic",
+        "quic_throughput",
+        "QUIC vs raw quinn",
+    ),
+    (
+        "bitcraps-transport-udp",
+        "udp_throughput",
+        "UDP vs raw tokio UdpSocket",
+    ),
+];
+
 /// Runs the benchmarks and writes the report.
 pub(crate) fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     let mut runner_args = vec![
@@ -53,7 +69,34 @@ pub(crate) fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         .lines()
         .filter(|l| l.starts_with('|'))
         .collect();
-    let report = render(&table, &cmd.to_string(), &machine(root));
+    let mut report = render(&table, &cmd.to_string(), &machine(root));
+    for (package, example, title) in BACKEND_EXAMPLES {
+        if let Some(b) = &args.backends {
+            if !b.split(',').any(|x| title.to_lowercase().contains(x)) {
+                continue;
+            }
+        }
+        let cmd = Cmd::cargo(
+            root,
+            &[
+                "run",
+                "--release",
+                "--locked",
+                "-p",
+                package,
+                "--example",
+                example,
+            ],
+        );
+        let captured = cmd.run_captured()?;
+        check(captured.status, &cmd)?;
+        let _ = write!(
+            report,
+            "\n## {title}\n\nEach backend crate's own comparison with its raw library, same run \
+             (`{cmd}`):\n\n```text\n{}```\n",
+            captured.stdout
+        );
+    }
     if args.no_write {
         println!("{report}");
     } else {
