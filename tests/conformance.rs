@@ -20,6 +20,8 @@ const BACKENDS: &[HarnessFactory] = &[
     harness::memory::harness,
     harness::quic::harness,
     harness::udp::harness,
+    harness::websocket::plain,
+    harness::websocket::secure,
 ];
 
 /// A case that has not finished by then has hung: it fails.

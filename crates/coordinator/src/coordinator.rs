@@ -303,12 +303,17 @@ impl TransportCoordinator {
     /// message to be acknowledged, then closes every connection.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         self.shared.closed.store(true, Ordering::Release);
-        let stops: Vec<_> = lock(&self.shared.listeners)
+        let entries: Vec<_> = lock(&self.shared.listeners)
             .drain()
-            .filter_map(|(_, mut l)| l.stop.take())
+            .map(|(_, l)| l)
             .collect();
-        for stop in stops {
-            let _ = stop.send(());
+        for mut l in entries {
+            if let Some(stop) = l.stop.take() {
+                let _ = stop.send(());
+            }
+            if let Some(task) = l.task.take() {
+                let _ = task.await;
+            }
         }
         let handles = self.shared.handles();
         let flush = join_all(handles.iter().map(|h| async move {
@@ -319,9 +324,9 @@ impl TransportCoordinator {
         }));
         let flushed = tokio::time::timeout(deadline, flush).await.is_ok();
         for h in &handles {
-            let _ = h
-                .ctl
-                .try_send(Ctl::Disconnect(DisconnectReason::Local("shutdown".into())));
+            // The actor always drains its commands, so this does not wait long.
+            let reason = DisconnectReason::Local("shutdown".into());
+            let _ = h.ctl.send(Ctl::Disconnect(reason)).await;
         }
         ShutdownReport {
             flushed,

@@ -58,8 +58,15 @@ pub(crate) async fn accept_loop(
         let mut attach = Some((conn, guard));
         // Twice at most: a peer whose actor is just stopping gets a fresh one.
         for _ in 0..2 {
-            let Ok(handle) = shared.get_or_spawn(peer) else {
-                break;
+            let handle = match shared.get_or_spawn(peer) {
+                Ok(h) => h,
+                Err(e) => {
+                    shared.events.emit(CoordinatorEvent::Error {
+                        peer: Some(peer),
+                        error: format!("inbound connection dropped: {e}"),
+                    });
+                    break;
+                }
             };
             let Some((conn, guard)) = attach.take() else {
                 break;

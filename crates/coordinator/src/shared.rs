@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use crate::error::{CoordinatorError, Result};
 use crate::event::{EventSink, EventStream};
 use crate::peer::{spawn_peer, PeerHandle};
-use crate::policy::CircuitBreaker;
+use crate::policy::{BreakerState, CircuitBreaker};
 use crate::stats::Counters;
 use crate::CoordinatorConfig;
 
@@ -38,7 +38,7 @@ pub(crate) struct Shared {
     pub(crate) max_payload: usize,
     pub(crate) closed: AtomicBool,
     /// Breakers of routes whose peer has no actor now, so a route's history outlives it.
-    breakers: Mutex<HashMap<TransportAddress, CircuitBreaker>>,
+    breakers: Mutex<HashMap<TransportAddress, (CircuitBreaker, BreakerState)>>,
     ids: AtomicU64,
 }
 
@@ -100,15 +100,23 @@ impl Shared {
             .cloned()
     }
 
-    /// The breaker of route `addr`: the one kept from an earlier actor, or a new one.
-    pub(crate) fn take_breaker(&self, addr: &TransportAddress) -> CircuitBreaker {
-        lock(&self.breakers)
-            .remove(addr)
-            .unwrap_or_else(|| CircuitBreaker::new(self.config.breaker, self.seed()))
+    /// The breaker of route `addr` and the state last reported for it: the ones kept from an
+    /// earlier actor, or a new Closed one.
+    pub(crate) fn take_breaker(&self, addr: &TransportAddress) -> (CircuitBreaker, BreakerState) {
+        lock(&self.breakers).remove(addr).unwrap_or_else(|| {
+            (
+                CircuitBreaker::new(self.config.breaker, self.seed()),
+                BreakerState::Closed,
+            )
+        })
     }
 
     /// Keeps a route's breaker for a later actor (the table is capped).
-    pub(crate) fn keep_breaker(&self, addr: TransportAddress, breaker: CircuitBreaker) {
+    pub(crate) fn keep_breaker(
+        &self,
+        addr: TransportAddress,
+        breaker: (CircuitBreaker, BreakerState),
+    ) {
         let mut table = lock(&self.breakers);
         let cap = self.config.max_peers.saturating_mul(4);
         if table.len() >= cap {

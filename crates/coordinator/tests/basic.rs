@@ -27,7 +27,9 @@ async fn messages_flow_both_ways_in_order() {
         assert_eq!(num(&next_data(&mut eb, pa).await), i);
     }
     // B answers over the connection A dialed.
-    b.send_to_peer(pa, msg(7), Priority::Interactive).await.unwrap();
+    b.send_to_peer(pa, msg(7), Priority::Interactive)
+        .await
+        .unwrap();
     assert_eq!(num(&next_data(&mut ea, pb).await), 7);
 
     let results = a.send_batch(vec![(pb, msg(1)), (pb, msg(2))]).await;

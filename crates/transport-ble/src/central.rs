@@ -3,7 +3,7 @@
 //! the notify characteristic (peripheral -> central).
 //!
 //! btleplug cannot advertise or accept connections; those operations fail with
-//! [`LinkError::Unsupported`] (the peripheral role is [`crate::peripheral`] on Linux).
+//! [`LinkError::Unsupported`] (the peripheral role is `crate::peripheral` on Linux).
 //!
 //! # MTU
 //!

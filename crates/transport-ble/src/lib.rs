@@ -1,5 +1,25 @@
 //! Bluetooth LE transport for BitCraps: a GATT link layer with three backends, MTU
-//! fragmentation, and a byte stream for the core's Noise channel to run on.
+//! fragmentation, a byte stream for the core's Noise channel to run on, the core `Transport`
+//! ([`BleTransport`]) and a mesh mode ([`MeshNode`]). See `BLE.md` in the crate for the wire
+//! formats, the simulator's model and measured efficiency.
+//!
+//! ```no_run
+//! # async fn run() -> bitcraps_transport_core::Result<()> {
+//! use std::sync::Arc;
+//! use bitcraps_transport_ble::sim::{SimConfig, SimDeviceConfig, SimRadio};
+//! use bitcraps_transport_ble::BleTransport;
+//! use bitcraps_transport_core::{Keypair, Listener, Transport};
+//!
+//! let radio = SimRadio::new(SimConfig::default());
+//! let table = BleTransport::new(Arc::new(radio.add_device(SimDeviceConfig::default())), Keypair::generate());
+//! let mut listener = table.listen(&"ble://local".parse()?).await?;
+//! let phone = BleTransport::new(Arc::new(radio.add_device(SimDeviceConfig::default())), Keypair::generate());
+//! let conn = phone.dial(listener.local_addr(), Some(table.local_peer_id())).await?;
+//! let mut accepted = listener.accept_connection().await?;
+//! conn.send("bet 5 on 7".into()).await?;
+//! assert_eq!(accepted.recv().await?.as_deref(), Some(&b"bet 5 on 7"[..]));
+//! # Ok(()) }
+//! ```
 //!
 //! * [`link`]: the link-layer abstraction ([`BleAdapter`], [`BleLink`]).
 //! * [`fragment`]: sans-IO [`Fragmenter`] / [`Reassembler`] with caps.
@@ -17,8 +37,8 @@ pub mod link;
 pub mod mesh;
 #[cfg(all(feature = "peripheral", target_os = "linux"))]
 pub mod peripheral;
-pub mod sim;
 mod registry;
+pub mod sim;
 pub mod stream;
 pub mod transport;
 pub mod uuids;

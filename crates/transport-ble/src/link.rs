@@ -30,6 +30,7 @@
 
 mod adapter;
 mod driver;
+mod dual;
 mod error;
 mod handle;
 
@@ -41,6 +42,7 @@ use uuid::Uuid;
 
 pub use adapter::{BleAdapter, IncomingLinks, Scan};
 pub use driver::{new_link, IncomingQueue, LinkControl, LinkDriver, OutgoingQueue, ReceiverGone};
+pub use dual::DualAdapter;
 pub use error::{LinkDownReason, LinkError};
 pub use handle::{BleLink, LinkReceiver, LinkSender, LinkSink, LinkWatch};
 

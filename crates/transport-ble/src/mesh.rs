@@ -4,8 +4,11 @@
 //!
 //! * **Who dials.** Both ends of a pair discover each other; to avoid two links per pair, the
 //!   device whose id sorts lower dials and the other accepts. Where ids are not symmetric
-//!   (hardware ids seen differently by each side), a second connection to a peer already
-//!   connected (same [`PeerId`]) is dropped after its handshake.
+//!   (hardware ids seen differently by each side, or a [`DualAdapter`](crate::link::DualAdapter)
+//!   whose peers connect in from their central's id), a pair can link twice: after the
+//!   handshake both ends keep the connection dialed by the smaller `PeerId` and let the other
+//!   go (so they agree without talking), and a device whose peer is linked under another id is
+//!   not dialed. A device that turns out to be this node itself is never dialed again.
 //! * **Cap.** Links up or being set up, both roles together, never exceed
 //!   [`MeshConfig::max_links`] (default: the adapter's cap); incoming links over it are
 //!   aborted at once.
@@ -155,7 +158,9 @@ impl MeshNode {
         config: MeshConfig,
     ) -> Result<Self, LinkError> {
         let incoming = adapter.listen().await?;
-        adapter.start_advertising(config.advertising.clone()).await?;
+        adapter
+            .start_advertising(config.advertising.clone())
+            .await?;
         let scan = adapter.scan(config.advertising.service).await?;
         let max_links = config
             .max_links

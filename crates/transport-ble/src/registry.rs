@@ -52,7 +52,12 @@ impl LinkRegistry {
     }
 
     /// Adds a link until it goes down.
-    pub(crate) fn register(&self, watch: LinkWatch, rssi: Option<i16>, counters: Arc<StreamCounters>) {
+    pub(crate) fn register(
+        &self,
+        watch: LinkWatch,
+        rssi: Option<i16>,
+        counters: Arc<StreamCounters>,
+    ) {
         let id = self.0.next.fetch_add(1, Ordering::Relaxed);
         let down = watch.clone();
         self.lock().insert(

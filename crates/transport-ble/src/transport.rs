@@ -13,6 +13,7 @@
 mod listener;
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,6 +72,7 @@ pub struct BleTransport {
     connect_timeout: Duration,
     local_name: String,
     links: LinkRegistry,
+    listen_generation: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for BleTransport {
@@ -158,8 +160,12 @@ impl BleTransport {
     /// A BLE transport with these settings and its own limiter.
     pub fn with_config(adapter: Arc<dyn BleAdapter>, keypair: Keypair, config: BleConfig) -> Self {
         let limiter = SharedLimiter::new(config.limits);
-        let mut transport =
-            Self::with_limiter(adapter, LocalIdentity::new(keypair), config.channel, limiter);
+        let mut transport = Self::with_limiter(
+            adapter,
+            LocalIdentity::new(keypair),
+            config.channel,
+            limiter,
+        );
         transport.stream = config.stream;
         transport.connect_timeout = config.connect_timeout;
         transport.local_name = config.local_name;
@@ -187,6 +193,7 @@ impl BleTransport {
             connect_timeout: defaults.connect_timeout,
             local_name: defaults.local_name,
             links: LinkRegistry::default(),
+            listen_generation: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -239,6 +246,8 @@ impl Transport for BleTransport {
             // Another adapter's address: not served here.
             return Err(Error::Unsupported(addr.clone()));
         }
+        // Before advertising: a listener dropped earlier must not stop this advertisement.
+        let generation = self.listen_generation.fetch_add(1, Ordering::AcqRel) + 1;
         let incoming = self
             .adapter
             .listen()
@@ -257,7 +266,11 @@ impl Transport for BleTransport {
             links: self.links.clone(),
         };
         let inner = spawn_stream_listener(acceptor, local_addr, self.ctx.clone());
-        Ok(Box::new(BleListener::new(inner, self.adapter.clone())))
+        Ok(Box::new(BleListener::new(
+            inner,
+            self.adapter.clone(),
+            (self.listen_generation.clone(), generation),
+        )))
     }
 
     async fn dial(&self, addr: &TransportAddress, expect: Option<PeerId>) -> Result<Connection> {
@@ -273,5 +286,48 @@ impl Transport for BleTransport {
                 Ok(raw_stream(link, config, &adapter.local_id(), &links, None))
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_keys_are_stable_and_distinct() {
+        let a = DeviceId::new("AA:BB:CC:DD:EE:FF");
+        assert_eq!(
+            source_key(&a),
+            source_key(&DeviceId::new("AA:BB:CC:DD:EE:FF"))
+        );
+        assert_ne!(
+            source_key(&a),
+            source_key(&DeviceId::new("AA:BB:CC:DD:EE:FE"))
+        );
+        // FNV-1a of the empty string is the offset basis: the hash is the documented one.
+        assert_eq!(
+            source_key(&DeviceId::new("")),
+            SourceKey::Opaque(0xcbf2_9ce4_8422_2325)
+        );
+    }
+
+    #[test]
+    fn link_errors_stay_inside_core_errors() {
+        let cap = LinkError::LinkCapReached {
+            device: DeviceId::new("sim:1"),
+            limit: 7,
+        };
+        let err = to_core_error("ble connect", cap);
+        assert!(matches!(err, Error::Io { .. }));
+        assert!(matches!(
+            link_error(&err),
+            Some(LinkError::LinkCapReached { limit: 7, .. })
+        ));
+        let err = to_core_error("ble connect", LinkError::Timeout(Duration::from_secs(3)));
+        assert!(matches!(
+            err,
+            Error::Timeout { operation: "ble connect", after } if after == Duration::from_secs(3)
+        ));
+        assert!(link_error(&Error::ListenerClosed).is_none());
     }
 }

@@ -115,12 +115,22 @@ async fn four_devices_form_a_full_mesh_with_authenticated_links() {
         .collect();
     for node in &nodes {
         let live = live(node);
-        assert_eq!(live.len(), 3, "{} links of {}", live.len(), node.device.id());
+        assert_eq!(
+            live.len(),
+            3,
+            "{} links of {}",
+            live.len(),
+            node.device.id()
+        );
         for (device, c) in &live {
             // Each connection proved the identity of the node on that device.
             assert_eq!(c.connection.remote_peer(), peers[device]);
             // The lower device id dials.
-            let expected = if node.device.id() < device { Role::Central } else { Role::Peripheral };
+            let expected = if node.device.id() < device {
+                Role::Central
+            } else {
+                Role::Peripheral
+            };
             assert_eq!(c.role, expected);
         }
         assert_eq!(radio.link_count(node.device.id()), 3);
@@ -131,16 +141,28 @@ async fn four_devices_form_a_full_mesh_with_authenticated_links() {
     }
     // Messages flow over a mesh link, and the per-link counters see them.
     let (a, rest) = nodes.split_first_mut().expect("nodes");
-    let to = a.conns.iter().find(|c| c.role == Role::Central).expect("a dialed");
+    let to = a
+        .conns
+        .iter()
+        .find(|c| c.role == Role::Central)
+        .expect("a dialed");
     let target = to.device.clone();
-    to.connection.send(Bytes::from_static(b"bet 5")).await.expect("send");
-    let b = rest.iter_mut().find(|n| *n.device.id() == target).expect("target");
+    to.connection
+        .send(Bytes::from_static(b"bet 5"))
+        .await
+        .expect("send");
+    let b = rest
+        .iter_mut()
+        .find(|n| *n.device.id() == target)
+        .expect("target");
     let from_a = b
         .conns
         .iter_mut()
         .find(|c| c.device == *a.device.id())
         .expect("b's link to a");
-    let got = tokio::time::timeout(GUARD, from_a.connection.recv()).await.expect("guard");
+    let got = tokio::time::timeout(GUARD, from_a.connection.recv())
+        .await
+        .expect("guard");
     assert_eq!(got.expect("recv").as_deref(), Some(&b"bet 5"[..]));
     let link = b
         .mesh
@@ -174,7 +196,10 @@ async fn links_stop_at_the_cap_and_the_mesh_is_maximal() {
     for (a, la) in &linked {
         for (b, lb) in &linked {
             if a < b && !la.contains(b) {
-                assert!(la.len() == 2 || lb.len() == 2, "{a} and {b} could link: {linked:?}");
+                assert!(
+                    la.len() == 2 || lb.len() == 2,
+                    "{a} and {b} could link: {linked:?}"
+                );
             }
         }
     }
@@ -233,6 +258,137 @@ async fn a_partition_splits_the_mesh_and_healing_rejoins_it() {
     collect(&mut nodes, 10).await;
     for n in &nodes {
         let live = live(n);
-        assert_eq!(live.len(), 3, "{} after healing: {:?}", n.device.id(), live.keys());
+        assert_eq!(
+            live.len(),
+            3,
+            "{} after healing: {:?}",
+            n.device.id(),
+            live.keys()
+        );
     }
+}
+
+/// An adapter seen by itself under another id than the one others discover (as on hardware
+/// with private addresses): here every node believes it sorts first, so every pair dials both
+/// ways, and each node's central also reaches its own peripheral.
+struct Alias {
+    inner: Arc<dyn bitcraps_transport_ble::link::BleAdapter>,
+    id: DeviceId,
+}
+
+#[async_trait::async_trait]
+impl bitcraps_transport_ble::link::BleAdapter for Alias {
+    fn local_id(&self) -> DeviceId {
+        self.id.clone()
+    }
+    fn max_links(&self) -> usize {
+        self.inner.max_links()
+    }
+    async fn start_advertising(
+        &self,
+        config: bitcraps_transport_ble::AdvertisingConfig,
+    ) -> Result<(), bitcraps_transport_ble::LinkError> {
+        self.inner.start_advertising(config).await
+    }
+    async fn stop_advertising(&self) -> Result<(), bitcraps_transport_ble::LinkError> {
+        self.inner.stop_advertising().await
+    }
+    async fn scan(
+        &self,
+        service: uuid::Uuid,
+    ) -> Result<bitcraps_transport_ble::link::Scan, bitcraps_transport_ble::LinkError> {
+        self.inner.scan(service).await
+    }
+    async fn connect(
+        &self,
+        device: &DeviceId,
+        timeout: Duration,
+    ) -> Result<bitcraps_transport_ble::BleLink, bitcraps_transport_ble::LinkError> {
+        self.inner.connect(device, timeout).await
+    }
+    async fn listen(
+        &self,
+    ) -> Result<bitcraps_transport_ble::link::IncomingLinks, bitcraps_transport_ble::LinkError>
+    {
+        self.inner.listen().await
+    }
+}
+
+/// Hardware-shaped nodes: a central device plus a peripheral device each (btleplug and bluer
+/// on one radio), with asymmetric ids. Duplicate links to a peer are resolved the same way at
+/// both ends (one connection per peer survives), and a node reaching itself lets go.
+#[tokio::test(start_paused = true)]
+async fn dual_role_nodes_keep_one_connection_per_peer() {
+    use bitcraps_transport_ble::link::{BleAdapter, DualAdapter};
+    let radio = SimRadio::new(SimConfig::default());
+    let mut meshes = Vec::new();
+    let mut peers = Vec::new();
+    let mut devices = Vec::new();
+    for i in 0..3u64 {
+        let central = Arc::new(radio.add_device(SimDeviceConfig::default()));
+        let peripheral = Arc::new(radio.add_device(SimDeviceConfig::default()));
+        let dual: Arc<dyn BleAdapter> =
+            Arc::new(DualAdapter::new(central.clone(), peripheral.clone()));
+        let adapter: Arc<dyn BleAdapter> = Arc::new(Alias {
+            inner: dual,
+            id: DeviceId::new(format!("a-node-{i}")),
+        });
+        let identity = LocalIdentity::new(Keypair::generate());
+        peers.push(identity.peer_id());
+        let mut config = MeshConfig::new(format!("dual{i}"));
+        config.backoff = backoff();
+        config.seed = i;
+        let mesh = MeshNode::start(
+            adapter,
+            identity,
+            ChannelConfig::default(),
+            SharedLimiter::unlimited(),
+            config,
+        )
+        .await
+        .expect("start");
+        meshes.push(mesh);
+        devices.push((central, peripheral));
+    }
+    // Let the mesh settle: no new connection for 60 s of virtual time (several backoff maxima).
+    let mut delivered: Vec<Vec<MeshConnection>> = meshes.iter().map(|_| Vec::new()).collect();
+    loop {
+        let next = futures::future::select_all(
+            meshes
+                .iter_mut()
+                .enumerate()
+                .map(|(i, m)| Box::pin(async move { (i, m.next_connection().await) })),
+        );
+        let next = tokio::time::timeout(Duration::from_secs(60), next)
+            .await
+            .map(|((i, c), _, _)| (i, c));
+        match next {
+            Ok((i, c)) => delivered[i].push(c.expect("running")),
+            Err(_) => break,
+        }
+    }
+    for (i, conns) in delivered.iter().enumerate() {
+        let live: Vec<PeerId> = conns
+            .iter()
+            .filter(|c| !c.connection.sender().is_closed())
+            .map(|c| c.connection.remote_peer())
+            .collect();
+        let unique: BTreeSet<PeerId> = live.iter().copied().collect();
+        assert_eq!(
+            live.len(),
+            unique.len(),
+            "node {i}: two live connections to one peer"
+        );
+        let others: BTreeSet<PeerId> = peers.iter().copied().filter(|p| *p != peers[i]).collect();
+        assert_eq!(unique, others, "node {i} reaches every other node once");
+        // Only the surviving links hold radio slots: one per peer, on this node's central or
+        // peripheral device (duplicates and the link to itself were let go).
+        let (c, p) = &devices[i];
+        assert_eq!(radio.link_count(c.id()) + radio.link_count(p.id()), 2);
+    }
+    let dropped: u64 = meshes.iter().map(|m| m.stats().duplicates_dropped).sum();
+    assert!(
+        dropped > 0,
+        "every pair dialed both ways, so duplicates were resolved"
+    );
 }

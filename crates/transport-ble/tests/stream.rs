@@ -250,3 +250,79 @@ async fn goodput_and_efficiency_follow_the_model() {
         }
     }
 }
+
+/// The split halves work from separate tasks at once (the core's driver reads and writes
+/// concurrently), keep the stream's semantics, and close the link once both directions ended.
+#[tokio::test(start_paused = true)]
+async fn split_halves_run_concurrently_and_close_the_link() {
+    let s = setup(SimConfig::default(), 23).await;
+    let a = BleStream::new(s.la);
+    let counters = a.counters();
+    let (mut ar, mut aw) = a.into_split();
+    let (mut br, mut bw) = BleStream::new(s.lb).into_split();
+    let data = random_bytes(20_000, 4);
+    let (to_b, to_a) = (data.clone(), data.clone());
+    // a writes while it reads b's echo-free stream in another task, and so does b.
+    let a_writes = tokio::spawn(async move {
+        aw.write_all(&to_b).await.expect("a write");
+        aw.shutdown().await.expect("a shutdown");
+        aw
+    });
+    let b_writes = tokio::spawn(async move {
+        bw.write_all(&to_a).await.expect("b write");
+        bw.shutdown().await.expect("b shutdown");
+        bw
+    });
+    let a_reads = tokio::spawn(async move {
+        let mut got = Vec::new();
+        ar.read_to_end(&mut got).await.expect("a read");
+        (ar, got)
+    });
+    let mut got_b = Vec::new();
+    br.read_to_end(&mut got_b).await.expect("b read");
+    let (ar, got_a) = a_reads.await.expect("a reader");
+    assert!(got_a == data && got_b == data);
+    let (_aw, _bw) = (a_writes.await.expect("a"), b_writes.await.expect("b"));
+    // Both directions ended on both sides: the link closes while the halves are still alive.
+    let reason = ar.link_down().await;
+    assert!(matches!(
+        reason,
+        LinkDownReason::LocalClose | LinkDownReason::RemoteClose
+    ));
+    let stats = counters.snapshot();
+    assert_eq!(stats.bytes_out, 20_000);
+    assert_eq!(stats.bytes_in, 20_000);
+    assert_eq!(
+        stats.messages_out,
+        5 + 1,
+        "4 KiB writes plus the end of stream"
+    );
+    assert_eq!(stats.drops.total(), 0);
+    assert_eq!(s.radio.link_count(s.a.id()), 0);
+}
+
+/// A link lost in the middle of a message: the read fails with `ConnectionAborted` and the
+/// partial message held by the reassembler is freed at once.
+#[tokio::test(start_paused = true)]
+async fn a_link_lost_mid_message_frees_the_partial_message() {
+    let s = setup(SimConfig::default(), 23).await;
+    // Two fragments of a three-fragment message, then the link drops.
+    for index in 0..2u16 {
+        let mut f = vec![0, 9];
+        f.extend_from_slice(&index.to_be_bytes());
+        f.extend_from_slice(&[0, 3]);
+        f.extend_from_slice(&[7; 14]);
+        s.lb.send(Bytes::from(f)).await.expect("send");
+    }
+    let (mut reader, _writer) = BleStream::new(s.la).into_split();
+    let mut buf = [0u8; 8];
+    // Nothing to read yet: the reassembler holds 28 bytes.
+    let pending = tokio::time::timeout(Duration::from_millis(50), reader.read(&mut buf)).await;
+    assert!(pending.is_err(), "no complete message yet");
+    assert_eq!(reader.buffered_bytes(), 28);
+    s.radio.drop_link(s.a.id(), s.b.id());
+    let err = reader.read(&mut buf).await.expect_err("lost");
+    assert_eq!(err.kind(), ErrorKind::ConnectionAborted);
+    assert_eq!(reader.buffered_bytes(), 0);
+    assert_eq!(reader.reassembler_stats().fragments_in, 2);
+}

@@ -76,7 +76,10 @@ async fn identity_kind_and_addresses() {
     assert_eq!(accepted.remote_addr(), &ble(cli_dev.id().as_str()));
     assert_eq!(dialed.remote_addr(), &ble(srv_dev.id().as_str()));
     assert_eq!(dialed.info().kind, TransportKind::Ble);
-    dialed.send(Bytes::from_static(b"roll")).await.expect("send");
+    dialed
+        .send(Bytes::from_static(b"roll"))
+        .await
+        .expect("send");
     assert_eq!(
         accepted.recv().await.expect("recv").as_deref(),
         Some(&b"roll"[..])
@@ -106,10 +109,15 @@ async fn a_max_size_message_crosses_a_23_byte_mtu_link_intact() {
     assert_eq!(max, Capabilities::reliable(1024 * 1024).max_message_size);
     let message = numbered(7, max);
     within(dialed.send(message.clone())).await.expect("send");
-    let got = within(accepted.recv()).await.expect("recv").expect("message");
+    let got = within(accepted.recv())
+        .await
+        .expect("recv")
+        .expect("message");
     assert!(got == message, "the message changed on the way");
     let reply = numbered(9, max);
-    within(accepted.send(reply.clone())).await.expect("send back");
+    within(accepted.send(reply.clone()))
+        .await
+        .expect("send back");
     assert!(within(dialed.recv()).await.expect("recv").expect("reply") == reply);
     // Both sides saw the link's MTU; nothing was dropped in reassembly.
     for stats in srv.link_stats().iter().chain(cli.link_stats().iter()) {
@@ -117,7 +125,10 @@ async fn a_max_size_message_crosses_a_23_byte_mtu_link_intact() {
         assert_eq!(stats.traffic.drops.total(), 0);
         assert!(stats.traffic.bytes_in > 2 * max as u64 / 2);
     }
-    let err = dialed.send(numbered(1, max + 1)).await.expect_err("too big");
+    let err = dialed
+        .send(numbered(1, max + 1))
+        .await
+        .expect_err("too big");
     assert!(matches!(err, Error::MessageTooLarge { .. }));
 }
 
@@ -147,11 +158,19 @@ async fn a_link_lost_mid_message_fails_only_that_connection() {
     assert_eq!(radio.drop_link(a_dev.id(), srv_dev.id()), 1);
 
     // That connection fails with a typed error on both sides, then ends.
-    let err = within(a_accepted.recv()).await.expect_err("lost mid-message");
-    assert!(matches!(err, Error::LinkLost(_) | Error::Io { .. }), "{err:?}");
+    let err = within(a_accepted.recv())
+        .await
+        .expect_err("lost mid-message");
+    assert!(
+        matches!(err, Error::LinkLost(_) | Error::Io { .. }),
+        "{err:?}"
+    );
     assert!(matches!(within(a_accepted.recv()).await, Ok(None)));
     let err = within(a_dialed.recv()).await.expect_err("dialer side");
-    assert!(matches!(err, Error::LinkLost(_) | Error::Io { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::LinkLost(_) | Error::Io { .. }),
+        "{err:?}"
+    );
     within(send).await.expect("task").ok();
     // Its reassembly state went with the link: only b's link is left.
     let after = srv.link_stats();
@@ -159,7 +178,10 @@ async fn a_link_lost_mid_message_fails_only_that_connection() {
     assert_eq!(after[0].remote, *_b_dev.id());
 
     // The other connection carries on.
-    b_dialed.send(Bytes::from_static(b"still here")).await.expect("send");
+    b_dialed
+        .send(Bytes::from_static(b"still here"))
+        .await
+        .expect("send");
     assert_eq!(
         within(b_accepted.recv()).await.expect("recv").as_deref(),
         Some(&b"still here"[..])
@@ -194,17 +216,15 @@ async fn fragments_that_never_complete_cannot_grow_memory() {
     }
     // The listener gives up on this link (the 9th partial message evicts one: a dropped
     // message on a reliable link is an attack) and reports the refusal.
-    let refusal = within(async {
-        loop {
-            match listener.accept().await.expect("listener alive") {
-                Inbound::Refused { error, .. } => break error,
-                Inbound::Connection(c) => panic!("unexpected connection from {}", c.remote_peer()),
-                other => panic!("unexpected inbound event {other:?}"),
-            }
-        }
-    })
-    .await;
-    assert!(matches!(refusal, Error::Io { .. } | Error::Handshake(_)), "{refusal:?}");
+    let refusal = match within(listener.accept()).await.expect("listener alive") {
+        Inbound::Refused { error, .. } => error,
+        Inbound::Connection(c) => panic!("unexpected connection from {}", c.remote_peer()),
+        other => panic!("unexpected inbound event {other:?}"),
+    };
+    assert!(
+        matches!(refusal, Error::Io { .. } | Error::Handshake(_)),
+        "{refusal:?}"
+    );
     assert!(sent >= 9, "{sent}");
     within(link.down()).await;
 
@@ -246,13 +266,14 @@ async fn fragments_that_never_complete_cannot_grow_memory() {
     // The listener still serves everyone else.
     let (cli, _dev) = transport(&radio, SimDeviceConfig::default());
     let addr = listener.local_addr().clone();
-    let (dialed, accepted) = within(async {
-        tokio::join!(cli.dial(&addr, None), listener.accept_connection())
-    })
-    .await;
+    let (dialed, accepted) =
+        within(async { tokio::join!(cli.dial(&addr, None), listener.accept_connection()) }).await;
     let (dialed, mut accepted) = (dialed.expect("dial"), accepted.expect("accept"));
     dialed.send(Bytes::from_static(b"ok")).await.expect("send");
-    assert_eq!(within(accepted.recv()).await.expect("recv").as_deref(), Some(&b"ok"[..]));
+    assert_eq!(
+        within(accepted.recv()).await.expect("recv").as_deref(),
+        Some(&b"ok"[..])
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -15,7 +15,8 @@
 //!   Our writers send each batch of records as binary messages of at most [`WRITE_CHUNK`]
 //!   (64 KiB); receivers accept messages of up to [`MAX_WS_MESSAGE`] (1 MiB).
 //! - Text messages are a protocol violation (close 1003); pings are answered; the Noise
-//!   channel's close record ends a connection, then each side sends a WebSocket close (1000).
+//!   channel's close record ends a connection, and each side follows its own close record
+//!   with a WebSocket close frame (1000).
 //!
 //! Inbound connections are checked against the limits by source IP after the TCP accept and
 //! before TLS, the HTTP upgrade or the Noise handshake cost any CPU: the listener's raw
@@ -41,7 +42,6 @@
 mod config;
 mod error;
 mod listener;
-mod pump;
 mod socket;
 mod stream;
 mod upgrade;
@@ -153,7 +153,7 @@ impl WebSocketTransport {
         let stream = upgrade::connect(socket, &ws.to_string(), self.ws_config)
             .await
             .map_err(|e| ws_io("websocket upgrade", e))?;
-        let (reader, writer) = byte_stream(stream, self.ctx.config.close_timeout);
+        let (reader, writer) = byte_stream(stream);
         Ok((reader, writer, ws_address(local, ws.secure, &ws.path)))
     }
 }
@@ -223,7 +223,6 @@ impl Transport for WebSocketTransport {
             local: local.clone(),
             tls,
             config: self.ws_config,
-            linger: self.ctx.config.close_timeout,
         };
         Ok(Box::new(spawn_stream_listener(
             acceptor,
@@ -233,7 +232,10 @@ impl Transport for WebSocketTransport {
     }
 
     async fn dial(&self, addr: &TransportAddress, expect: Option<PeerId>) -> Result<Connection> {
-        self.ws_addr(addr)?;
+        // Unsupported before any limit or backoff is touched.
+        if self.ws_addr(addr)?.secure && self.tls_client.is_none() {
+            return Err(Error::Unsupported(addr.clone()));
+        }
         self.ctx
             .dial(addr, expect, || async move {
                 let (reader, writer, local) = self.connect_stream(addr, None).await?;

@@ -10,7 +10,6 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -29,7 +28,6 @@ pub(crate) struct WsAcceptor {
     pub(crate) path: Arc<str>,
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     pub(crate) config: WebSocketConfig,
-    pub(crate) linger: Duration,
 }
 
 /// The WebSocket address of `socket` on a listener/dialer with these scheme and path.
@@ -56,7 +54,7 @@ impl StreamAcceptor for WsAcceptor {
             Err(_) => self.local.clone(),
         };
         let upgrade = upgrade::accept(tcp, self.tls.clone(), self.path.clone(), self.config);
-        let (reader, writer) = lazy(upgrade, self.linger);
+        let (reader, writer) = lazy(upgrade);
         Ok(AcceptedStream {
             raw: RawStream {
                 reader,

@@ -326,6 +326,7 @@ async fn garbage_inside_an_upgraded_stream_from_another_source_is_refused() {
         assert_eq!(local.host, "127.0.0.7");
         // A frame claiming 2^32 - 1 bytes: refused before any allocation.
         writer.write_all(&[0xff; 64]).await.unwrap();
+        writer.flush().await.unwrap();
         let error = refused(&mut listener).await;
         assert!(
             matches!(error, Error::Protocol(ProtocolError::FrameTooLarge { .. })),

@@ -5,3 +5,4 @@ pub mod memory;
 pub mod quic;
 pub mod tcp;
 pub mod udp;
+pub mod websocket;

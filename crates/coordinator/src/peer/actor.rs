@@ -47,6 +47,8 @@ pub(super) struct Actor {
     pub(super) routes: Vec<Route>,
     pub(super) links: Vec<Link>,
     pub(super) active: Option<u64>,
+    /// The remote address traffic last used (kept after that connection is lost).
+    pub(super) last_route: Option<bitcraps_transport_core::TransportAddress>,
     pub(super) announced: bool,
     pub(super) queue: PriorityQueue<(u64, Bytes)>,
     pub(super) resend: VecDeque<(u64, Priority, Bytes)>,
@@ -58,8 +60,8 @@ pub(super) struct Actor {
     pub(super) nonce: u64,
     pub(super) connect_waiters: Vec<oneshot::Sender<Result<()>>>,
     pub(super) flush_waiters: Vec<oneshot::Sender<()>>,
-    /// Routes left to try in the current failover pass, and the last failure.
-    pub(super) pass: Option<(VecDeque<usize>, String)>,
+    /// The failover pass in progress.
+    pub(super) pass: Option<super::routes::Pass>,
     /// No connection and nothing to dial: give up at this time unless the peer comes back.
     pub(super) grace: Option<(Instant, DisconnectReason)>,
     pub(super) idle: (u64, Instant),
@@ -105,6 +107,7 @@ pub(crate) fn spawn_peer(shared: &Arc<Shared>, peer: PeerId) -> Arc<PeerHandle> 
         routes: Vec::new(),
         links: Vec::new(),
         active: None,
+        last_route: None,
         announced: false,
         queue: PriorityQueue::new(config.max_unacked, config.max_unacked),
         resend: VecDeque::new(),
@@ -212,11 +215,7 @@ impl Actor {
                 data: None,
             });
         }
-        if link.ping_due {
-            link.ping_due = false;
-            let nonce = self.nonce;
-            self.nonce += 1;
-            link.ping_sent(nonce, Instant::now());
+        if let Some(nonce) = link.ping_due.take() {
             let frame = self.enc.probe(crate::envelope::TYPE_PING, nonce);
             return Some(Pending {
                 link: link_id,
@@ -357,7 +356,8 @@ impl Actor {
             link.close(&self.shared, &text);
         }
         for route in self.routes.drain(..) {
-            self.shared.keep_breaker(route.addr, route.breaker);
+            self.shared
+                .keep_breaker(route.addr, (route.breaker, route.reported));
         }
         for w in self.connect_waiters.drain(..) {
             let _ = w.send(Err(CoordinatorError::AllRoutesFailed {

@@ -15,25 +15,18 @@
 //!   active. When its last connection ends it is kept for a grace period (the dial timeout
 //!   plus the health interval) so its dedup state survives the dialer's failover.
 
-use std::collections::VecDeque;
-use std::time::Duration;
-
-use bitcraps_transport_core::{
-    AdmissionGuard, Connection, ConnectionSender, Error as CoreError, TransportAddress,
-};
+use bitcraps_transport_core::{AdmissionGuard, Connection, ConnectionSender, TransportAddress};
 use tokio::time::Instant;
 
 use super::actor::Actor;
 use super::reader::Reader;
-use super::{Ctl, LinkEnd};
-use crate::envelope::{TYPE_PING, TYPE_PONG};
-use crate::error::{CoordinatorError, Result};
+use super::LinkEnd;
 use crate::event::{CoordinatorEvent, DisconnectReason};
-use crate::policy::{Admission, CircuitBreaker, RttEstimator};
+use crate::policy::{BreakerState, CircuitBreaker, RttEstimator};
 use crate::stats::PeerConnections;
 use crate::Shared;
 
-fn std_now(now: Instant) -> std::time::Instant {
+pub(super) fn std_now(now: Instant) -> std::time::Instant {
     now.into_std()
 }
 
@@ -42,6 +35,8 @@ pub(super) struct Route {
     pub(super) addr: TransportAddress,
     pub(super) transport: usize,
     pub(super) breaker: CircuitBreaker,
+    /// The state last reported in a `Breaker` event.
+    pub(super) reported: BreakerState,
     pub(super) dialing: bool,
     pub(super) next_attempt: Instant,
 }
@@ -61,7 +56,8 @@ pub(super) struct Link {
     pub(super) missed: u32,
     pub(super) pongs_in_row: u32,
     pub(super) pong_due: Option<u64>,
-    pub(super) ping_due: bool,
+    /// A PING for the main path to write (active link); its timeout already runs.
+    pub(super) ping_due: Option<u64>,
     _guard: AdmissionGuard,
 }
 
@@ -81,213 +77,12 @@ impl Link {
     }
 
     /// 0 for the most preferred route; inbound connections after every route.
-    fn rank(&self, routes: usize) -> usize {
+    pub(super) fn rank(&self, routes: usize) -> usize {
         self.route.unwrap_or(routes)
     }
 }
 
 impl Actor {
-    pub(super) fn on_connect(
-        &mut self,
-        routes: Vec<TransportAddress>,
-        reply: tokio::sync::oneshot::Sender<Result<()>>,
-        now: Instant,
-    ) {
-        let mut new_routes = Vec::new();
-        for addr in routes {
-            let Some(transport) = self.shared.transport_for(&addr) else {
-                let _ = reply.send(Err(CoordinatorError::NoTransport(addr)));
-                return;
-            };
-            // Keep the breaker of a route we already had.
-            let existing = self.routes.iter().position(|r| r.addr == addr);
-            let route = match existing {
-                Some(i) => self.routes.swap_remove(i),
-                None => Route {
-                    breaker: self.shared.take_breaker(&addr),
-                    addr,
-                    transport,
-                    dialing: false,
-                    next_attempt: now,
-                },
-            };
-            new_routes.push(route);
-        }
-        self.routes = new_routes;
-        for link in &mut self.links {
-            link.route = self.routes.iter().position(|r| r.addr == link.remote);
-        }
-        self.update_view();
-        if self.active.is_some() {
-            let _ = reply.send(Ok(()));
-            return;
-        }
-        self.connect_waiters.push(reply);
-        if self.pass.is_none() {
-            self.start_pass(None, "no route tried".into(), now);
-        }
-    }
-
-    /// Starts a failover pass over every route, `lost` last.
-    fn start_pass(&mut self, lost: Option<usize>, why: String, now: Instant) {
-        let mut order: VecDeque<usize> = (0..self.routes.len())
-            .filter(|&i| Some(i) != lost)
-            .collect();
-        if let Some(l) = lost {
-            order.push_back(l);
-        }
-        self.pass = Some((order, why));
-        self.step_pass(now);
-    }
-
-    /// Dials the next admitted route of the pass, or gives up when none is left.
-    fn step_pass(&mut self, now: Instant) {
-        loop {
-            let Some((order, last)) = &mut self.pass else {
-                return;
-            };
-            if self.routes.iter().any(|r| r.dialing) {
-                return;
-            }
-            let Some(i) = order.pop_front() else {
-                let last = last.clone();
-                self.pass = None;
-                self.give_up(DisconnectReason::AllRoutesFailed { last });
-                return;
-            };
-            match self.admit(i, now) {
-                Ok(()) => {
-                    self.dial(i);
-                    return;
-                }
-                Err(retry) => {
-                    if let Some((_, last)) = &mut self.pass {
-                        *last = format!(
-                            "{}: circuit breaker open (retry in {retry:?})",
-                            self.routes[i].addr
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    fn give_up(&mut self, reason: DisconnectReason) {
-        let last = reason.to_string();
-        for w in self.connect_waiters.drain(..) {
-            let _ = w.send(Err(CoordinatorError::AllRoutesFailed {
-                peer: self.peer,
-                last: last.clone(),
-            }));
-        }
-        self.done = Some(reason);
-    }
-
-    /// Asks route `i`'s breaker; emits a `Breaker` event if its state changed.
-    fn admit(&mut self, i: usize, now: Instant) -> std::result::Result<(), Duration> {
-        let answer = self.breaker_op(i, now, |b, t| b.admit(t));
-        match answer {
-            Admission::Allowed | Admission::Probe => Ok(()),
-            Admission::Rejected { retry_after } => Err(retry_after),
-        }
-    }
-
-    fn breaker_op<R>(
-        &mut self,
-        i: usize,
-        now: Instant,
-        f: impl FnOnce(&mut CircuitBreaker, std::time::Instant) -> R,
-    ) -> R {
-        let t = std_now(now);
-        let route = &mut self.routes[i];
-        let before = route.breaker.state(t);
-        let r = f(&mut route.breaker, t);
-        let after = route.breaker.state(t);
-        if std::mem::discriminant(&before) != std::mem::discriminant(&after) {
-            let route = route.addr.clone();
-            self.emit(CoordinatorEvent::Breaker {
-                peer: self.peer,
-                route,
-                state: after,
-            });
-        }
-        r
-    }
-
-    fn dial(&mut self, i: usize) {
-        let route = &mut self.routes[i];
-        route.dialing = true;
-        let transport = self.shared.transports[route.transport].clone();
-        let addr = route.addr.clone();
-        let peer = self.peer;
-        let ctl = self.ctl_tx.clone();
-        let timeout = self.shared.config.dial_timeout;
-        let limiter = self.shared.limiter.clone();
-        tokio::spawn(async move {
-            let result =
-                match tokio::time::timeout(timeout, transport.dial(&addr, Some(peer))).await {
-                    Err(_) => Err(CoreError::Timeout {
-                        operation: "dial",
-                        after: timeout,
-                    }),
-                    Ok(Err(e)) => Err(e),
-                    Ok(Ok(conn)) => match limiter
-                        .admit(peer, bitcraps_transport_core::policy::Direction::Outbound)
-                    {
-                        Ok(guard) => Ok((conn, guard)),
-                        Err(rejection) => {
-                            let _ = conn.close("coordinator connection limit").await;
-                            Err(CoreError::Limit(rejection))
-                        }
-                    },
-                };
-            let _ = ctl.send(Ctl::Dialed { route: i, result }).await;
-        });
-    }
-
-    pub(super) fn on_dialed(
-        &mut self,
-        i: usize,
-        result: bitcraps_transport_core::Result<(Connection, AdmissionGuard)>,
-        now: Instant,
-    ) {
-        if i >= self.routes.len() {
-            return;
-        }
-        self.routes[i].dialing = false;
-        match result {
-            Ok((conn, guard)) => {
-                self.breaker_op(i, now, |b, t| b.on_success(t));
-                let transport = self.routes[i].transport;
-                self.attach(conn, guard, transport, Some(i), None, now);
-            }
-            Err(e) => {
-                if e.limit_rejection().is_some() {
-                    self.breaker_op(i, now, |b, t| b.on_rejected_by_limit(t));
-                } else {
-                    self.breaker_op(i, now, |b, t| b.on_failure(t));
-                    self.handle.counters.error();
-                    self.shared.transport_counters[self.routes[i].transport].error();
-                }
-                let wait = e
-                    .limit_rejection()
-                    .and_then(|r| r.retry_after)
-                    .unwrap_or(Duration::ZERO)
-                    .max(self.shared.config.health_interval);
-                self.routes[i].next_attempt = now + wait.min(Duration::from_secs(3600));
-                let msg = format!("{}: {e}", self.routes[i].addr);
-                self.emit(CoordinatorEvent::Error {
-                    peer: Some(self.peer),
-                    error: format!("dial {msg}"),
-                });
-                if let Some((_, last)) = &mut self.pass {
-                    *last = msg;
-                }
-                self.step_pass(now);
-            }
-        }
-    }
-
     /// Adds a connection (dialed on route `route`, or accepted) and starts its reader.
     pub(super) fn attach(
         &mut self,
@@ -321,11 +116,13 @@ impl Actor {
             transport,
             rtt: RttEstimator::new(self.shared.config.rtt),
             outstanding: None,
-            next_ping: now + self.shared.config.health_interval,
+            // The first health check goes out at once: it proves the route and gives the
+            // RTT estimator its first sample.
+            next_ping: now,
             missed: 0,
             pongs_in_row: 0,
             pong_due: None,
-            ping_due: false,
+            ping_due: None,
             _guard: guard,
         });
         self.grace = None;
@@ -336,27 +133,22 @@ impl Actor {
         };
         if take_over {
             self.set_active(id);
-        } else if route.is_some() {
-            // A standby on a preferred route: probe it at once.
-            if let Some(l) = self.links.last_mut() {
-                l.next_ping = now;
-            }
         }
         self.update_view();
     }
 
-    fn active_link(&self) -> Option<&Link> {
+    pub(super) fn active_link(&self) -> Option<&Link> {
         let id = self.active?;
         self.links.iter().find(|l| l.id == id)
     }
 
     /// Makes `id` the active link; everything unacknowledged is resent on it.
-    fn set_active(&mut self, id: u64) {
-        let from = self.active_link().map(|l| l.remote.clone());
+    pub(super) fn set_active(&mut self, id: u64) {
         self.active = Some(id);
         let Some(to) = self.active_link().map(|l| l.remote.clone()) else {
             return;
         };
+        let from = self.last_route.replace(to.clone());
         self.pass = None;
         // Resend in id order, ahead of what was already waiting to be resent.
         let mut again: Vec<_> = std::mem::take(&mut self.unacked)
@@ -387,6 +179,7 @@ impl Actor {
                 address: to,
             });
         }
+        self.update_view();
         for w in self.connect_waiters.drain(..) {
             let _ = w.send(Ok(()));
         }
@@ -413,7 +206,7 @@ impl Actor {
     }
 
     /// Removes `link` (already taken out of `links`) after a failure and fails over.
-    fn lose(&mut self, link: Link, reason: DisconnectReason, now: Instant) {
+    pub(super) fn lose(&mut self, link: Link, reason: DisconnectReason, now: Instant) {
         if let Some(i) = link.route {
             self.breaker_op(i, now, |b, t| b.on_failure(t));
             self.routes[i].next_attempt = now;
@@ -428,7 +221,12 @@ impl Actor {
         self.update_view();
     }
 
-    fn failover(&mut self, lost_route: Option<usize>, reason: DisconnectReason, now: Instant) {
+    pub(super) fn failover(
+        &mut self,
+        lost_route: Option<usize>,
+        reason: DisconnectReason,
+        now: Instant,
+    ) {
         let routes = self.routes.len();
         let best = self
             .links
@@ -458,177 +256,6 @@ impl Actor {
             }
         }
         self.update_view();
-    }
-
-    pub(super) fn on_ping(&mut self, id: u64, nonce: u64) {
-        let active = self.active;
-        let Some(link) = self.links.iter_mut().find(|l| l.id == id) else {
-            return;
-        };
-        if active == Some(id) {
-            link.pong_due = Some(nonce);
-        } else {
-            let frame = self.enc.probe(TYPE_PONG, nonce);
-            // A standby link's queue is empty in practice; if not, the PONG is dropped.
-            let _ = link.sender.try_send(frame);
-        }
-    }
-
-    pub(super) fn on_pong(&mut self, id: u64, nonce: u64, now: Instant) {
-        let interval = self.shared.config.health_interval;
-        let Some(link) = self.links.iter_mut().find(|l| l.id == id) else {
-            return;
-        };
-        let Some((expected, sent, _)) = link.outstanding else {
-            return;
-        };
-        if expected != nonce {
-            return;
-        }
-        link.outstanding = None;
-        link.rtt.on_sample(now.saturating_duration_since(sent));
-        link.missed = 0;
-        link.pongs_in_row = link.pongs_in_row.saturating_add(1);
-        link.next_ping = sent + interval;
-        let (route, pongs) = (link.route, link.pongs_in_row);
-        if let Some(i) = route {
-            self.breaker_op(i, now, |b, t| b.on_success(t));
-        }
-        self.maybe_switch_back(id, route, pongs);
-    }
-
-    /// Hysteresis: a standby on a more preferred route becomes active after enough PONGs.
-    fn maybe_switch_back(&mut self, id: u64, route: Option<usize>, pongs: u32) {
-        let Some(i) = route else { return };
-        if self.active == Some(id) || pongs < self.shared.config.switch_back_after {
-            return;
-        }
-        let routes = self.routes.len();
-        let active_rank = self.active_link().map_or(usize::MAX, |l| l.rank(routes));
-        if i >= active_rank {
-            return;
-        }
-        let old = self.active;
-        self.set_active(id);
-        if let Some(old) = old {
-            if let Some(pos) = self.links.iter().position(|l| l.id == old) {
-                let link = self.links.swap_remove(pos);
-                link.close(&self.shared, "switched to a preferred route");
-            }
-        }
-        self.update_view();
-    }
-
-    /// The earliest time the actor must wake up.
-    pub(super) fn next_deadline(&self) -> Instant {
-        let far = Instant::now() + Duration::from_secs(3600);
-        let mut t = far;
-        for l in &self.links {
-            t = t.min(match l.outstanding {
-                Some((_, _, deadline)) => deadline,
-                None => l.next_ping,
-            });
-        }
-        if let Some(rank) = self.standby_rank() {
-            for r in self.routes.iter().take(rank) {
-                if !r.dialing {
-                    t = t.min(r.next_attempt);
-                }
-            }
-        }
-        if let Some((g, _)) = &self.grace {
-            t = t.min(*g);
-        }
-        if let Some(idle) = self.shared.config.idle_timeout {
-            t = t.min(self.idle.1 + idle);
-        }
-        t
-    }
-
-    /// Routes ranked before this are worth redialing (the active link is on a worse one).
-    fn standby_rank(&self) -> Option<usize> {
-        let routes = self.routes.len();
-        let link = self.active_link()?;
-        let rank = link.rank(routes);
-        (rank > 0).then_some(rank.min(routes))
-    }
-
-    pub(super) fn on_timer(&mut self, now: Instant) {
-        let c = &self.shared.config;
-        let (max_missed, interval) = (c.max_missed_pings, c.health_interval);
-        // Health checks.
-        let mut dead = Vec::new();
-        let active = self.active;
-        for l in &mut self.links {
-            if let Some((_, _, deadline)) = l.outstanding {
-                if now >= deadline {
-                    let timeout = l.rtt.rto();
-                    l.outstanding = None;
-                    l.rtt.on_timeout();
-                    l.missed += 1;
-                    l.pongs_in_row = 0;
-                    if l.missed >= max_missed {
-                        dead.push((l.id, l.missed, timeout));
-                        continue;
-                    }
-                    l.next_ping = now;
-                }
-            }
-            if l.outstanding.is_none() && now >= l.next_ping && !l.ping_due {
-                l.next_ping = now + interval;
-                if active == Some(l.id) {
-                    l.ping_due = true;
-                } else {
-                    let nonce = self.nonce;
-                    self.nonce += 1;
-                    if let Ok(true) = l.sender.try_send(self.enc.probe(TYPE_PING, nonce)) {
-                        l.ping_sent(nonce, now);
-                    }
-                }
-            }
-        }
-        for (id, missed, timeout) in dead {
-            if let Some(pos) = self.links.iter().position(|l| l.id == id) {
-                let link = self.links.swap_remove(pos);
-                self.handle.counters.error();
-                self.lose(link, DisconnectReason::HealthCheck { missed, timeout }, now);
-            }
-        }
-        // Dial more preferred routes while traffic uses a worse one.
-        if let Some(rank) = self.standby_rank() {
-            for i in 0..rank {
-                let r = &self.routes[i];
-                if r.dialing
-                    || now < r.next_attempt
-                    || self.links.iter().any(|l| l.route == Some(i))
-                {
-                    continue;
-                }
-                match self.admit(i, now) {
-                    Ok(()) => self.dial(i),
-                    Err(retry) => {
-                        self.routes[i].next_attempt = now + retry.max(Duration::from_millis(1))
-                    }
-                }
-                self.routes[i].next_attempt = self.routes[i].next_attempt.max(now + interval);
-            }
-        }
-        if let Some((g, _)) = &self.grace {
-            if now >= *g {
-                if let Some((_, reason)) = self.grace.take() {
-                    self.give_up(reason);
-                }
-            }
-        }
-        if let Some(idle) = self.shared.config.idle_timeout {
-            use std::sync::atomic::Ordering::Relaxed;
-            let traffic = self.handle.counters.delivered.load(Relaxed) + self.next_id;
-            if traffic != self.idle.0 {
-                self.idle = (traffic, now);
-            } else if now >= self.idle.1 + idle {
-                self.done = Some(DisconnectReason::Idle);
-            }
-        }
     }
 
     pub(super) fn update_view(&self) {

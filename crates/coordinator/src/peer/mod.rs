@@ -8,8 +8,10 @@
 
 mod actor;
 mod delivery;
+mod health;
 mod links;
 mod reader;
+mod routes;
 
 use std::sync::{Arc, Mutex};
 

@@ -70,7 +70,10 @@ pub async fn mem_node(
 ) -> (TransportCoordinator, EventStream, TransportAddress, Keypair) {
     let k = Keypair::generate();
     let (c, e) = node(vec![mem(net, &k)], config);
-    let addr = c.listen(&TransportAddress::Memory(0)).await.expect("listen");
+    let addr = c
+        .listen(&TransportAddress::Memory(0))
+        .await
+        .expect("listen");
     (c, e, addr, k)
 }
 
@@ -82,6 +85,9 @@ pub async fn wait_for<T>(
     tokio::time::timeout(GUARD, async {
         loop {
             let e = events.recv().await.expect("event stream ended");
+            if std::env::var_os("COORD_DEBUG").is_some() {
+                eprintln!("[{:?}] {e:?}", tokio::time::Instant::now());
+            }
             if let Some(t) = f(&e) {
                 return t;
             }

@@ -48,7 +48,14 @@ mod tests {
             max: Duration::from_secs(1),
         };
         let mut rng = SimRng::new(7);
-        for (failures, full) in [(1, 100), (2, 200), (3, 400), (4, 800), (5, 1000), (40, 1000)] {
+        for (failures, full) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1000),
+            (40, 1000),
+        ] {
             let full = Duration::from_millis(full);
             for _ in 0..50 {
                 let d = b.delay(failures, &mut rng);

@@ -12,7 +12,9 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep_until, Instant};
 
 use super::{bump, MeshConfig, MeshConnection, MeshCounters};
-use crate::link::{BleAdapter, BleLink, DeviceId, DiscoveredDevice, IncomingLinks, LinkWatch, Role, Scan};
+use crate::link::{
+    BleAdapter, BleLink, DeviceId, DiscoveredDevice, IncomingLinks, LinkWatch, Role, Scan,
+};
 use crate::registry::LinkRegistry;
 use crate::sim::rng::SimRng;
 use crate::transport::{raw_stream, source_key, to_core_error};
@@ -31,6 +33,19 @@ struct Known {
     retry_at: Option<Instant>,
     rssi: Option<i16>,
     ever_connected: bool,
+    /// The identity last proven on this device (to skip dials to a peer linked otherwise).
+    peer: Option<PeerId>,
+    /// This node itself, seen under another id: never dialed again.
+    is_self: bool,
+}
+
+/// The live connection to one peer.
+#[derive(Debug)]
+struct Linked {
+    device: DeviceId,
+    /// Who dialed it: this node (`Central`) or the peer.
+    role: Role,
+    watch: LinkWatch,
 }
 
 type Attempt = (DeviceId, Role, Result<(Connection, LinkWatch), Error>);
@@ -56,7 +71,7 @@ pub(super) struct Supervisor {
     cap: usize,
     local: DeviceId,
     known: BTreeMap<DeviceId, Known>,
-    peers: BTreeMap<PeerId, DeviceId>,
+    peers: BTreeMap<PeerId, Linked>,
     rng: SimRng,
     attempts: JoinSet<Attempt>,
     watches: JoinSet<(DeviceId, PeerId)>,
@@ -160,6 +175,8 @@ impl Supervisor {
                 retry_at: None,
                 rssi: None,
                 ever_connected: false,
+                peer: None,
+                is_self: false,
             },
         );
         true
@@ -173,7 +190,7 @@ impl Supervisor {
         let dials = self.dials(&found.id);
         if let Some(k) = self.known.get_mut(&found.id) {
             k.rssi = found.rssi.or(k.rssi);
-            if dials && k.phase == Phase::Idle && k.retry_at.is_none() {
+            if dials && !k.is_self && k.phase == Phase::Idle && k.retry_at.is_none() {
                 k.retry_at = Some(Instant::now());
             }
         }
@@ -218,9 +235,19 @@ impl Supervisor {
             if self.active() >= self.cap {
                 break;
             }
+            let linked_elsewhere = self
+                .known
+                .get(&device)
+                .and_then(|k| k.peer)
+                .is_some_and(|p| self.peers.get(&p).is_some_and(|l| l.device != device));
             let Some(k) = self.known.get_mut(&device) else {
                 continue;
             };
+            if linked_elsewhere {
+                // Its peer is connected under another device id: look again later.
+                k.retry_at = Some(now + self.config.backoff.max);
+                continue;
+            }
             k.phase = Phase::Pending;
             k.retry_at = None;
             bump(&self.counters.connects_attempted);
@@ -228,7 +255,8 @@ impl Supervisor {
                 bump(&self.counters.reconnects);
             }
             let rssi = k.rssi;
-            let (adapter, ctx, links) = (self.adapter.clone(), self.ctx.clone(), self.links.clone());
+            let (adapter, ctx, links) =
+                (self.adapter.clone(), self.ctx.clone(), self.links.clone());
             let (stream, timeout) = (self.config.stream, self.config.connect_timeout);
             self.attempts.spawn(async move {
                 let addr = crate::transport::device_address(&device);
@@ -279,14 +307,41 @@ impl Supervisor {
             }
         };
         let peer = connection.remote_peer();
-        if self.peers.contains_key(&peer) {
-            tracing::debug!(%device, peer = %peer.short(), "mesh: duplicate connection dropped");
-            bump(&self.counters.duplicates_dropped);
-            watch.abort();
-            if let Some(k) = self.known.get_mut(&device) {
+        let is_self = peer == self.ctx.identity.peer_id();
+        if let Some(k) = self.known.get_mut(&device) {
+            k.peer = Some(peer);
+            if is_self {
+                tracing::debug!(%device, "mesh: that device is this node; ignoring it");
+                k.is_self = true;
                 k.phase = Phase::Idle;
+                k.retry_at = None;
             }
+        }
+        if is_self {
+            watch.abort();
             return;
+        }
+        if let Some(existing) = self.peers.get(&peer) {
+            // Two links to one peer (ids seen differently by each side). Both ends keep the
+            // one dialed by the smaller PeerId, so they agree without talking.
+            let preferred = if self.ctx.identity.peer_id() < peer {
+                Role::Central
+            } else {
+                Role::Peripheral
+            };
+            bump(&self.counters.duplicates_dropped);
+            if role == preferred && existing.role != preferred {
+                tracing::debug!(%device, peer = %peer.short(), "mesh: replacing a duplicate connection");
+                existing.watch.abort();
+            } else {
+                tracing::debug!(%device, peer = %peer.short(), "mesh: duplicate connection dropped");
+                watch.abort();
+                if let Some(k) = self.known.get_mut(&device) {
+                    k.phase = Phase::Idle;
+                    k.retry_at = None;
+                }
+                return;
+            }
         }
         let delivered = self.out.try_send(MeshConnection {
             device: device.clone(),
@@ -308,9 +363,17 @@ impl Supervisor {
             k.failures = 0;
             k.ever_connected = true;
         }
-        self.peers.insert(peer, device.clone());
+        let down = watch.clone();
+        self.peers.insert(
+            peer,
+            Linked {
+                device: device.clone(),
+                role,
+                watch,
+            },
+        );
         self.watches.spawn(async move {
-            watch.down().await;
+            down.down().await;
             (device, peer)
         });
     }
@@ -318,7 +381,7 @@ impl Supervisor {
     fn on_lost(&mut self, device: DeviceId, peer: PeerId) {
         tracing::debug!(%device, "mesh: link lost");
         bump(&self.counters.links_lost);
-        if self.peers.get(&peer) == Some(&device) {
+        if self.peers.get(&peer).is_some_and(|l| l.device == device) {
             self.peers.remove(&peer);
         }
         self.schedule_retry(&device);

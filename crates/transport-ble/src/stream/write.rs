@@ -103,7 +103,8 @@ impl BleWriteHalf {
             .fragmenter
             .fragment(message, self.info.max_payload())
             .map_err(fragment_error)?;
-        self.counters.sent_message(len, Fragments::count(&fragments));
+        self.counters
+            .sent_message(len, Fragments::count(&fragments));
         self.pending = Some(fragments);
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! ([`BleAcceptor`]), and [`BleListener`], which stops advertising when it closes.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -45,6 +46,9 @@ impl StreamAcceptor for BleAcceptor {
 pub struct BleListener {
     inner: StreamListener,
     adapter: Option<Arc<dyn BleAdapter>>,
+    /// The transport's listen generation, and this listener's: a listener dropped late must
+    /// not stop the advertisement of a newer one.
+    generation: (Arc<AtomicU64>, u64),
 }
 
 impl std::fmt::Debug for BleListener {
@@ -56,11 +60,20 @@ impl std::fmt::Debug for BleListener {
 }
 
 impl BleListener {
-    pub(super) fn new(inner: StreamListener, adapter: Arc<dyn BleAdapter>) -> Self {
+    pub(super) fn new(
+        inner: StreamListener,
+        adapter: Arc<dyn BleAdapter>,
+        generation: (Arc<AtomicU64>, u64),
+    ) -> Self {
         Self {
             inner,
             adapter: Some(adapter),
+            generation,
         }
+    }
+
+    fn is_current(&self) -> bool {
+        self.generation.0.load(Ordering::Acquire) == self.generation.1
     }
 }
 
@@ -80,7 +93,8 @@ impl Listener for BleListener {
 
     async fn close(&mut self) {
         self.inner.close().await;
-        if let Some(adapter) = self.adapter.take() {
+        let current = self.is_current();
+        if let Some(adapter) = self.adapter.take().filter(|_| current) {
             if let Err(err) = adapter.stop_advertising().await {
                 tracing::debug!(error = %err, "ble: stop advertising failed");
             }
@@ -94,8 +108,11 @@ impl Drop for BleListener {
         if let (Some(adapter), Ok(handle)) =
             (self.adapter.take(), tokio::runtime::Handle::try_current())
         {
+            let (generation, mine) = (self.generation.0.clone(), self.generation.1);
             handle.spawn(async move {
-                let _ = adapter.stop_advertising().await;
+                if generation.load(Ordering::Acquire) == mine {
+                    let _ = adapter.stop_advertising().await;
+                }
             });
         }
     }
