@@ -1,7 +1,7 @@
 //! The actor's routes and connections: attaching connections, failover, switch-back with
 //! hysteresis, health checks, circuit breakers and the reconnect grace.
 //!
-//! Route selection (see COORDINATOR.md for the diagram):
+//! Route selection (see docs/coordinator.md for the diagram):
 //!
 //! - The active connection is the one traffic uses. After a loss, the best live connection
 //!   takes over (outbound ones by route preference, then inbound ones, newest first); if none
