@@ -30,6 +30,7 @@ mod error;
 mod event;
 pub mod framing;
 mod identity;
+mod inbound;
 mod limits;
 pub mod policy;
 pub mod secure;
@@ -44,6 +45,7 @@ pub use connection::{
 pub use error::{CloseReason, Error, HandshakeError, ProtocolError, Result};
 pub use event::TransportEvent;
 pub use identity::{KeyError, Keypair, PeerId};
+pub use inbound::{finish_inbound, ListenerCounters};
 pub use limits::{AdmissionGuard, InboundTicket, LimiterSnapshot, OutboundTicket, SharedLimiter};
 pub use policy::{ConnectionLimits, LimitKind, LimitRejection, SourceKey};
 pub use transport::{

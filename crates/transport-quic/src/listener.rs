@@ -10,7 +10,7 @@
 //! and answers its opening byte. Everything runs under the handshake timeout, each attempt in
 //! its own task: a misbehaving remote costs only its own attempt.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -19,8 +19,8 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use bitcraps_transport_core::policy::Direction;
 use bitcraps_transport_core::{
-    Error, Inbound, InboundTicket, LimitKind, Listener, ListenerStats, ProtocolError, Result,
-    SourceKey, TransportAddress,
+    finish_inbound, Error, Inbound, InboundTicket, LimitKind, Listener, ListenerCounters,
+    ListenerStats, ProtocolError, Result, SourceKey, TransportAddress,
 };
 
 use crate::codes::{encode_limit, CLOSE_ABORT, CLOSE_PROTOCOL};
@@ -33,9 +33,8 @@ const INBOUND_QUEUE: usize = 64;
 
 #[derive(Debug, Default)]
 struct Counters {
-    accepted: AtomicU64,
-    refused_by_limit: AtomicU64,
-    failed_handshakes: AtomicU64,
+    /// The counters every listener keeps.
+    stats: ListenerCounters,
     /// Connections accepted by this listener and still open (they share its socket).
     live: Arc<AtomicUsize>,
 }
@@ -142,7 +141,7 @@ async fn accept_loop(
         }
         match shared.limiter.check_inbound(SourceKey::from(remote_sock)) {
             Err(rejection) => {
-                counters.refused_by_limit.fetch_add(1, Ordering::Relaxed);
+                counters.stats.refused_by_limit();
                 if rejection.limit == LimitKind::HandshakesInFlight {
                     incoming.ignore();
                 } else {
@@ -187,27 +186,7 @@ async fn handshake(
                 after: timeout,
             }),
         };
-    match result {
-        Ok(connection) => {
-            // The ticket (an in-flight slot) is held until the application takes the
-            // connection, so undelivered connections stay bounded too.
-            if tx.send(Inbound::Connection(connection)).await.is_ok() {
-                counters.accepted.fetch_add(1, Ordering::Relaxed);
-            }
-            ticket.succeed();
-        }
-        Err(error) => {
-            if matches!(error, Error::Limit(_)) {
-                counters.refused_by_limit.fetch_add(1, Ordering::Relaxed);
-                ticket.succeed();
-            } else {
-                counters.failed_handshakes.fetch_add(1, Ordering::Relaxed);
-                drop(ticket);
-            }
-            tracing::info!(%remote, %error, "quic inbound connection refused");
-            let _ = tx.try_send(Inbound::Refused { remote, error });
-        }
-    }
+    finish_inbound(result, remote, ticket, &tx, &counters.stats).await;
 }
 
 /// The TLS handshake, admission, and the opening of the message stream.
@@ -283,11 +262,7 @@ impl Listener for QuicListener {
     }
 
     fn stats(&self) -> ListenerStats {
-        ListenerStats {
-            accepted: self.counters.accepted.load(Ordering::Relaxed),
-            refused_by_limit: self.counters.refused_by_limit.load(Ordering::Relaxed),
-            failed_handshakes: self.counters.failed_handshakes.load(Ordering::Relaxed),
-        }
+        self.counters.stats.stats()
     }
 
     /// Stops accepting (new attempts are refused), abandons handshakes in progress, and frees

@@ -13,7 +13,6 @@
 //! ended; with none, `close` returns after the port is free.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +26,8 @@ use bitcraps_transport_core::policy::{Direction, LimitRejection};
 use bitcraps_transport_core::secure::LocalIdentity;
 use bitcraps_transport_core::{
     new_connection, AdmissionGuard, ConnectionInfo, Error, Inbound, InboundTicket, Listener,
-    ListenerStats, PeerId, Result, SharedLimiter, SourceKey, TransportAddress, TransportKind,
+    ListenerCounters, ListenerStats, PeerId, Result, SharedLimiter, SourceKey, TransportAddress,
+    TransportKind,
 };
 
 use crate::config::{StatCounters, UdpConfig};
@@ -81,13 +81,6 @@ impl Gate for LimiterGate {
     }
 }
 
-#[derive(Debug, Default)]
-struct Counters {
-    accepted: AtomicU64,
-    refused_by_limit: AtomicU64,
-    failed_handshakes: AtomicU64,
-}
-
 /// What the socket task needs from the transport.
 pub(crate) struct ListenContext {
     pub(crate) identity: Arc<LocalIdentity>,
@@ -100,7 +93,7 @@ pub(crate) struct ListenContext {
 pub(crate) struct UdpListener {
     local_addr: TransportAddress,
     events: mpsc::Receiver<Inbound>,
-    counters: Arc<Counters>,
+    counters: Arc<ListenerCounters>,
     stop: watch::Sender<bool>,
     phase: watch::Receiver<u8>,
 }
@@ -111,7 +104,7 @@ pub(crate) fn spawn(
     ctx: ListenContext,
 ) -> UdpListener {
     let (tx, events) = mpsc::channel(INBOUND_QUEUE);
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(ListenerCounters::default());
     let (stop, stop_rx) = watch::channel(false);
     let (phase_tx, phase) = watch::channel(RUNNING);
     let driver = Driver {
@@ -150,7 +143,7 @@ struct Driver {
     acceptor: Acceptor<LimiterGate, mpsc::Sender<Bytes>>,
     gate: LimiterGate,
     events: mpsc::Sender<Inbound>,
-    counters: Arc<Counters>,
+    counters: Arc<ListenerCounters>,
     ctx: ListenContext,
 }
 
@@ -176,7 +169,7 @@ impl Driver {
                 }
                 _ = sweep.tick() => {
                     for addr in self.acceptor.sweep(now()) {
-                        self.counters.failed_handshakes.fetch_add(1, Ordering::Relaxed);
+                        self.counters.failed_handshake();
                         let _ = self.events.try_send(Inbound::Refused {
                             remote: TransportAddress::Udp(addr),
                             error: Error::Timeout {
@@ -246,12 +239,11 @@ impl Driver {
                 if let Some(reply) = reply {
                     self.send(&reply, from).await;
                 }
-                let counter = if by_limit {
-                    &self.counters.refused_by_limit
+                if by_limit {
+                    self.counters.refused_by_limit();
                 } else {
-                    &self.counters.failed_handshakes
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
+                    self.counters.failed_handshake();
+                }
                 tracing::debug!(%from, %error, "udp inbound refused");
                 let _ = self.events.try_send(Inbound::Refused {
                     remote: TransportAddress::Udp(from),
@@ -301,7 +293,7 @@ impl Driver {
                     .try_send(Inbound::Connection(connection))
                     .is_ok()
                 {
-                    self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                    self.counters.accepted();
                 }
             }
         }
@@ -329,11 +321,7 @@ impl Listener for UdpListener {
     }
 
     fn stats(&self) -> ListenerStats {
-        ListenerStats {
-            accepted: self.counters.accepted.load(Ordering::Relaxed),
-            refused_by_limit: self.counters.refused_by_limit.load(Ordering::Relaxed),
-            failed_handshakes: self.counters.failed_handshakes.load(Ordering::Relaxed),
-        }
+        self.counters.stats()
     }
 
     async fn close(&mut self) {

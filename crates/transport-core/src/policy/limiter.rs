@@ -462,7 +462,11 @@ mod tests {
         l.check_inbound(ip(1), t0).unwrap();
         l.check_inbound(ip(1), t0).unwrap();
         assert_eq!(l.inbound_allowance(ip(1), t0), 1);
-        assert_eq!(l.inbound_allowance(ip(2), t0), 3, "other sources unaffected");
+        assert_eq!(
+            l.inbound_allowance(ip(2), t0),
+            3,
+            "other sources unaffected"
+        );
         assert_eq!(l.inbound_allowance(ip(1), t0 + Duration::from_secs(20)), 2);
     }
 

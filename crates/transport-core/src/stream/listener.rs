@@ -5,7 +5,6 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +16,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::{RawStream, StreamContext};
 use crate::limits::InboundTicket;
 use crate::policy::SourceKey;
-use crate::{Error, Inbound, Listener, ListenerStats, Result, TransportAddress};
+use crate::{
+    finish_inbound, Error, Inbound, Listener, ListenerCounters, ListenerStats, Result,
+    TransportAddress,
+};
 
 /// Authenticated connections and refusal reports waiting for `accept`.
 const INBOUND_QUEUE: usize = 64;
@@ -45,20 +47,13 @@ pub trait StreamAcceptor: Send + 'static {
     ) -> impl Future<Output = io::Result<AcceptedStream<Self::Reader, Self::Writer>>> + Send;
 }
 
-#[derive(Debug, Default)]
-struct Counters {
-    accepted: AtomicU64,
-    refused_by_limit: AtomicU64,
-    failed_handshakes: AtomicU64,
-}
-
 /// The [`Listener`] of every stream backend.
 #[derive(Debug)]
 pub struct StreamListener {
     local_addr: TransportAddress,
     events: mpsc::Receiver<Inbound>,
     task: Option<JoinHandle<()>>,
-    counters: Arc<Counters>,
+    counters: Arc<ListenerCounters>,
 }
 
 /// Starts accepting on `acceptor`, which is bound to `local_addr`.
@@ -68,7 +63,7 @@ pub fn spawn_stream_listener<A: StreamAcceptor>(
     ctx: StreamContext,
 ) -> StreamListener {
     let (tx, events) = mpsc::channel(INBOUND_QUEUE);
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(ListenerCounters::default());
     let task = tokio::spawn(accept_loop(acceptor, ctx, tx, counters.clone()));
     StreamListener {
         local_addr,
@@ -82,7 +77,7 @@ async fn accept_loop<A: StreamAcceptor>(
     mut acceptor: A,
     ctx: StreamContext,
     tx: mpsc::Sender<Inbound>,
-    counters: Arc<Counters>,
+    counters: Arc<ListenerCounters>,
 ) {
     let mut handshakes = JoinSet::new();
     let mut consecutive_errors = 0u32;
@@ -101,7 +96,7 @@ async fn accept_loop<A: StreamAcceptor>(
                     consecutive_errors = 0;
                     match ctx.limiter.check_inbound(accepted.source) {
                         Err(rejection) => {
-                            counters.refused_by_limit.fetch_add(1, Ordering::Relaxed);
+                            counters.refused_by_limit();
                             tracing::debug!(remote = %accepted.raw.remote_addr, %rejection, "inbound refused");
                             let _ = tx.try_send(Inbound::Refused {
                                 remote: accepted.raw.remote_addr,
@@ -123,7 +118,7 @@ async fn handshake<R, W>(
     ticket: InboundTicket,
     ctx: StreamContext,
     tx: mpsc::Sender<Inbound>,
-    counters: Arc<Counters>,
+    counters: Arc<ListenerCounters>,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -137,28 +132,7 @@ async fn handshake<R, W>(
             after: timeout,
         }),
     };
-    match result {
-        Ok(connection) => {
-            // The ticket (an in-flight slot) is held until the application takes the
-            // connection, so undelivered connections stay bounded too.
-            if tx.send(Inbound::Connection(connection)).await.is_ok() {
-                counters.accepted.fetch_add(1, Ordering::Relaxed);
-            }
-            ticket.succeed();
-        }
-        Err(error) => {
-            if matches!(error, Error::Limit(_)) {
-                // Refused after authentication (per-peer or total): not the source's fault.
-                counters.refused_by_limit.fetch_add(1, Ordering::Relaxed);
-                ticket.succeed();
-            } else {
-                counters.failed_handshakes.fetch_add(1, Ordering::Relaxed);
-                drop(ticket);
-            }
-            tracing::info!(%remote, %error, "inbound connection refused");
-            let _ = tx.try_send(Inbound::Refused { remote, error });
-        }
-    }
+    finish_inbound(result, remote, ticket, &tx, &counters).await;
 }
 
 #[async_trait]
@@ -172,11 +146,7 @@ impl Listener for StreamListener {
     }
 
     fn stats(&self) -> ListenerStats {
-        ListenerStats {
-            accepted: self.counters.accepted.load(Ordering::Relaxed),
-            refused_by_limit: self.counters.refused_by_limit.load(Ordering::Relaxed),
-            failed_handshakes: self.counters.failed_handshakes.load(Ordering::Relaxed),
-        }
+        self.counters.stats()
     }
 
     async fn close(&mut self) {
