@@ -1,8 +1,9 @@
 //! The backends this build of the node serves, and the choice of one for an address.
 //!
 //! Every backend shares one identity and one connection limiter, so limits hold across all of
-//! them. Adding a backend (QUIC, WebSocket, UDP) is one line in [`Backends::new`]: the node
-//! picks, for each address, the first backend whose `supports()` accepts it.
+//! them. Adding a backend is one line in [`Backends::new`]: the node picks, for each address,
+//! the first backend whose `supports()` accepts it, and hands the coordinator the backends its
+//! addresses need ([`Backends::serving`]).
 
 use std::sync::Arc;
 
@@ -13,6 +14,9 @@ use bitcraps_transport_mem::{MemoryNetwork, MemoryTransport};
 use bitcraps_transport_quic::{QuicConfig, QuicTransport};
 use bitcraps_transport_tcp::TcpTransport;
 use bitcraps_transport_udp::{UdpConfig, UdpTransport};
+use bitcraps_transport_ws::WebSocketTransport;
+
+use crate::tls::{ws_config, TlsArgs};
 
 /// The transports of one node, in preference order.
 #[derive(Clone)]
@@ -35,8 +39,15 @@ impl std::fmt::Debug for Backends {
 }
 
 impl Backends {
-    /// Every network backend this build supports, sharing `keypair`, `channel` and `limiter`.
-    pub(crate) fn new(keypair: Keypair, channel: ChannelConfig, limiter: SharedLimiter) -> Self {
+    /// Every network backend this build supports, sharing `keypair`, `channel` and `limiter`;
+    /// `wss://` as far as `tls` provides certificates. Fails if the TLS files do not load.
+    pub(crate) fn new(
+        keypair: Keypair,
+        channel: ChannelConfig,
+        limiter: SharedLimiter,
+        tls: &TlsArgs,
+    ) -> Result<Self> {
+        let ws = ws_config(channel.clone(), tls)?;
         let identity = LocalIdentity::new(keypair);
         let quic = QuicConfig {
             channel: channel.clone(),
@@ -62,12 +73,17 @@ impl Backends {
             udp,
             limiter.clone(),
         )));
-        Self {
+        transports.push(Arc::new(WebSocketTransport::with_limiter(
+            identity.clone(),
+            ws,
+            limiter.clone(),
+        )));
+        Ok(Self {
             transports,
             identity,
             channel,
             limiter,
-        }
+        })
     }
 
     /// Adds the in-memory backend on `network` (the demo; in-process only).
@@ -93,6 +109,25 @@ impl Backends {
         }
     }
 
+    /// The backends that serve `addrs`, each once, in preference order (what a coordinator
+    /// for these addresses needs). Fails on the first address no backend serves.
+    pub(crate) fn serving(&self, addrs: &[TransportAddress]) -> Result<Vec<Arc<dyn Transport>>> {
+        let mut used = Vec::new();
+        for addr in addrs {
+            let t = self.for_address(addr)?;
+            if !used.iter().any(|u: &Arc<dyn Transport>| Arc::ptr_eq(u, &t)) {
+                used.push(t);
+            }
+        }
+        used.sort_by_key(|u| {
+            self.transports
+                .iter()
+                .position(|t| Arc::ptr_eq(t, u))
+                .unwrap_or(usize::MAX)
+        });
+        Ok(used)
+    }
+
     /// The schemes served, for messages.
     fn schemes(&self) -> String {
         let mut kinds: Vec<String> = self
@@ -108,11 +143,6 @@ impl Backends {
     pub(crate) fn peer_id(&self) -> bitcraps_transport_core::PeerId {
         self.identity.peer_id()
     }
-
-    /// The limiter shared by every backend.
-    pub(crate) fn limiter(&self) -> &SharedLimiter {
-        &self.limiter
-    }
 }
 
 #[cfg(test)]
@@ -125,7 +155,9 @@ mod tests {
             Keypair::generate(),
             ChannelConfig::default(),
             SharedLimiter::unlimited(),
+            &TlsArgs::default(),
         )
+        .unwrap()
     }
 
     #[test]
@@ -147,6 +179,35 @@ mod tests {
         assert!(err.contains("supported: tcp"), "{err}");
         let b = b.with_memory(&MemoryNetwork::new());
         assert_eq!(b.for_address(&addr).unwrap().kind(), TransportKind::Memory);
+    }
+
+    #[test]
+    fn websocket_is_served_and_wss_only_with_tls() {
+        let b = backends();
+        let ws: TransportAddress = "ws://127.0.0.1:0/bitcraps".parse().unwrap();
+        assert_eq!(b.for_address(&ws).unwrap().kind(), TransportKind::WebSocket);
+        let wss: TransportAddress = "wss://127.0.0.1:0/bitcraps".parse().unwrap();
+        assert!(b.for_address(&wss).is_err());
+    }
+
+    #[test]
+    fn serving_lists_each_needed_backend_once_in_preference_order() {
+        let b = backends();
+        let addrs: Vec<TransportAddress> = [
+            "ws://127.0.0.1:1/x",
+            "tcp://127.0.0.1:1",
+            "tcp://127.0.0.1:2",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let kinds: Vec<TransportKind> = b
+            .serving(&addrs)
+            .unwrap()
+            .iter()
+            .map(|t| t.kind())
+            .collect();
+        assert_eq!(kinds, [TransportKind::Tcp, TransportKind::WebSocket]);
     }
 
     #[test]

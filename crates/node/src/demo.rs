@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backends::Backends;
 use crate::output::{Event, Output};
+use crate::tls::TlsArgs;
 
 /// The whole demo must finish within this (a guard against hangs, not a measurement).
 const GUARD: Duration = Duration::from_secs(20);
@@ -114,13 +115,14 @@ struct PlayerEnd {
     balance: i64,
 }
 
-fn backends(seed: u8, network: &MemoryNetwork) -> Backends {
-    Backends::new(
+fn backends(seed: u8, network: &MemoryNetwork) -> Result<Backends> {
+    Ok(Backends::new(
         Keypair::from_secret_bytes([seed; 32]),
         ChannelConfig::default(),
         SharedLimiter::unlimited(),
-    )
-    .with_memory(network)
+        &TlsArgs::default(),
+    )?
+    .with_memory(network))
 }
 
 /// Runs the demo.
@@ -132,7 +134,7 @@ pub(crate) async fn run(out: Output) -> Result<()> {
 
 async fn play(out: Output) -> Result<()> {
     let network = MemoryNetwork::new();
-    let table = backends(1, &network);
+    let table = backends(1, &network)?;
     let table_id = table.peer_id();
     let mut tcp = listen(&table, "tcp://127.0.0.1:0", out).await?;
     let mut mem = listen(&table, "memory://0", out).await?;
@@ -154,7 +156,7 @@ async fn play(out: Output) -> Result<()> {
             (&mut tcp, "tcp")
         };
         let addr = listener.local_addr().clone();
-        let node = backends(key, &network);
+        let node = backends(key, &network)?;
         let transport = node.for_address(&addr)?;
         let dial = tokio::spawn(async move { transport.dial(&addr, Some(table_id)).await });
         let accepted = listener.accept_connection().await.context("accept")?;

@@ -1,16 +1,46 @@
-//! `bitcraps-node listen`: one accept loop per address, one task per connection, until Ctrl-C
-//! (or SIGTERM), then every listener closes and every connection closes cleanly.
+//! `bitcraps-node listen`: one coordinator listening on every address given (one node
+//! reachable over several transports), printing its events, until Ctrl-C or SIGTERM; then a
+//! graceful `shutdown` and the counters. Lines on stdin are control commands (see
+//! [`CONTROL_HELP`]).
+
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use bitcraps_transport_core::{
-    Connection, ConnectionLimits, Error, Inbound, Listener, SharedLimiter,
-};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use bitcraps_coordinator::CoordinatorConfig;
+use bitcraps_transport_core::{ConnectionLimits, SharedLimiter, TransportAddress};
+use tokio::sync::mpsc;
 
 use crate::backends::Backends;
+use crate::node::{Node, Pump};
 use crate::output::{Event, Output};
 use crate::{channel_config, load_key, ListenArgs};
+
+/// What the stdin control lines are (also in `--help`).
+pub(crate) const CONTROL_HELP: &str = "\
+Control input (a test and operations affordance): each line on stdin is a command.
+  close ADDR   stop the listener bound to ADDR (as printed by `listening`) and close the
+               connections it accepted; their peers fail over to another address.
+End of input is not a shutdown: the node keeps serving until Ctrl-C or SIGTERM.";
+
+/// How long the shutdown waits for queued messages to be acknowledged.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+/// How long the shutdown waits for every peer's `disconnected` event.
+const DISCONNECT_GUARD: Duration = Duration::from_secs(5);
+/// Control lines queued at most (the reader thread waits when they are not handled).
+const CONTROL_QUEUE: usize = 16;
+
+/// The coordinator's settings for a listener: `limits`, and a reconnect grace of `grace`
+/// (a peer whose last connection ended is kept that long, its dedup state with it, so it can
+/// fail over to another address; the coordinator's grace is dial timeout + health interval,
+/// so the health interval is at most half the grace).
+fn coordinator_config(limits: ConnectionLimits, grace: Duration) -> CoordinatorConfig {
+    let mut config = CoordinatorConfig::default();
+    config.limits = limits;
+    let grace = grace.max(Duration::from_millis(2));
+    config.health_interval = config.health_interval.min(grace / 2);
+    config.dial_timeout = grace - config.health_interval;
+    config
+}
 
 /// Runs `listen` until a shutdown signal.
 pub(crate) async fn run(args: ListenArgs, out: Output) -> Result<()> {
@@ -23,42 +53,99 @@ pub(crate) async fn run(args: ListenArgs, out: Output) -> Result<()> {
     let backends = Backends::new(
         keypair,
         channel_config(args.handshake_timeout_ms),
-        SharedLimiter::new(limits),
-    );
+        SharedLimiter::new(limits.clone()),
+        &args.tls,
+    )?;
     let peer_id = backends.peer_id();
+    let config = coordinator_config(limits, Duration::from_millis(args.reconnect_grace_ms));
+    let dial_timeout = config.dial_timeout;
+    let node = Node::build(&backends, &args.addrs, config, out, dial_timeout)?;
+    let coordinator = node.coordinator.clone();
+    let events = coordinator.events().context("the event stream")?;
 
-    let signals = Signals::install()?;
+    let mut signals = Signals::install()?;
     // Bind everything first: a bad address fails the command before anything is announced.
-    let mut listeners = Vec::with_capacity(args.addrs.len());
+    let mut bound = Vec::with_capacity(args.addrs.len());
     for addr in &args.addrs {
-        let transport = backends.for_address(addr)?;
-        let listener = transport
+        let local = coordinator
             .listen(addr)
             .await
             .with_context(|| format!("listen on {addr}"))?;
-        listeners.push(listener);
+        bound.push(local);
     }
-    for listener in &listeners {
+    for address in &bound {
         out.emit(&Event::Listening {
-            address: listener.local_addr().to_string(),
+            address: address.to_string(),
             peer_id: peer_id.to_string(),
         });
     }
+    let pump = Pump::start(&node, events, out, args.echo);
+    let mut control = control_lines();
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut loops = JoinSet::new();
-    for listener in listeners {
-        loops.spawn(accept_loop(listener, out, args.echo, stop_rx.clone()));
-    }
-    let reason = signals.wait().await?;
+    let reason = loop {
+        tokio::select! {
+            reason = signals.wait() => break reason?,
+            Some(line) = control.recv() => on_control(&node, out, &line).await,
+        }
+    };
     tracing::info!(reason, "shutting down");
     out.emit(&Event::ShuttingDown {
         reason: reason.to_string(),
     });
-    let _ = stop_tx.send(true);
-    while loops.join_next().await.is_some() {}
-    tracing::debug!(snapshot = ?backends.limiter().snapshot(), "limiter at exit");
+    let peers = coordinator.stats().per_peer;
+    let report = coordinator.shutdown(SHUTDOWN_DEADLINE).await;
+    tracing::debug!(?report, "shutdown");
+    pump.finish(DISCONNECT_GUARD).await;
+    node.print_stats(out, &peers);
     Ok(())
+}
+
+/// Handles one control line.
+async fn on_control(node: &Node, out: Output, line: &str) {
+    let mut words = line.split_whitespace();
+    let control_error = |error: String| Event::Error {
+        peer_id: None,
+        remote: None,
+        error,
+        kind: "Control",
+        detail: None,
+    };
+    match (words.next(), words.next(), words.next()) {
+        (None, ..) => {}
+        (Some("close"), Some(addr), None) => match addr.parse::<TransportAddress>() {
+            Ok(addr) => match node.coordinator.close_listener(&addr).await {
+                Ok(()) => out.emit(&Event::ListenerClosed {
+                    address: addr.to_string(),
+                }),
+                Err(e) => out.emit(&Event::coordinator_error(None, Some(&addr), &e)),
+            },
+            Err(e) => out.emit(&control_error(format!("close {addr}: {e}"))),
+        },
+        _ => out.emit(&control_error(format!(
+            "unknown control command {line:?} (expected: close ADDR)"
+        ))),
+    }
+}
+
+/// Lines from stdin, read on a plain thread (a blocking read on the runtime's blocking pool
+/// would hold up the process's exit); the thread ends at end of input.
+fn control_lines() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel(CONTROL_QUEUE);
+    let spawned = std::thread::Builder::new()
+        .name("stdin-control".into())
+        .spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                if tx.blocking_send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no control input");
+    }
+    rx
 }
 
 /// The shutdown signals, installed before anything is announced so that a signal sent as soon
@@ -84,8 +171,8 @@ impl Signals {
         Ok(Self {})
     }
 
-    /// Waits for Ctrl-C (or SIGTERM on Unix) and says which.
-    async fn wait(mut self) -> Result<&'static str> {
+    /// Waits for Ctrl-C (or SIGTERM on Unix) and says which. Cancel-safe.
+    async fn wait(&mut self) -> Result<&'static str> {
         #[cfg(unix)]
         {
             tokio::select! {
@@ -101,88 +188,19 @@ impl Signals {
     }
 }
 
-/// Accepts on one listener until told to stop; then closes it, lets every connection close,
-/// and reports the listener's counters.
-async fn accept_loop(
-    mut listener: Box<dyn Listener>,
-    out: Output,
-    echo: bool,
-    stop: watch::Receiver<bool>,
-) {
-    let mut stopped = stop.clone();
-    // Connections are bounded by the limiter's total; finished tasks are reaped as we go.
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stopped.wait_for(|s| *s) => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            inbound = listener.accept() => match inbound {
-                Ok(Inbound::Connection(conn)) => {
-                    connections.spawn(serve(conn, out, echo, stop.clone()));
-                }
-                Ok(Inbound::Refused { remote, error }) => {
-                    out.emit(&Event::error(None, Some(&remote), &error));
-                }
-                Ok(other) => tracing::debug!(?other, "unknown inbound event ignored"),
-                Err(error) => {
-                    out.emit(&Event::error(None, Some(listener.local_addr()), &error));
-                    break;
-                }
-            }
-        }
-    }
-    listener.close().await;
-    while connections.join_next().await.is_some() {}
-    out.emit(&Event::listener_stats(
-        listener.local_addr(),
-        listener.stats(),
-    ));
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Serves one connection: reports every message (echoing it with `--echo`) until it ends or
-/// the node stops, then reports why it ended.
-async fn serve(conn: Connection, out: Output, echo: bool, mut stop: watch::Receiver<bool>) {
-    let peer = conn.remote_peer();
-    let remote = conn.remote_addr().clone();
-    out.emit(&Event::connected(peer, &remote));
-    let (sender, mut receiver) = conn.split();
-    let stopping = loop {
-        let received = tokio::select! {
-            _ = stop.wait_for(|s| *s) => break true,
-            r = receiver.recv() => r,
-        };
-        match received {
-            Ok(Some(message)) => {
-                out.emit(&Event::message(peer, &message));
-                if echo {
-                    // Waits while the remote is slow to read: backpressure, not buffering.
-                    tokio::select! {
-                        _ = stop.wait_for(|s| *s) => break true,
-                        sent = sender.send(message) => match sent {
-                            // The remote closed: the receive side reports how.
-                            Ok(()) | Err(Error::Closed(_)) => {}
-                            Err(error) => out.emit(&Event::error(Some(peer), Some(&remote), &error)),
-                        },
-                    }
-                }
-            }
-            Ok(None) => break false,
-            Err(error) => {
-                out.emit(&Event::error(Some(peer), Some(&remote), &error));
-                break false;
-            }
+    #[test]
+    fn the_grace_is_dial_timeout_plus_health_interval() {
+        for ms in [2, 1_000, 15_000, 60_000] {
+            let grace = Duration::from_millis(ms);
+            let c = coordinator_config(ConnectionLimits::default(), grace);
+            assert_eq!(c.dial_timeout + c.health_interval, grace);
+            assert!(c.health_interval <= grace / 2);
         }
-    };
-    if stopping {
-        if let Err(error) = sender.close("listener shutting down").await {
-            out.emit(&Event::error(Some(peer), Some(&remote), &error));
-        }
+        let default = coordinator_config(ConnectionLimits::default(), Duration::from_secs(15));
+        assert_eq!(default.health_interval, Duration::from_secs(5));
     }
-    let reason = sender
-        .close_reason()
-        .map_or_else(|| "ended".to_string(), |r| r.to_string());
-    out.emit(&Event::Disconnected {
-        peer_id: peer.to_string(),
-        reason,
-    });
 }

@@ -1,4 +1,6 @@
-//! `bitcraps-node`: listen, send and demo over the bitcraps transports.
+//! `bitcraps-node`: listen, send and demo over the bitcraps transports. `listen` and `send`
+//! run on the `TransportCoordinator` (routes, failover, acknowledged delivery); `demo` plays
+//! on the raw transports.
 //!
 //! Events go to stdout (readable lines, or one JSON object per line with `--json`); logs go to
 //! stderr, filtered by `RUST_LOG` (default `warn`).
@@ -6,8 +8,11 @@
 mod backends;
 mod demo;
 mod listen;
+mod node;
+mod observe;
 mod output;
 mod send;
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,6 +23,7 @@ use bitcraps_transport_core::{ChannelConfig, ConnectionLimits, Keypair, PeerId, 
 use clap::{Args, Parser, Subcommand};
 
 use output::{Event, Output};
+use tls::TlsArgs;
 
 /// A BitCraps transport node: listen for peers, send to one, or run an in-process demo.
 #[derive(Debug, Parser)]
@@ -33,9 +39,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Listen on one or more addresses (tcp://HOST:PORT; port 0 picks one) until Ctrl-C.
+    /// Listen on one or more addresses (tcp://, quic://, udp://, ws://, wss:// HOST:PORT; port
+    /// 0 picks one), one node reachable over all of them, until Ctrl-C or SIGTERM.
+    #[command(after_help = listen::CONTROL_HELP)]
     Listen(ListenArgs),
-    /// Dial a peer, check its identity, send messages, close and report throughput.
+    /// Connect to a peer over one or more routes (failing over between them), check its
+    /// identity, send messages, wait until all are acknowledged, close and report throughput.
     Send(SendArgs),
     /// Run a small dice game between in-process nodes over TCP and memory, then print stats.
     Demo,
@@ -44,7 +53,7 @@ enum Command {
 /// Options of `listen`.
 #[derive(Debug, Args)]
 struct ListenArgs {
-    /// Addresses to listen on, e.g. tcp://127.0.0.1:0.
+    /// Addresses to listen on, e.g. tcp://127.0.0.1:0 quic://127.0.0.1:0 ws://127.0.0.1:0/bitcraps.
     #[arg(required = true, value_name = "ADDR")]
     addrs: Vec<TransportAddress>,
     /// Key file (created with mode 0600 if missing); a fresh key if not given.
@@ -62,15 +71,21 @@ struct ListenArgs {
     /// New inbound handshakes allowed per source IP per minute.
     #[arg(long, value_name = "N", default_value_t = ConnectionLimits::default().max_new_connections_per_minute)]
     max_new_per_minute: u32,
+    /// How long a peer whose last connection ended is kept (with its dedup state) so it can
+    /// fail over to another address, before `disconnected` is reported, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 15_000)]
+    reconnect_grace_ms: u64,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// Options of `send`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("payload").required(true).args(["message", "count"])))]
 struct SendArgs {
-    /// The address to dial, e.g. tcp://127.0.0.1:8765.
-    #[arg(value_name = "ADDR")]
-    addr: TransportAddress,
+    /// The peer's addresses (its routes), most preferred first, e.g. tcp://127.0.0.1:8765.
+    #[arg(required = true, value_name = "ADDR")]
+    addrs: Vec<TransportAddress>,
     /// The peer id (64 hex digits) the remote must prove.
     #[arg(long, value_name = "ID")]
     peer: PeerId,
@@ -88,12 +103,17 @@ struct SendArgs {
         default_value_t = 64
     )]
     size: usize,
+    /// Pace the --count messages: one every MS milliseconds.
+    #[arg(long, value_name = "MS", conflicts_with = "message")]
+    interval: Option<u64>,
     /// Key file (created with mode 0600 if missing); a fresh key if not given.
     #[arg(long, value_name = "FILE")]
     key: Option<PathBuf>,
-    /// Dial and handshake timeout in milliseconds.
+    /// Dial and handshake timeout, and how long the final flush may take, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     timeout_ms: u64,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// The keypair from `--key FILE` (loaded, or generated and saved 0600), or a fresh one.
@@ -140,10 +160,18 @@ fn report(out: Output, error: &anyhow::Error) {
         return;
     }
     let core = error.downcast_ref::<bitcraps_transport_core::Error>();
+    let coordinator = error.downcast_ref::<bitcraps_coordinator::CoordinatorError>();
     if out.is_json() {
-        let event = match core {
-            Some(e) => Event::error(None, None, e),
-            None => Event::Error {
+        let event = match (core, coordinator) {
+            (Some(e), _) => Event::error(None, None, e),
+            (None, Some(e)) => Event::Error {
+                peer_id: None,
+                remote: None,
+                error: format!("{error:#}"),
+                kind: output::coordinator_error_kind(e),
+                detail: None,
+            },
+            (None, None) => Event::Error {
                 peer_id: None,
                 remote: None,
                 error: format!("{error:#}"),
@@ -153,9 +181,10 @@ fn report(out: Output, error: &anyhow::Error) {
         };
         out.emit(&event);
     }
-    match core {
-        Some(e) => eprintln!("error: {error:#} ({})", output::error_kind(e).0),
-        None => eprintln!("error: {error:#}"),
+    match (core, coordinator) {
+        (Some(e), _) => eprintln!("error: {error:#} ({})", output::error_kind(e).0),
+        (None, Some(e)) => eprintln!("error: {error:#} ({})", output::coordinator_error_kind(e)),
+        (None, None) => eprintln!("error: {error:#}"),
     }
 }
 
@@ -208,6 +237,41 @@ mod tests {
         assert!(with(&["--count", "3", "--size", "10"]).is_ok());
         assert!(with(&["--message", "hi", "--count", "3"]).is_err());
         assert!(with(&["--message", "hi", "--size", "3"]).is_err());
+        assert!(with(&["--message", "hi", "--interval", "5"]).is_err());
+        assert!(with(&["--count", "3", "--interval", "5"]).is_ok());
+    }
+
+    #[test]
+    fn send_takes_several_routes_and_tls_options() {
+        let peer = Keypair::generate().peer_id().to_string();
+        let cli = Cli::try_parse_from([
+            "bitcraps-node",
+            "send",
+            "tcp://127.0.0.1:1",
+            "wss://localhost:2/bitcraps",
+            "--peer",
+            &peer,
+            "--count",
+            "2",
+            "--tls-ca",
+            "ca.pem",
+        ])
+        .unwrap();
+        let Command::Send(args) = cli.command else {
+            panic!("not send")
+        };
+        assert_eq!(args.addrs.len(), 2);
+        assert_eq!(args.addrs[1].scheme(), "wss");
+        assert!(args.tls.tls_ca.is_some());
+        // A certificate needs its key.
+        let lonely = [
+            "bitcraps-node",
+            "listen",
+            "wss://127.0.0.1:0/x",
+            "--tls-cert",
+            "c.pem",
+        ];
+        assert!(Cli::try_parse_from(lonely).is_err());
     }
 
     #[test]

@@ -5,13 +5,18 @@
 
 mod common;
 
-use bitcraps_transport_core::{Bytes, Keypair, Transport, TransportAddress};
+use std::sync::Arc;
+
+use bitcraps_coordinator::{CoordinatorEvent, Priority, TransportCoordinator};
+use bitcraps_transport_core::{Bytes, Keypair, TransportAddress};
 use bitcraps_transport_tcp::TcpTransport;
 use common::{node, of_kind, run_json, Listening, GUARD};
 
 #[tokio::test]
 async fn send_delivers_numbered_messages_in_order_and_closes_cleanly() {
-    let mut listener = Listening::start(&["tcp://127.0.0.1:0"]).await;
+    // The peer is reported gone once the grace for reconnecting on another route is over.
+    let mut listener =
+        Listening::start(&["tcp://127.0.0.1:0", "--reconnect-grace-ms", "500"]).await;
     let sent = run_json(&[
         "send",
         &listener.address,
@@ -48,7 +53,12 @@ async fn send_delivers_numbered_messages_in_order_and_closes_cleanly() {
     let gone = common::next(&mut listener.events).await;
     assert_eq!(gone["event"], "disconnected", "{gone}");
     assert_eq!(gone["peer_id"], sender_id.as_str());
-    assert!(gone["reason"].as_str().unwrap().contains("done"), "{gone}");
+    // The sender's coordinator closed its connection gracefully when it shut down.
+    let reason = gone["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("closed by the remote") && reason.contains("shutdown"),
+        "{gone}"
+    );
 
     let rest = listener.interrupt().await;
     assert_eq!(of_kind(&rest, "shutting_down").len(), 1, "{rest:?}");
@@ -119,6 +129,37 @@ async fn send_to_a_closed_port_fails() {
     assert_eq!(errors[0]["remote"], addr.as_str());
 }
 
+/// Two routes, neither usable: the first refused by the remote's limit, the second a closed
+/// port. Each failure is reported with its typed error and route, and the exit is non-zero.
+#[tokio::test]
+async fn every_route_failing_reports_each_typed_error() {
+    let full = Listening::start(&["tcp://127.0.0.1:0", "--max-connections", "0"]).await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("tcp://{}", l.local_addr().unwrap())
+    };
+    let sent = run_json(&[
+        "send",
+        &full.address,
+        &closed,
+        "--peer",
+        &full.peer_id,
+        "--message",
+        "x",
+    ])
+    .await;
+    assert!(!sent.success);
+    let errors = of_kind(&sent.events, "error");
+    assert_eq!(errors.len(), 2, "{:?}", sent.events);
+    assert_eq!(errors[0]["kind"], "RemoteLimit", "{}", errors[0]);
+    assert_eq!(errors[0]["detail"], "TotalConnections", "{}", errors[0]);
+    assert_eq!(errors[0]["remote"], full.address.as_str());
+    assert_eq!(errors[1]["kind"], "Io", "{}", errors[1]);
+    assert_eq!(errors[1]["remote"], closed.as_str());
+    assert!(of_kind(&sent.events, "summary").is_empty());
+    full.interrupt().await;
+}
+
 #[tokio::test]
 async fn unsupported_schemes_are_refused_before_listening() {
     let out = run_json(&["listen", "ble://AA:BB:CC:DD:EE:FF"]).await;
@@ -176,16 +217,35 @@ async fn echo_sends_every_message_back_and_listens_on_several_addresses() {
     assert_ne!(a["address"], b["address"]);
     assert_eq!(a["peer_id"], b["peer_id"]);
     let peer = a["peer_id"].as_str().unwrap().parse().unwrap();
-    let client = TcpTransport::new(Keypair::generate());
+    // The node speaks the coordinator's protocol: the client is a coordinator too, one per
+    // address so each address carries the traffic.
     for l in [&a, &b] {
         let addr: TransportAddress = l["address"].as_str().unwrap().parse().unwrap();
-        let mut conn = client.dial(&addr, Some(peer)).await.unwrap();
+        let client = TransportCoordinator::builder()
+            .transport(Arc::new(TcpTransport::new(Keypair::generate())))
+            .build()
+            .unwrap();
+        let mut events = client.events().unwrap();
+        client.connect_to_peer(peer, vec![addr]).await.unwrap();
         for roll in ["roll 3 4", "bet 5 on 7"] {
-            conn.send(Bytes::from(roll)).await.unwrap();
-            let back = tokio::time::timeout(GUARD, conn.recv()).await.unwrap();
-            assert_eq!(back.unwrap().as_deref(), Some(roll.as_bytes()));
+            client
+                .send_to_peer(peer, Bytes::from(roll), Priority::Interactive)
+                .await
+                .unwrap();
+            let back = tokio::time::timeout(GUARD, async {
+                loop {
+                    match events.recv().await {
+                        Some(CoordinatorEvent::DataReceived { data, .. }) => return data,
+                        Some(_) => {}
+                        None => panic!("client events ended"),
+                    }
+                }
+            })
+            .await
+            .expect("the echo in time");
+            assert_eq!(&back[..], roll.as_bytes());
         }
-        conn.close("done").await.unwrap();
+        assert!(client.shutdown(GUARD).await.flushed);
     }
 }
 
@@ -237,42 +297,69 @@ async fn demo_plays_a_reproducible_game_and_reports_stats() {
     }
 }
 
-/// One node listening on every network backend at once; `send` reaches it over each scheme.
+/// A self-signed certificate for 127.0.0.1 and localhost, written as PEM files; returns the
+/// certificate and key paths.
+fn test_certificate(dir: &std::path::Path) -> (String, String) {
+    std::fs::create_dir_all(dir).unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let (crt, key) = (dir.join("node.crt"), dir.join("node.key"));
+    std::fs::write(&crt, cert.cert.pem()).unwrap();
+    std::fs::write(&key, cert.key_pair.serialize_pem()).unwrap();
+    let path = |p: std::path::PathBuf| p.to_str().unwrap().to_string();
+    (path(crt), path(key))
+}
+
+/// One node listening on every network backend at once; `send` reaches it over each scheme
+/// (wss:// with a certificate made at test time, trusted by the sender with --tls-ca).
 #[tokio::test]
 async fn one_node_listens_and_receives_over_every_network_backend() {
+    let dir = std::env::temp_dir().join(format!("bitcraps-node-wss-{}", std::process::id()));
+    let (crt, key) = test_certificate(&dir);
     let schemes = [
         "tcp://127.0.0.1:0",
         "quic://127.0.0.1:0",
         "udp://127.0.0.1:0",
+        "ws://127.0.0.1:0/bitcraps",
+        "wss://127.0.0.1:0/bitcraps",
     ];
-    let mut listener = Listening::start(&schemes).await;
-    let mut addresses = vec![listener.address.clone()];
-    while addresses.len() < schemes.len() {
-        let l = listener
-            .wait_for("listening", |e| e["event"] == "listening")
-            .await;
-        addresses.push(l["address"].as_str().unwrap().to_string());
-    }
-    for scheme in ["tcp", "quic", "udp"] {
+    let mut args = schemes.to_vec();
+    args.extend(["--tls-cert", &crt, "--tls-key", &key]);
+    let mut listener = Listening::start(&args).await;
+    let addresses = listener.addresses(schemes.len() - 1).await;
+    for scheme in ["tcp", "quic", "udp", "ws", "wss"] {
         let address = addresses
             .iter()
             .find(|a| a.starts_with(&format!("{scheme}://")))
             .unwrap_or_else(|| panic!("no {scheme} listener in {addresses:?}"));
         let text = format!("hello over {scheme}");
-        let sent = run_json(&[
+        let mut send = vec![
             "send",
             address,
             "--peer",
             &listener.peer_id,
             "--message",
             &text,
-        ])
-        .await;
+        ];
+        if scheme == "wss" {
+            send.extend(["--tls-ca", &crt]);
+        }
+        let sent = run_json(&send).await;
         assert!(sent.success, "send over {scheme} failed: {}", sent.stderr);
         let got = listener
             .wait_for("message", |e| e["event"] == "message")
             .await;
         assert_eq!(got["text"], text.as_str(), "{got}");
     }
-    listener.interrupt().await;
+    // Without the CA, the sender refuses to dial wss:// (no TLS trust configured).
+    let wss = addresses.iter().find(|a| a.starts_with("wss://")).unwrap();
+    let refused = run_json(&["send", wss, "--peer", &listener.peer_id, "--message", "x"]).await;
+    assert!(!refused.success);
+    let rest = listener.interrupt().await;
+    assert_eq!(
+        of_kind(&rest, "listener_stats").len(),
+        schemes.len(),
+        "{rest:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

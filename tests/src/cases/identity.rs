@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use bitcraps_transport_core::{Bytes, Error, Keypair};
+use bitcraps_transport_core::{Bytes, ChannelConfig, Error, Keypair};
 
 use crate::support::*;
 use crate::Harness;
@@ -35,7 +35,13 @@ pub(crate) async fn identity_right_peer(h: Arc<dyn Harness>) -> CaseResult {
 }
 
 pub(crate) async fn identity_wrong_peer(h: Arc<dyn Harness>) -> CaseResult {
-    let mut server = serve(&*h, unlimited(), channel()).await?;
+    // A short handshake timeout at the listener: a datagram listener only learns of the
+    // abandoned handshake when it times out, and that must happen well within the guard.
+    let listener_channel = ChannelConfig {
+        handshake_timeout: std::time::Duration::from_secs(2),
+        ..channel()
+    };
+    let mut server = serve(&*h, unlimited(), listener_channel).await?;
     let dialer = client(&*h, unlimited(), channel());
     let wrong = Keypair::generate().peer_id();
     let result = within("dial", dialer.dial(&server.addr, Some(wrong))).await?;

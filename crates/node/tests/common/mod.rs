@@ -8,8 +8,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
 /// Guard against hangs (never a timing assertion).
@@ -29,6 +29,8 @@ pub fn node() -> Command {
 /// A running `bitcraps-node listen --json`.
 pub struct Listening {
     pub child: Child,
+    /// The control input (`close ADDR` lines), when started with [`Listening::with_control`].
+    pub stdin: Option<ChildStdin>,
     pub events: mpsc::Receiver<Value>,
     pub address: String,
     pub peer_id: String,
@@ -37,9 +39,22 @@ pub struct Listening {
 impl Listening {
     /// Starts `listen --json ARGS...` and waits for its `listening` event.
     pub async fn start(args: &[&str]) -> Self {
+        Self::spawn(args, false).await
+    }
+
+    /// Like [`Listening::start`], with stdin piped for control lines.
+    pub async fn with_control(args: &[&str]) -> Self {
+        Self::spawn(args, true).await
+    }
+
+    async fn spawn(args: &[&str], control: bool) -> Self {
         let mut cmd = node();
         cmd.arg("--json").arg("listen").args(args);
+        if control {
+            cmd.stdin(Stdio::piped());
+        }
         let mut child = cmd.spawn().expect("spawn listener");
+        let stdin = child.stdin.take();
         let mut events = json_lines(&mut child);
         let first = next(&mut events).await;
         assert_eq!(first["event"], "listening", "{first}");
@@ -48,10 +63,33 @@ impl Listening {
         let peer_id = first["peer_id"].as_str().unwrap().to_string();
         Self {
             child,
+            stdin,
             events,
             address,
             peer_id,
         }
+    }
+
+    /// Writes one control line.
+    pub async fn control(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("started with_control");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+        stdin.flush().await.unwrap();
+    }
+
+    /// The addresses of every `listening` event: this one's first, then `more` others.
+    pub async fn addresses(&mut self, more: usize) -> Vec<String> {
+        let mut all = vec![self.address.clone()];
+        while all.len() < more + 1 {
+            let l = self
+                .wait_for("listening", |e| e["event"] == "listening")
+                .await;
+            all.push(l["address"].as_str().unwrap().to_string());
+        }
+        all
     }
 
     /// The process id.

@@ -1,11 +1,12 @@
-//! The event printer: every event the node reports goes through [`Output::emit`], which writes
-//! one JSON object per line (`--json`) or one readable line to stdout. Logs go to stderr, so
-//! stdout stays machine-readable.
+//! [`Event`]: everything the node reports, with the constructors that turn transport and
+//! coordinator values into events, and the `kind` names of typed errors.
 
-use std::io::Write;
 use std::time::Duration;
 
-use bitcraps_transport_core::{ConnectionStats, Error, ListenerStats, PeerId, TransportAddress};
+use bitcraps_coordinator::{BreakerState, CoordinatorError, TransportStats};
+use bitcraps_transport_core::{
+    ConnectionStats, Error, ListenerStats, PeerId, TransportAddress, TransportKind,
+};
 use serde::Serialize;
 
 /// Characters of a message's text shown in a `message` event.
@@ -74,6 +75,45 @@ pub(crate) enum Event {
     },
     /// The node is shutting down (Ctrl-C).
     ShuttingDown { reason: String },
+    /// Traffic to a peer moved to another connection (failover or switch-back).
+    RouteChanged {
+        peer_id: String,
+        from: Option<String>,
+        to: String,
+    },
+    /// A route's circuit breaker changed state (`closed`, `open`, `half_open`).
+    Breaker {
+        peer_id: String,
+        route: String,
+        state: &'static str,
+        /// While open: milliseconds until a probe is admitted.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_in_ms: Option<u128>,
+    },
+    /// A listener was closed on request (`close ADDR` on stdin).
+    ListenerClosed { address: String },
+    /// Events were dropped because the printer fell behind.
+    Lagged { missed: u64 },
+    /// The coordinator's counters for one transport kind (envelope bytes and packets).
+    TransportStats {
+        transport: String,
+        bytes_sent: u64,
+        bytes_received: u64,
+        packets_sent: u64,
+        packets_received: u64,
+        connections: usize,
+        errors: u64,
+    },
+    /// The coordinator's counters for one peer at exit.
+    PeerStats {
+        peer_id: String,
+        delivered: u64,
+        duplicates: u64,
+        rate_limited: u64,
+        bytes_sent: u64,
+        bytes_received: u64,
+        connections: usize,
+    },
 }
 
 impl Event {
@@ -139,6 +179,86 @@ impl Event {
         }
     }
 
+    /// A `route_changed` event.
+    pub(crate) fn route_changed(
+        peer: PeerId,
+        from: Option<&TransportAddress>,
+        to: &TransportAddress,
+    ) -> Self {
+        Self::RouteChanged {
+            peer_id: peer.to_string(),
+            from: from.map(|f| f.to_string()),
+            to: to.to_string(),
+        }
+    }
+
+    /// A `breaker` event.
+    pub(crate) fn breaker(peer: PeerId, route: &TransportAddress, state: BreakerState) -> Self {
+        let (state, retry_in_ms) = match state {
+            BreakerState::Closed => ("closed", None),
+            BreakerState::HalfOpen => ("half_open", None),
+            BreakerState::Open { until } => (
+                "open",
+                Some(
+                    until
+                        .saturating_duration_since(std::time::Instant::now())
+                        .as_millis(),
+                ),
+            ),
+        };
+        Self::Breaker {
+            peer_id: peer.to_string(),
+            route: route.to_string(),
+            state,
+            retry_in_ms,
+        }
+    }
+
+    /// An `error` event for a coordinator error (typed by its variant, or by the core error
+    /// inside).
+    pub(crate) fn coordinator_error(
+        peer: Option<PeerId>,
+        remote: Option<&TransportAddress>,
+        error: &CoordinatorError,
+    ) -> Self {
+        if let CoordinatorError::Transport(e) = error {
+            return Self::error(peer, remote, e);
+        }
+        Self::Error {
+            peer_id: peer.map(|p| p.to_string()),
+            remote: remote.map(|r| r.to_string()),
+            error: error.to_string(),
+            kind: coordinator_error_kind(error),
+            detail: None,
+        }
+    }
+
+    /// A `transport_stats` event.
+    pub(crate) fn transport_stats(kind: TransportKind, stats: TransportStats) -> Self {
+        Self::TransportStats {
+            transport: kind.to_string(),
+            bytes_sent: stats.bytes_sent,
+            bytes_received: stats.bytes_received,
+            packets_sent: stats.packets_sent,
+            packets_received: stats.packets_received,
+            connections: stats.connection_count,
+            errors: stats.error_count,
+        }
+    }
+
+    /// A `peer_stats` event.
+    pub(crate) fn peer_stats(stats: &bitcraps_coordinator::PeerStats) -> Self {
+        Self::PeerStats {
+            peer_id: stats.peer.to_string(),
+            delivered: stats.delivered,
+            duplicates: stats.duplicates,
+            rate_limited: stats.rate_limited,
+            bytes_sent: stats.traffic.bytes_sent,
+            bytes_received: stats.traffic.bytes_received,
+            connections: stats.traffic.connection_count,
+        }
+    }
+
     /// A `summary` event for `count` messages of `bytes` payload bytes in `elapsed`.
     pub(crate) fn summary(peer: PeerId, count: u64, bytes: u64, elapsed: Duration) -> Self {
         let seconds = elapsed.as_secs_f64().max(1e-9);
@@ -155,7 +275,7 @@ impl Event {
 
 /// The first [`TEXT_CHARS`] characters of `message` if it is UTF-8 (only a bounded prefix is
 /// inspected, so a large message costs nothing extra).
-fn preview(message: &[u8]) -> Option<String> {
+pub(super) fn preview(message: &[u8]) -> Option<String> {
     let head = &message[..message.len().min(TEXT_BYTES)];
     let text = match std::str::from_utf8(head) {
         Ok(t) => t,
@@ -208,189 +328,19 @@ pub(crate) fn error_kind(error: &Error) -> (&'static str, Option<String>) {
     }
 }
 
-/// Where events go: JSON lines or readable lines, on stdout.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Output {
-    json: bool,
-    /// False only in unit tests, which have no use for the lines.
-    enabled: bool,
-}
-
-impl Output {
-    /// A printer; `json` selects one JSON object per line.
-    pub(crate) fn new(json: bool) -> Self {
-        Self {
-            json,
-            enabled: true,
-        }
-    }
-
-    /// A printer that prints nothing (unit tests).
-    #[cfg(test)]
-    pub(crate) fn discard() -> Self {
-        Self {
-            json: true,
-            enabled: false,
-        }
-    }
-
-    /// True in `--json` mode.
-    pub(crate) fn is_json(&self) -> bool {
-        self.json
-    }
-
-    /// Prints one event as one line. A closed stdout is ignored (the node keeps serving).
-    pub(crate) fn emit(&self, event: &Event) {
-        if !self.enabled {
-            return;
-        }
-        let line = if self.json {
-            match serde_json::to_string(event) {
-                Ok(line) => line,
-                Err(e) => {
-                    tracing::error!(error = %e, "event serialization failed");
-                    return;
-                }
-            }
-        } else {
-            human(event)
-        };
-        print_line(&line);
-    }
-
-    /// Prints a free-form line in human mode only (headings, tables).
-    pub(crate) fn note(&self, text: &str) {
-        if self.enabled && !self.json {
-            print_line(text);
-        }
-    }
-}
-
-/// Writes one line to stdout; a closed stdout is ignored.
-fn print_line(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
-}
-
-/// The first 8 hex digits of a peer id's text.
-fn short(peer_id: &str) -> &str {
-    &peer_id[..peer_id.len().min(8)]
-}
-
-fn human(event: &Event) -> String {
-    match event {
-        Event::Listening { address, peer_id } => format!("listening on {address} as {peer_id}"),
-        Event::Connected { peer_id, address } => {
-            format!("[{}] connected ({address}) {peer_id}", short(peer_id))
-        }
-        Event::Message {
-            peer_id,
-            bytes,
-            text,
-        } => match text {
-            Some(t) => format!("[{}] {bytes} bytes: {t:?}", short(peer_id)),
-            None => format!("[{}] {bytes} bytes (binary)", short(peer_id)),
-        },
-        Event::Disconnected { peer_id, reason } => {
-            format!("[{}] disconnected: {reason}", short(peer_id))
-        }
-        Event::Error {
-            peer_id,
-            remote,
-            error,
-            kind,
-            ..
-        } => {
-            let who = match (peer_id, remote) {
-                (Some(p), Some(r)) => format!("[{}] {r}: ", short(p)),
-                (Some(p), None) => format!("[{}] ", short(p)),
-                (None, Some(r)) => format!("{r}: "),
-                (None, None) => String::new(),
-            };
-            format!("error: {who}{error} ({kind})")
-        }
-        Event::Summary {
-            messages,
-            bytes,
-            seconds,
-            messages_per_second,
-            megabytes_per_second,
-            ..
-        } => format!(
-            "sent {messages} messages ({bytes} bytes) in {seconds:.3} s: \
-             {messages_per_second:.0} messages/s, {megabytes_per_second:.2} MB/s"
-        ),
-        Event::Said {
-            peer_id,
-            name,
-            text,
-        } => format!("{} {name:>7}: {text}", short(peer_id)),
-        Event::ConnectionStats {
-            name,
-            peer_id,
-            address,
-            messages_sent,
-            messages_received,
-            bytes_sent,
-            bytes_received,
-            age_ms,
-        } => format!(
-            "  {name:<14} {} {address:<24} sent {messages_sent:>3} msgs / {bytes_sent:>5} B, \
-             received {messages_received:>3} msgs / {bytes_received:>5} B, age {age_ms} ms",
-            short(peer_id)
-        ),
-        Event::ListenerStats {
-            address,
-            accepted,
-            refused_by_limit,
-            failed_handshakes,
-        } => format!(
-            "  listener {address}: accepted {accepted}, refused by limit {refused_by_limit}, \
-             failed handshakes {failed_handshakes}"
-        ),
-        Event::ShuttingDown { reason } => format!("shutting down ({reason})"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use bitcraps_transport_core::{HandshakeError, Keypair, ProtocolError};
-
-    #[test]
-    fn preview_takes_64_chars_of_utf8_and_refuses_binary() {
-        assert_eq!(preview(b"0 ....").as_deref(), Some("0 ...."));
-        let long = "é".repeat(200);
-        assert_eq!(preview(long.as_bytes()).unwrap().chars().count(), 64);
-        assert_eq!(preview(&[0xff, 0xfe, 0x00]), None);
-        assert_eq!(preview(b"").as_deref(), Some(""));
-    }
-
-    #[test]
-    fn error_kinds_name_the_variant() {
-        let (len, max) = (1 << 32, 33);
-        let e = Error::from(ProtocolError::FrameTooLarge { len, max });
-        assert_eq!(error_kind(&e).0, "FrameTooLarge");
-        let e = Error::from(HandshakeError::UnsupportedSuite(0xab));
-        assert_eq!(
-            error_kind(&e),
-            ("Handshake", Some("UnsupportedSuite".to_string()))
-        );
-    }
-
-    #[test]
-    fn json_events_are_tagged_in_snake_case() {
-        let peer = Keypair::generate().peer_id();
-        let line = serde_json::to_string(&Event::message(peer, b"hello")).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(v["event"], "message");
-        assert_eq!(v["bytes"], 5);
-        assert_eq!(v["text"], "hello");
-        assert_eq!(v["peer_id"], peer.to_string());
-        let e = Event::error(None, None, &Error::ListenerClosed);
-        let v: serde_json::Value = serde_json::to_value(&e).unwrap();
-        assert_eq!(v["event"], "error");
-        assert!(v["peer_id"].is_null());
-        assert_eq!(v["kind"], "ListenerClosed");
+/// The variant name of a coordinator error (`kind`).
+pub(crate) fn coordinator_error_kind(error: &CoordinatorError) -> &'static str {
+    match error {
+        CoordinatorError::NoTransport(_) => "NoTransport",
+        CoordinatorError::NotConnected(_) => "NotConnected",
+        CoordinatorError::Disconnected(_) => "Disconnected",
+        CoordinatorError::AllRoutesFailed { .. } => "AllRoutesFailed",
+        CoordinatorError::NoRoutes => "NoRoutes",
+        CoordinatorError::MessageTooLarge { .. } => "MessageTooLarge",
+        CoordinatorError::WindowTimeout { .. } => "WindowTimeout",
+        CoordinatorError::TooManyPeers(_) => "TooManyPeers",
+        CoordinatorError::Transport(e) => error_kind(e).0,
+        CoordinatorError::ShutDown => "ShutDown",
+        _ => "Other",
     }
 }

@@ -1,0 +1,198 @@
+//! The node on the coordinator: a [`TransportCoordinator`] built from the backends its
+//! addresses need (each wrapped by the [`Observer`]), and the [`Pump`] that prints the
+//! coordinator's events as they happen.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bitcraps_coordinator::{
+    CoordinatorConfig, CoordinatorError, CoordinatorEvent, EventStream, Priority,
+    TransportCoordinator,
+};
+use bitcraps_transport_core::{PeerId, TransportAddress};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::backends::Backends;
+use crate::observe::Observer;
+use crate::output::{Event, Output};
+
+/// A coordinator and the observer of its transports.
+#[derive(Debug)]
+pub(crate) struct Node {
+    /// The coordinator.
+    pub(crate) coordinator: TransportCoordinator,
+    /// What watches its transports.
+    pub(crate) observer: Arc<Observer>,
+}
+
+impl Node {
+    /// A coordinator over the backends that serve `addrs` (each observed), with `config`.
+    /// Dials are given up after `dial_timeout` (keep `config.dial_timeout` longer, so the
+    /// observer sees the typed timeout).
+    pub(crate) fn build(
+        backends: &Backends,
+        addrs: &[TransportAddress],
+        config: CoordinatorConfig,
+        out: Output,
+        dial_timeout: Duration,
+    ) -> Result<Self> {
+        let observer = Observer::new(out, dial_timeout);
+        let mut builder = TransportCoordinator::builder().config(config);
+        for transport in backends.serving(addrs)? {
+            builder = builder.transport(observer.wrap(transport));
+        }
+        let coordinator = builder.build().context("build the coordinator")?;
+        Ok(Self {
+            coordinator,
+            observer,
+        })
+    }
+
+    /// Prints the coordinator's counters: per transport, and per peer from `peers` (taken
+    /// before the peers were shut down).
+    pub(crate) fn print_stats(&self, out: Output, peers: &[bitcraps_coordinator::PeerStats]) {
+        for (addr, stats) in self.observer.listener_stats() {
+            out.emit(&Event::listener_stats(&addr, stats));
+        }
+        for (kind, stats) in self.coordinator.stats().per_transport {
+            out.emit(&Event::transport_stats(kind, stats));
+        }
+        for peer in peers {
+            out.emit(&Event::peer_stats(peer));
+        }
+    }
+}
+
+/// The task printing the coordinator's events (and echoing messages with `--echo`).
+#[derive(Debug)]
+pub(crate) struct Pump {
+    task: JoinHandle<()>,
+    live: watch::Receiver<usize>,
+    stop: watch::Sender<bool>,
+}
+
+/// What the pump's task owns.
+struct Printer {
+    coordinator: TransportCoordinator,
+    observer: Arc<Observer>,
+    out: Output,
+    echo: bool,
+    live: HashSet<PeerId>,
+    live_tx: watch::Sender<usize>,
+}
+
+impl Pump {
+    /// Starts printing `events` of `node`.
+    pub(crate) fn start(node: &Node, mut events: EventStream, out: Output, echo: bool) -> Self {
+        let (live_tx, live) = watch::channel(0);
+        let (stop, mut stop_rx) = watch::channel(false);
+        let mut printer = Printer {
+            coordinator: node.coordinator.clone(),
+            observer: node.observer.clone(),
+            out,
+            echo,
+            live: HashSet::new(),
+            live_tx,
+        };
+        let task = tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    biased;
+                    event = events.recv() => event,
+                    _ = stop_rx.wait_for(|s| *s) => break,
+                };
+                match event {
+                    Some(event) => printer.handle(event, true).await,
+                    None => return,
+                }
+            }
+            // Stopping: print what is already queued, echo nothing more.
+            while let Some(event) = events.try_recv() {
+                printer.handle(event, false).await;
+            }
+        });
+        Self { task, live, stop }
+    }
+
+    /// Waits (at most `guard`) until every peer that connected was reported disconnected,
+    /// then prints what is queued and stops.
+    pub(crate) async fn finish(mut self, guard: Duration) {
+        if tokio::time::timeout(guard, self.live.wait_for(|n| *n == 0))
+            .await
+            .is_err()
+        {
+            tracing::warn!("peers still connected when the event printer stopped");
+        }
+        self.stop_now().await;
+    }
+
+    /// Prints what is queued and stops.
+    pub(crate) async fn stop_now(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await {
+            tracing::warn!(error = %e, "event printer failed");
+        }
+    }
+}
+
+impl Printer {
+    async fn handle(&mut self, event: CoordinatorEvent, live: bool) {
+        let out = self.out;
+        match event {
+            CoordinatorEvent::Connected { peer, address } => {
+                self.live.insert(peer);
+                self.live_tx.send_replace(self.live.len());
+                out.emit(&Event::connected(peer, &address));
+            }
+            CoordinatorEvent::Disconnected { peer, reason } => {
+                self.live.remove(&peer);
+                self.live_tx.send_replace(self.live.len());
+                out.emit(&Event::Disconnected {
+                    peer_id: peer.to_string(),
+                    reason: reason.to_string(),
+                });
+            }
+            CoordinatorEvent::DataReceived { peer, data } => {
+                out.emit(&Event::message(peer, &data));
+                if self.echo && live {
+                    // Waits while the peer's window is full (at most the send timeout):
+                    // backpressure from a peer that does not read, not buffering.
+                    let sent = self
+                        .coordinator
+                        .send_to_peer(peer, data, Priority::Interactive)
+                        .await;
+                    match sent {
+                        Ok(())
+                        | Err(CoordinatorError::NotConnected(_))
+                        | Err(CoordinatorError::Disconnected(_))
+                        | Err(CoordinatorError::ShutDown) => {}
+                        Err(e) => out.emit(&Event::coordinator_error(Some(peer), None, &e)),
+                    }
+                }
+            }
+            CoordinatorEvent::RouteChanged { peer, from, to } => {
+                out.emit(&Event::route_changed(peer, from.as_ref(), &to));
+            }
+            CoordinatorEvent::Breaker { peer, route, state } => {
+                out.emit(&Event::breaker(peer, &route, state));
+            }
+            CoordinatorEvent::Error { peer, error } => {
+                // Dial failures were already reported, typed, by the observer.
+                if !self.observer.already_reported(&error) {
+                    out.emit(&Event::Error {
+                        peer_id: peer.map(|p| p.to_string()),
+                        remote: None,
+                        error,
+                        kind: "Coordinator",
+                        detail: None,
+                    });
+                }
+            }
+            CoordinatorEvent::Lagged { missed } => out.emit(&Event::Lagged { missed }),
+            other => tracing::debug!(?other, "unknown coordinator event ignored"),
+        }
+    }
+}

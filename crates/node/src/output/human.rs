@@ -1,0 +1,127 @@
+//! The readable form of each [`Event`] (one line), printed without `--json`.
+
+use super::Event;
+
+/// The first 8 hex digits of a peer id's text.
+fn short(peer_id: &str) -> &str {
+    &peer_id[..peer_id.len().min(8)]
+}
+
+pub(super) fn human(event: &Event) -> String {
+    match event {
+        Event::Listening { address, peer_id } => format!("listening on {address} as {peer_id}"),
+        Event::Connected { peer_id, address } => {
+            format!("[{}] connected ({address}) {peer_id}", short(peer_id))
+        }
+        Event::Message {
+            peer_id,
+            bytes,
+            text,
+        } => match text {
+            Some(t) => format!("[{}] {bytes} bytes: {t:?}", short(peer_id)),
+            None => format!("[{}] {bytes} bytes (binary)", short(peer_id)),
+        },
+        Event::Disconnected { peer_id, reason } => {
+            format!("[{}] disconnected: {reason}", short(peer_id))
+        }
+        Event::Error {
+            peer_id,
+            remote,
+            error,
+            kind,
+            ..
+        } => {
+            let who = match (peer_id, remote) {
+                (Some(p), Some(r)) => format!("[{}] {r}: ", short(p)),
+                (Some(p), None) => format!("[{}] ", short(p)),
+                (None, Some(r)) => format!("{r}: "),
+                (None, None) => String::new(),
+            };
+            format!("error: {who}{error} ({kind})")
+        }
+        Event::Summary {
+            messages,
+            bytes,
+            seconds,
+            messages_per_second,
+            megabytes_per_second,
+            ..
+        } => format!(
+            "sent {messages} messages ({bytes} bytes) in {seconds:.3} s: \
+             {messages_per_second:.0} messages/s, {megabytes_per_second:.2} MB/s"
+        ),
+        Event::Said {
+            peer_id,
+            name,
+            text,
+        } => format!("{} {name:>7}: {text}", short(peer_id)),
+        Event::ConnectionStats {
+            name,
+            peer_id,
+            address,
+            messages_sent,
+            messages_received,
+            bytes_sent,
+            bytes_received,
+            age_ms,
+        } => format!(
+            "  {name:<14} {} {address:<24} sent {messages_sent:>3} msgs / {bytes_sent:>5} B, \
+             received {messages_received:>3} msgs / {bytes_received:>5} B, age {age_ms} ms",
+            short(peer_id)
+        ),
+        Event::ListenerStats {
+            address,
+            accepted,
+            refused_by_limit,
+            failed_handshakes,
+        } => format!(
+            "  listener {address}: accepted {accepted}, refused by limit {refused_by_limit}, \
+             failed handshakes {failed_handshakes}"
+        ),
+        Event::ShuttingDown { reason } => format!("shutting down ({reason})"),
+        Event::RouteChanged { peer_id, from, to } => format!(
+            "[{}] route changed: {} -> {to}",
+            short(peer_id),
+            from.as_deref().unwrap_or("none")
+        ),
+        Event::Breaker {
+            peer_id,
+            route,
+            state,
+            retry_in_ms,
+        } => match retry_in_ms {
+            Some(ms) => format!(
+                "[{}] breaker {route}: {state} (retry in {ms} ms)",
+                short(peer_id)
+            ),
+            None => format!("[{}] breaker {route}: {state}", short(peer_id)),
+        },
+        Event::ListenerClosed { address } => format!("closed listener {address}"),
+        Event::Lagged { missed } => format!("({missed} events dropped: output too slow)"),
+        Event::TransportStats {
+            transport,
+            bytes_sent,
+            bytes_received,
+            packets_sent,
+            packets_received,
+            connections,
+            errors,
+        } => format!(
+            "  {transport}: sent {packets_sent} envelopes / {bytes_sent} B, received \
+             {packets_received} / {bytes_received} B, {connections} open, {errors} errors"
+        ),
+        Event::PeerStats {
+            peer_id,
+            delivered,
+            duplicates,
+            rate_limited,
+            bytes_sent,
+            bytes_received,
+            connections,
+        } => format!(
+            "  peer {}: delivered {delivered}, duplicates dropped {duplicates}, rate limited \
+             {rate_limited}, sent {bytes_sent} B, received {bytes_received} B, {connections} open",
+            short(peer_id)
+        ),
+    }
+}
