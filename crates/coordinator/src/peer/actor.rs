@@ -328,10 +328,15 @@ impl Actor {
 
     pub(super) fn check_flushed(&mut self) {
         let data_in_hand = self.current.as_ref().is_some_and(|p| p.data.is_some());
+        // Every accepted message holds a window permit from `send` until its ack, including
+        // ones still waiting in the input queue that this actor has not taken yet: the window
+        // being whole is what proves nothing is outstanding.
+        let window_whole = self.handle.window.available_permits() >= self.shared.config.max_unacked;
         if self.queue.is_empty()
             && self.resend.is_empty()
             && self.unacked.is_empty()
             && !data_in_hand
+            && window_whole
         {
             for w in self.flush_waiters.drain(..) {
                 let _ = w.send(());

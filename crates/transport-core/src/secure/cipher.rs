@@ -18,7 +18,9 @@ pub(crate) const TAG_LEN: usize = 16;
 
 /// One direction's cipher.
 pub(crate) struct DirectionCipher {
-    key: LessSafeKey,
+    /// Boxed: an expanded AES key schedule is hundreds of bytes, and sealers and openers are
+    /// moved around (handshake states, connection tasks).
+    key: Box<LessSafeKey>,
     big_endian_nonce: bool,
 }
 
@@ -30,7 +32,7 @@ impl DirectionCipher {
         };
         let key = UnboundKey::new(algorithm, key).expect("both suites take 32-byte keys");
         Self {
-            key: LessSafeKey::new(key),
+            key: Box::new(LessSafeKey::new(key)),
             big_endian_nonce,
         }
     }
