@@ -108,29 +108,12 @@ impl Observer {
     fn dialed(&self, sender: ConnectionSender) {
         let mut dialed = lock(&self.dialed);
         if dialed.open.len() >= DIALED_CAP {
-            // Keep the counters of those that ended, not the connections.
-            let (ended, open): (Vec<_>, Vec<_>) =
-                dialed.open.drain(..).partition(|s| s.is_closed());
-            dialed.open = open;
-            for s in ended {
-                let stats = s.stats();
-                dialed.retired.0 += stats.messages_sent;
-                dialed.retired.1 += stats.bytes_sent;
-            }
+            // Forget the connections that ended.
+            dialed.open.retain(|s| !s.is_closed());
         }
         if dialed.open.len() < DIALED_CAP {
             dialed.open.push(sender);
         }
-    }
-
-    /// Messages and bytes written to every outbound connection so far (the coordinator's
-    /// envelopes, as the core counts them).
-    pub(crate) fn written(&self) -> (u64, u64) {
-        let dialed = lock(&self.dialed);
-        dialed.open.iter().fold(dialed.retired, |(m, b), s| {
-            let stats = s.stats();
-            (m + stats.messages_sent, b + stats.bytes_sent)
-        })
     }
 
     /// The outbound connections open now (those the final close must end cleanly; ones that
@@ -176,11 +159,10 @@ pub(crate) async fn closed_cleanly(
     unclean
 }
 
-/// The outbound connections remembered, and the counters of those forgotten.
+/// The outbound connections remembered (capped).
 #[derive(Debug, Default)]
 struct Dialed {
     open: Vec<ConnectionSender>,
-    retired: (u64, u64),
 }
 
 /// A backend as the coordinator sees it (see the module docs).

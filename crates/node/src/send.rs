@@ -16,7 +16,7 @@ use tokio::time::MissedTickBehavior;
 
 use crate::backends::Backends;
 use crate::node::{Node, Pump};
-use crate::observe::{closed_cleanly, Observer};
+use crate::observe::closed_cleanly;
 use crate::output::{Event, Output};
 use crate::{channel_config, load_key, Reported, SendArgs};
 
@@ -27,10 +27,6 @@ const PAD: u8 = b'.';
 /// The coordinator's own dial timeout exceeds the node's by this, so the typed timeout of
 /// the observed dial is the one reported.
 const DIAL_MARGIN: Duration = Duration::from_secs(1);
-/// The coordinator's envelope header (`DATA` type and id; a `PING`/`PONG` is as long).
-const ENVELOPE_HEADER: u64 = 9;
-/// How often [`wait_written`] looks at the counters.
-const WRITTEN_POLL: Duration = Duration::from_millis(1);
 
 /// Runs `send`.
 pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
@@ -68,7 +64,6 @@ pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
     };
 
     let started = Instant::now();
-    let base = node.observer.written();
     let sent = match (&args.message, args.count) {
         (Some(text), _) => {
             let payload = Bytes::from(text.clone().into_bytes());
@@ -89,7 +84,6 @@ pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
             return Err(fail(out, Some(peer), &error));
         }
     };
-    wait_written(&node.observer, base, messages, bytes, timeout).await;
     // Graceful: waits until the peer's coordinator acknowledged everything, then closes.
     let open = node.observer.open_outbound();
     let report = coordinator.shutdown(timeout).await;
@@ -106,42 +100,6 @@ pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
     }
     out.emit(&Event::summary(peer, messages, bytes, elapsed));
     Ok(())
-}
-
-/// Waits (at most `guard`) until every message sent has been written to a connection at least
-/// once, so that `shutdown`'s flush covers it. `base` is [`Observer::written`] before the first
-/// message; `payload` the payload bytes sent, `messages` their number.
-///
-/// Works around a coordinator race: its actor handles commands before new messages and its
-/// flush only looks at messages it has taken, so a `Flush` that arrives while everything taken
-/// is acknowledged and the last messages still wait in the actor's input queue completes at
-/// once, and the close drops those messages. The fix belongs in the coordinator (take the
-/// input queue before answering a flush, or compare the window's free permits with its size).
-/// Until then: every envelope this node writes without receiving data is a `DATA` (9 + payload
-/// bytes) or a 9-byte `PING`/`PONG`, so the payload bytes written are `bytes - 9 x messages`;
-/// once that covers what was sent (and as many envelopes were written), every message was
-/// taken. The counters have no change notification, hence the short poll.
-async fn wait_written(
-    observer: &Observer,
-    base: (u64, u64),
-    messages: u64,
-    payload: u64,
-    guard: Duration,
-) {
-    let done = || {
-        let (m, b) = observer.written();
-        let (dm, db) = (m.saturating_sub(base.0), b.saturating_sub(base.1));
-        dm >= messages && db.saturating_sub(ENVELOPE_HEADER * dm) >= payload
-    };
-    let mut poll = tokio::time::interval(WRITTEN_POLL);
-    let waited = tokio::time::timeout(guard, async {
-        while !done() {
-            poll.tick().await;
-        }
-    });
-    if waited.await.is_err() {
-        tracing::warn!("messages not all written before the flush");
-    }
 }
 
 /// Reports a coordinator failure (a JSON `error` event, or a line on stderr) and returns the
