@@ -29,7 +29,7 @@ pub(crate) struct BenchArgs {
 
 /// Backends whose raw-library comparison lives in an example of their own crate (the raw
 /// library needs setup the shared runner does not have: certificates for quinn, a windowed
-/// sender for UDP), as (package, example, section title).
+/// sender for UDP, an HTTP upgrade for WebSocket), as (package, example, section title).
 const BACKEND_EXAMPLES: &[(&str, &str, &str)] = &[
     (
         "bitcraps-transport-quic",
@@ -40,6 +40,11 @@ const BACKEND_EXAMPLES: &[(&str, &str, &str)] = &[
         "bitcraps-transport-udp",
         "udp_throughput",
         "UDP vs raw tokio UdpSocket",
+    ),
+    (
+        "bitcraps-transport-ws",
+        "ws_throughput",
+        "WebSocket vs raw tokio-tungstenite",
     ),
 ];
 
