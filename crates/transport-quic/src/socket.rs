@@ -19,7 +19,21 @@ use tokio::sync::oneshot;
 pub(crate) struct Socket {
     io: tokio::net::UdpSocket,
     state: UdpSocketState,
-    dropped: Option<oneshot::Sender<()>>,
+    /// Declared last: fields drop in order, so the signal fires only after `io` has closed the
+    /// file descriptor (and the port is really free).
+    _dropped: DropSignal,
+}
+
+/// Fires its channel when dropped.
+#[derive(Debug)]
+struct DropSignal(Option<oneshot::Sender<()>>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
 }
 
 /// Binds `addr` and returns the socket and a receiver that completes once it is dropped.
@@ -33,18 +47,10 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<(Arc<Socket>, oneshot::Receiv
         Arc::new(Socket {
             io,
             state,
-            dropped: Some(tx),
+            _dropped: DropSignal(Some(tx)),
         }),
         rx,
     ))
-}
-
-impl Drop for Socket {
-    fn drop(&mut self) {
-        if let Some(tx) = self.dropped.take() {
-            let _ = tx.send(());
-        }
-    }
 }
 
 /// Waits until the socket can send.
