@@ -22,6 +22,8 @@ const BACKENDS: &[HarnessFactory] = &[
     harness::udp::harness,
     harness::websocket::plain,
     harness::websocket::secure,
+    harness::ble_sim::harness_23,
+    harness::ble_sim::harness_247,
 ];
 
 /// A case that has not finished by then has hung: it fails.

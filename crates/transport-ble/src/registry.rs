@@ -1,14 +1,14 @@
 //! The live links of a transport or mesh node and their per-link statistics ([`LinkStats`]).
 //!
 //! An entry is added when a link's stream is built and removed by a small task when the link
-//! goes down, so the table never holds more than the adapter's live links. The lock is taken
+//! goes down (that task also keeps the link's adapter alive until then), so the table never holds more than the adapter's live links. The lock is taken
 //! on link up/down and when statistics are read, never per message.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::link::{DeviceId, LinkWatch, Role};
+use crate::link::{BleAdapter, DeviceId, LinkWatch, Role};
 use crate::stream::{StreamCounters, StreamStats};
 
 /// Statistics of one live link.
@@ -57,6 +57,7 @@ impl LinkRegistry {
         watch: LinkWatch,
         rssi: Option<i16>,
         counters: Arc<StreamCounters>,
+        adapter: Arc<dyn BleAdapter>,
     ) {
         let id = self.0.next.fetch_add(1, Ordering::Relaxed);
         let down = watch.clone();
@@ -69,9 +70,12 @@ impl LinkRegistry {
             },
         );
         let registry = self.clone();
+        // The adapter lives as long as its links (a simulated device would leave the medium,
+        // and take the link with it, when the transport that made it is dropped).
         tokio::spawn(async move {
             down.down().await;
             registry.lock().remove(&id);
+            drop(adapter);
         });
     }
 

@@ -134,19 +134,20 @@ pub fn device_address(device: &DeviceId) -> TransportAddress {
 pub(crate) fn raw_stream(
     link: BleLink,
     config: BleStreamConfig,
-    local: &DeviceId,
+    adapter: &Arc<dyn BleAdapter>,
     registry: &LinkRegistry,
     rssi: Option<i16>,
 ) -> RawStream<BleReadHalf, BleWriteHalf> {
     let watch = link.watch();
+    let local = adapter.local_id();
     let remote = device_address(link.remote());
     let stream = BleStream::with_config(link, config);
-    registry.register(watch, rssi, stream.counters());
+    registry.register(watch, rssi, stream.counters(), adapter.clone());
     let (reader, writer) = stream.into_split();
     RawStream {
         reader,
         writer,
-        local_addr: device_address(local),
+        local_addr: device_address(&local),
         remote_addr: remote,
     }
 }
@@ -261,7 +262,7 @@ impl Transport for BleTransport {
         tracing::info!(address = %local_addr, "ble listening");
         let acceptor = listener::BleAcceptor {
             incoming,
-            local,
+            adapter: self.adapter.clone(),
             stream: self.stream,
             links: self.links.clone(),
         };
@@ -283,7 +284,7 @@ impl Transport for BleTransport {
                     .connect(&device, timeout)
                     .await
                     .map_err(|e| to_core_error("ble connect", e))?;
-                Ok(raw_stream(link, config, &adapter.local_id(), &links, None))
+                Ok(raw_stream(link, config, &adapter, &links, None))
             })
             .await
     }

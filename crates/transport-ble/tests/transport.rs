@@ -314,3 +314,34 @@ async fn the_eighth_link_fails_with_a_typed_error() {
     assert_eq!(dialed.remote_peer(), srv.local_peer_id());
     drop(eighth);
 }
+
+/// Connections outlive the transport that made them (as with TCP): the adapter stays alive,
+/// and on the medium, while a link is up.
+#[tokio::test(start_paused = true)]
+async fn connections_outlive_their_transport() {
+    let radio = SimRadio::new(SimConfig::default());
+    let (srv, mut listener, srv_dev) = server(&radio, 247).await;
+    let (cli, cli_dev) = transport(&radio, SimDeviceConfig::default());
+    let cli_id = cli_dev.id().clone();
+    let (dialed, mut accepted) = connect(&cli, &srv, &mut listener).await;
+    drop((cli, cli_dev));
+    dialed
+        .send(Bytes::from_static(b"still"))
+        .await
+        .expect("send");
+    assert_eq!(
+        within(accepted.recv()).await.expect("recv").as_deref(),
+        Some(&b"still"[..])
+    );
+    assert_eq!(radio.link_count(&cli_id), 1);
+    within(dialed.close("done")).await.expect("close");
+    assert!(matches!(within(accepted.recv()).await, Ok(None)));
+    // Once its last link is down, the device leaves the medium.
+    within(async {
+        while radio.partition(&cli_id).is_some() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_eq!(radio.link_count(srv_dev.id()), 0);
+}

@@ -1,6 +1,7 @@
 //! The backends' harnesses, one module each, independent of one another. Each module exposes
 //! `pub fn harness() -> Arc<dyn Harness>`, which `tests/conformance.rs` lists in `BACKENDS`.
 
+pub mod ble_sim;
 pub mod memory;
 pub mod quic;
 pub mod tcp;

@@ -61,7 +61,7 @@ macro_rules! expect_err {
 }
 
 /// Guards each step against hangs only: a step that takes this long has failed.
-pub(crate) const GUARD: Duration = Duration::from_secs(10);
+pub(crate) const GUARD: Duration = Duration::from_secs(20);
 
 /// Channel settings for most cases: default, with 256 KiB messages (fast `size_max`).
 pub(crate) fn channel() -> ChannelConfig {

@@ -213,7 +213,7 @@ impl Supervisor {
             k.phase = Phase::Pending;
         }
         let watch = link.watch();
-        let raw = raw_stream(link, self.config.stream, &self.local, &self.links, rssi);
+        let raw = raw_stream(link, self.config.stream, &self.adapter, &self.links, rssi);
         let ctx = self.ctx.clone();
         self.attempts.spawn(async move {
             let result = inbound(ctx, &device, raw).await.map(|c| (c, watch));
@@ -269,7 +269,7 @@ impl Supervisor {
                             .await
                             .map_err(|e| to_core_error("ble connect", e))?;
                         *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(link.watch());
-                        Ok(raw_stream(link, stream, &adapter.local_id(), &links, rssi))
+                        Ok(raw_stream(link, stream, &adapter, &links, rssi))
                     })
                     .await;
                 let watch = watch.lock().unwrap_or_else(|p| p.into_inner()).take();

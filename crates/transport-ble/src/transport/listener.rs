@@ -10,14 +10,14 @@ use bitcraps_transport_core::stream::{AcceptedStream, StreamAcceptor, StreamList
 use bitcraps_transport_core::{Inbound, Listener, ListenerStats, Result, TransportAddress};
 
 use super::{raw_stream, source_key};
-use crate::link::{BleAdapter, DeviceId, IncomingLinks};
+use crate::link::{BleAdapter, IncomingLinks};
 use crate::registry::LinkRegistry;
 use crate::stream::{BleReadHalf, BleStreamConfig, BleWriteHalf};
 
 /// Hands incoming links to the core's listener, keyed by the remote device.
 pub(super) struct BleAcceptor {
     pub(super) incoming: IncomingLinks,
-    pub(super) local: DeviceId,
+    pub(super) adapter: Arc<dyn BleAdapter>,
     pub(super) stream: BleStreamConfig,
     pub(super) links: LinkRegistry,
 }
@@ -35,7 +35,7 @@ impl StreamAcceptor for BleAcceptor {
         })?;
         let source = source_key(link.remote());
         Ok(AcceptedStream {
-            raw: raw_stream(link, self.stream, &self.local, &self.links, None),
+            raw: raw_stream(link, self.stream, &self.adapter, &self.links, None),
             source,
         })
     }
