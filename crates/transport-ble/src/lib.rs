@@ -1,6 +1,6 @@
 //! Bluetooth LE transport for BitCraps: a GATT link layer with three backends, MTU
 //! fragmentation, a byte stream for the core's Noise channel to run on, the core `Transport`
-//! ([`BleTransport`]) and a mesh mode ([`MeshNode`]). See `BLE.md` in the crate for the wire
+//! ([`BleTransport`]) and a mesh mode ([`MeshNode`]). See `docs/protocol.md` (section 9) and `docs/backends.md` for the wire
 //! formats, the simulator's model and measured efficiency.
 //!
 //! ```no_run

@@ -1,6 +1,6 @@
 //! Payload efficiency and simulated throughput through `BleTransport` (Noise records, fragment
 //! headers and ATT/L2CAP headers all counted), at MTU 23, 185 and 247 on the 1M and 2M PHY.
-//! Prints the table quoted in BLE.md (`cargo test -p bitcraps-transport-ble --test efficiency
+//! Prints the table quoted in docs/backends.md (`cargo test -p bitcraps-transport-ble --test efficiency
 //! -- --nocapture`) and checks it against the model: the radio never carries more than the
 //! link rate, and the pipeline keeps it busy.
 
