@@ -1,7 +1,7 @@
 //! `cargo xtask ci`: every check CI makes, in order, stopping at the first failure.
 //!
 //! 1. `cargo fmt --all -- --check`
-//! 2. `cargo clippy --workspace --all-targets --locked -- -D warnings`
+//! 2. `cargo clippy --workspace --all-targets --all-features --locked -- -D warnings`
 //! 3. `cargo test --workspace --locked --exclude bitcraps-conformance`
 //! 4. the conformance suite, as `cargo xtask conformance` runs it
 //! 5. cargo-deny (installed if missing): `cargo fetch --locked`, then
@@ -88,6 +88,8 @@ fn step(root: &Path, args: &CiArgs, name: &str) -> Result<Ran> {
                 "clippy",
                 "--workspace",
                 "--all-targets",
+                // Every optional backend role compiles too (the bluer BLE peripheral).
+                "--all-features",
                 "--locked",
                 "--",
                 "-D",
