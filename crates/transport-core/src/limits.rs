@@ -6,11 +6,12 @@
 //! Tickets and guards are RAII: a handshake ticket dropped without `succeed` counts as a
 //! failed handshake, and an admission guard releases its slot when the connection ends.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::policy::{ConnectionLimiter, ConnectionLimits, Direction, LimitRejection, SourceKey};
-use crate::{PeerId, TransportAddress};
+use crate::{Error, PeerId, TransportAddress};
 
 /// A [`ConnectionLimiter`] behind a mutex, with RAII tickets.
 #[derive(Clone)]
@@ -99,6 +100,31 @@ impl SharedLimiter {
             dest: dest.clone(),
             done: false,
         })
+    }
+
+    /// Runs one dial to `dest` under the outbound limits: refused at once (`Error::Limit`) while
+    /// `dest` is backing off; `attempt` bounded by `timeout` (`Error::Timeout` naming
+    /// `operation`); a failure other than a limit refusal backs off later dials to `dest`.
+    pub async fn guard_dial<T>(
+        &self,
+        dest: &TransportAddress,
+        timeout: Duration,
+        operation: &'static str,
+        attempt: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let ticket = self.check_outbound(dest).map_err(Error::Limit)?;
+        let result = match tokio::time::timeout(timeout, attempt).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout {
+                operation,
+                after: timeout,
+            }),
+        };
+        match &result {
+            Ok(_) | Err(Error::Limit(_) | Error::RemoteLimit(_)) => ticket.succeed(),
+            Err(_) => drop(ticket),
+        }
+        result
     }
 
     /// Admits an authenticated connection to `peer`; the slot is held until the guard drops.

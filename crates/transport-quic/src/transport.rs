@@ -367,29 +367,15 @@ impl Transport for QuicTransport {
 
     async fn dial(&self, addr: &TransportAddress, expect: Option<PeerId>) -> Result<Connection> {
         let remote = Self::socket_addr(addr)?;
-        let ticket = self
-            .shared
-            .limiter
-            .check_outbound(addr)
-            .map_err(Error::Limit)?;
         let timeout = self.shared.config.channel.handshake_timeout;
-        let result = match tokio::time::timeout(timeout, self.dial_inner(remote, expect)).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::Timeout {
-                operation: "quic dial and handshake",
-                after: timeout,
-            }),
-        };
-        match result {
-            Ok(c) => {
-                ticket.succeed();
-                Ok(c)
-            }
-            Err(e @ (Error::Limit(_) | Error::RemoteLimit(_))) => {
-                ticket.succeed();
-                Err(e)
-            }
-            Err(e) => Err(e),
-        }
+        self.shared
+            .limiter
+            .guard_dial(
+                addr,
+                timeout,
+                "quic dial and handshake",
+                self.dial_inner(remote, expect),
+            )
+            .await
     }
 }

@@ -268,16 +268,13 @@ impl Transport for UdpTransport {
 
     async fn dial(&self, addr: &TransportAddress, expect: Option<PeerId>) -> Result<Connection> {
         let remote = Self::socket_addr(addr)?;
-        let ticket = self
-            .inner
+        // The handshake enforces its own deadline (with retransmission); the guard's timeout
+        // is only a backstop above it.
+        let backstop =
+            self.inner.config.channel.handshake_timeout + std::time::Duration::from_secs(1);
+        self.inner
             .limiter
-            .check_outbound(addr)
-            .map_err(Error::Limit)?;
-        let result = self.dial_socket(remote, expect).await;
-        match &result {
-            Ok(_) | Err(Error::Limit(_) | Error::RemoteLimit(_)) => ticket.succeed(),
-            Err(_) => drop(ticket),
-        }
-        result
+            .guard_dial(addr, backstop, "udp dial", self.dial_socket(remote, expect))
+            .await
     }
 }

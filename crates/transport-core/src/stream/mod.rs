@@ -20,8 +20,7 @@ use crate::connection::{new_connection, ConnectionInfo};
 use crate::policy::Direction;
 use crate::secure::LocalIdentity;
 use crate::{
-    ChannelConfig, Connection, Error, PeerId, Result, SharedLimiter, TransportAddress,
-    TransportKind,
+    ChannelConfig, Connection, PeerId, Result, SharedLimiter, TransportAddress, TransportKind,
 };
 
 /// What every stream connection of one transport shares.
@@ -65,30 +64,18 @@ impl StreamContext {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<RawStream<R, W>>>,
     {
-        let ticket = self.limiter.check_outbound(addr).map_err(Error::Limit)?;
-        let timeout = self.config.handshake_timeout;
         let attempt = async {
             let raw = connect().await?;
             self.secure_outbound(raw, expect).await
         };
-        let result = match tokio::time::timeout(timeout, attempt).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::Timeout {
-                operation: "dial and handshake",
-                after: timeout,
-            }),
-        };
-        match result {
-            Ok(c) => {
-                ticket.succeed();
-                Ok(c)
-            }
-            Err(e @ (Error::Limit(_) | Error::RemoteLimit(_))) => {
-                ticket.succeed();
-                Err(e)
-            }
-            Err(e) => Err(e),
-        }
+        self.limiter
+            .guard_dial(
+                addr,
+                self.config.handshake_timeout,
+                "dial and handshake",
+                attempt,
+            )
+            .await
     }
 
     /// Runs the dialer's handshake on `raw` and starts the connection (no timeout, no dial
