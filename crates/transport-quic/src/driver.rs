@@ -139,12 +139,7 @@ async fn read_loop(
         }
     };
     drop(incoming);
-    if let Some(error) = failure {
-        tracing::debug!(peer = %link.info().remote_peer.short(), %error, "quic connection failed");
-        link.fail(error);
-        link.abort();
-    }
-    link.set_reader_done();
+    link.end_reading(failure);
 }
 
 /// Maps a write failure; `Ok` when the connection ended in a way the reader reports.

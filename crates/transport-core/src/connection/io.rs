@@ -305,6 +305,17 @@ impl LinkHandle {
         self.shared.set_flag(ABORT);
     }
 
+    /// The receiving direction ended, with `failure` if it failed: the failure is recorded for
+    /// the application, the other direction is told to stop, then the reader is marked done.
+    pub fn end_reading(&self, failure: Option<Error>) {
+        if let Some(error) = failure {
+            tracing::debug!(peer = %self.info().remote_peer.short(), %error, "connection failed");
+            self.fail(error);
+            self.abort();
+        }
+        self.set_reader_done();
+    }
+
     /// The receiving direction is done.
     pub fn set_reader_done(&self) {
         self.shared.set_flag(READER_DONE);

@@ -103,12 +103,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         }
     };
     drop(incoming);
-    if let Some(error) = failure {
-        tracing::debug!(peer = %link.info().remote_peer.short(), %error, "connection failed");
-        link.fail(error);
-        link.abort();
-    }
-    link.set_reader_done();
+    link.end_reading(failure);
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(
