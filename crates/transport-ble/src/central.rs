@@ -7,11 +7,20 @@
 //!
 //! # MTU
 //!
-//! btleplug 0.11 does not expose the negotiated ATT MTU. The link reports
-//! [`CentralConfig::mtu`], 23 by default: every BLE link supports it, so no write is ever
-//! truncated. Raise it when the peers are known to negotiate more (BlueZ, Android and iOS all
-//! negotiate at least 185 with each other); a write above the real MTU fails or is truncated
-//! by the stack, which the Noise layer above detects.
+//! btleplug 0.11 does not expose the negotiated ATT MTU on any platform. On Linux the central
+//! reads it from BlueZ itself: after service discovery it reads the `MTU` property of the
+//! write characteristic (`org.bluez.GattCharacteristic1.MTU`, BlueZ 5.62+) over D-Bus, and
+//! the link uses that (see `mtu.rs`). Elsewhere, or when BlueZ does not report it, the link
+//! uses [`CentralConfig::mtu`], 23 by default: every BLE link supports it, so no write is
+//! ever too large. A write above the real MTU fails (BlueZ refuses a Write Command over
+//! `MTU - 3` bytes), which takes the link down.
+//!
+//! # Device ids
+//!
+//! On Linux a discovered device's id is its Bluetooth address (`AA:BB:CC:DD:EE:FF`), the
+//! same text a BlueZ peripheral reports as its own id, so the address a listener prints is
+//! the address a central dials; btleplug's own id (`hci0/dev_AA_BB_...`) is accepted too.
+//! On macOS and iOS (no addresses) the id is btleplug's, a per-host UUID.
 //!
 //! # Tests
 //!
@@ -40,6 +49,9 @@ use crate::link::{
 };
 use crate::uuids;
 
+#[cfg(target_os = "linux")]
+mod mtu;
+
 const BACKEND: &str = "btleplug";
 
 /// Settings of a [`CentralAdapter`].
@@ -51,8 +63,12 @@ pub struct CentralConfig {
     pub write_characteristic: Uuid,
     /// The characteristic subscribed to (peripheral -> central).
     pub notify_characteristic: Uuid,
-    /// The ATT MTU the link reports (see the [module docs](self)); clamped to 23..=517.
+    /// The ATT MTU a link uses when the stack does not report one (see the
+    /// [module docs](self)); clamped to 23..=517.
     pub mtu: u16,
+    /// The adapter to open by name (`hci0`, ... on Linux, matched against the start of
+    /// btleplug's adapter info); `None` for the first one.
+    pub adapter_name: Option<String>,
     /// Queue sizes of each link.
     pub queues: QueueConfig,
     /// Scan reports buffered before new ones are dropped.
@@ -68,6 +84,7 @@ impl Default for CentralConfig {
             write_characteristic: uuids::WRITE_CHARACTERISTIC,
             notify_characteristic: uuids::NOTIFY_CHARACTERISTIC,
             mtu: crate::link::MIN_MTU,
+            adapter_name: None,
             queues: QueueConfig::default(),
             scan_queue: 64,
             max_links: 7,
@@ -85,22 +102,33 @@ pub struct CentralAdapter {
     adapter: Adapter,
     config: Arc<CentralConfig>,
     local: DeviceId,
+    /// Controls of the links made so far (pruned of the down ones on each connect): the cap.
+    links: Arc<std::sync::Mutex<Vec<LinkControl>>>,
 }
 
 impl CentralAdapter {
-    /// Opens the first Bluetooth adapter. Fails with [`LinkError::AdapterUnavailable`] when
-    /// there is none (or no system D-Bus on Linux).
+    /// Opens the adapter [`CentralConfig::adapter_name`] names, or the first one. Fails with
+    /// [`LinkError::AdapterUnavailable`] when there is none (or no system D-Bus on Linux).
     pub async fn new(config: CentralConfig) -> Result<Self, LinkError> {
-        let manager = Manager::new()
-            .await
-            .map_err(|e| LinkError::AdapterUnavailable(e.to_string()))?;
-        let adapter = manager
-            .adapters()
-            .await
-            .map_err(|e| LinkError::AdapterUnavailable(e.to_string()))?
-            .into_iter()
-            .next()
-            .ok_or_else(|| LinkError::AdapterUnavailable("no Bluetooth adapter".into()))?;
+        let unavailable = |e: btleplug::Error| LinkError::AdapterUnavailable(e.to_string());
+        let manager = Manager::new().await.map_err(unavailable)?;
+        let mut chosen = None;
+        for adapter in manager.adapters().await.map_err(unavailable)? {
+            let info = adapter.adapter_info().await.map_err(unavailable)?;
+            let wanted = match &config.adapter_name {
+                // "hci1 (usb:...)": the name, then a space or the end.
+                Some(name) => info
+                    .strip_prefix(name.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(' ')),
+                None => true,
+            };
+            if wanted {
+                chosen = Some(adapter);
+                break;
+            }
+        }
+        let adapter = chosen
+            .ok_or_else(|| LinkError::AdapterUnavailable("no such Bluetooth adapter".into()))?;
         Self::from_adapter(adapter, config).await
     }
 
@@ -118,6 +146,7 @@ impl CentralAdapter {
             adapter,
             config: Arc::new(config),
             local: DeviceId::new(local),
+            links: Arc::default(),
         })
     }
 
@@ -125,7 +154,9 @@ impl CentralAdapter {
         let peripherals = self.adapter.peripherals().await.map_err(stack)?;
         peripherals
             .into_iter()
-            .find(|p| p.id().to_string() == device.as_str())
+            .find(|p| {
+                p.id().to_string() == device.as_str() || address_of(p) == Some(device.clone())
+            })
             .ok_or_else(|| LinkError::DeviceNotFound(device.clone()))
     }
 
@@ -207,7 +238,7 @@ impl BleAdapter for CentralAdapter {
                     continue;
                 }
                 let report = DiscoveredDevice {
-                    id: DeviceId::new(id.to_string()),
+                    id: address_of(&peripheral).unwrap_or_else(|| DeviceId::new(id.to_string())),
                     name: props.local_name,
                     rssi: props.rssi,
                 };
@@ -223,6 +254,16 @@ impl BleAdapter for CentralAdapter {
     }
 
     async fn connect(&self, device: &DeviceId, timeout: Duration) -> Result<BleLink, LinkError> {
+        {
+            let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+            links.retain(|control| !control.is_down());
+            if links.len() >= self.config.max_links {
+                return Err(LinkError::LinkCapReached {
+                    device: self.local.clone(),
+                    limit: self.config.max_links,
+                });
+            }
+        }
         let peripheral = self.find(device).await?;
         let events = self.adapter.events().await.map_err(stack)?;
         let opened = tokio::time::timeout(timeout, async {
@@ -242,9 +283,14 @@ impl BleAdapter for CentralAdapter {
                 return Err(LinkError::Timeout(timeout));
             }
         };
-        let info = LinkInfo::new(Role::Central, device.clone(), self.config.mtu)?;
+        let mtu = self.stack_mtu(&peripheral).await.unwrap_or(self.config.mtu);
+        let info = LinkInfo::new(Role::Central, device.clone(), mtu)?;
         let (link, driver) = new_link(info, self.config.queues);
-        tracing::debug!(remote = %device, mtu = self.config.mtu, "btleplug link up");
+        self.links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(driver.control.clone());
+        tracing::debug!(remote = %device, mtu, "btleplug link up");
         tokio::spawn(write_loop(
             peripheral.clone(),
             write,
@@ -268,6 +314,33 @@ impl BleAdapter for CentralAdapter {
             backend: BACKEND,
         })
     }
+}
+
+impl CentralAdapter {
+    /// The ATT MTU the stack negotiated with `peripheral`, where it tells (Linux: BlueZ).
+    async fn stack_mtu(&self, peripheral: &Peripheral) -> Option<u16> {
+        #[cfg(target_os = "linux")]
+        {
+            let mtu = mtu::bluez_mtu(
+                &peripheral.id().to_string(),
+                self.config.write_characteristic,
+            )
+            .await;
+            mtu.map(|mtu| mtu.clamp(crate::link::MIN_MTU, crate::link::MAX_MTU))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = peripheral;
+            None
+        }
+    }
+}
+
+/// The device's Bluetooth address as a [`DeviceId`], where the platform has one (not the
+/// all-zero address macOS and iOS report).
+fn address_of(peripheral: &Peripheral) -> Option<DeviceId> {
+    let address = peripheral.address();
+    (address != btleplug::api::BDAddr::default()).then(|| DeviceId::new(address.to_string()))
 }
 
 /// Writes queued payloads in order, one write-without-response each. A write is awaited

@@ -25,13 +25,19 @@
 //! * [`fragment`]: sans-IO [`Fragmenter`] / [`Reassembler`] with caps.
 //! * [`sim`]: a deterministic simulated radio implementing the link layer.
 //! * [`stream`]: [`BleStream`], `AsyncRead + AsyncWrite` over one link.
-//! * [`central`]: the central role on btleplug.
-//! * `peripheral` (feature `peripheral`, Linux): the peripheral role on BlueZ via bluer.
+//! * `central` (feature `central`, on by default): the central role on btleplug.
+//! * `peripheral` (feature `peripheral`, on by default, Linux): the peripheral role on BlueZ
+//!   via bluer.
+//! * `emulator` (feature `bluez-emulator`, Linux): starts the BlueZ emulator of
+//!   `tools/bluez-emu` for tests of both roles without a radio.
 //! * [`mesh`]: mesh mode, advertising and scanning at once, with reconnect backoff.
 //! * [`transport`]: [`BleTransport`], the core `Transport` with the Noise channel on each link.
 //! * [`uuids`]: the GATT service and characteristic UUIDs.
 
+#[cfg(feature = "central")]
 pub mod central;
+#[cfg(all(feature = "bluez-emulator", target_os = "linux"))]
+pub mod emulator;
 pub mod fragment;
 pub mod link;
 pub mod mesh;
