@@ -9,7 +9,8 @@
 //!
 //! A link comes up when a central subscribes to the notify characteristic; its write socket
 //! joins the link when the central first writes (which may happen before or after). The link
-//! goes down when the central unsubscribes or disconnects.
+//! goes down when the central unsubscribes or disconnects. A central that subscribes while
+//! [`PeripheralConfig::max_links`] links are up is disconnected.
 //!
 //! # MTU
 //!
@@ -27,22 +28,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bluer::adv::{Advertisement, AdvertisementHandle};
 use bluer::gatt::local::{
-    characteristic_control, Application, ApplicationHandle, Characteristic, CharacteristicControl,
-    CharacteristicControlEvent, CharacteristicNotify, CharacteristicNotifyMethod,
-    CharacteristicWrite, CharacteristicWriteMethod, Service,
+    characteristic_control, Application, ApplicationHandle, Characteristic, CharacteristicNotify,
+    CharacteristicNotifyMethod, CharacteristicWrite, CharacteristicWriteMethod, Service,
 };
-use bluer::gatt::{CharacteristicReader, CharacteristicWriter};
-use bluer::Address;
-use bytes::Bytes;
-use futures::StreamExt;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::link::{
-    new_link, AdvertisingConfig, BleAdapter, BleLink, DeviceId, IncomingLinks, IncomingQueue,
-    LinkControl, LinkDownReason, LinkError, LinkInfo, OutgoingQueue, QueueConfig, Role, Scan,
+    AdvertisingConfig, BleAdapter, BleLink, DeviceId, IncomingLinks, LinkError, QueueConfig, Scan,
 };
 use crate::uuids;
+
+mod server;
+use server::Server;
 
 const BACKEND: &str = "bluer";
 
@@ -161,6 +159,7 @@ impl PeripheralAdapter {
         let (tx, _) = mpsc::channel(1);
         let incoming = Arc::new(Mutex::new(tx));
         let server = Server {
+            adapter: adapter.clone(),
             queues: config.queues,
             max_links,
             links: HashMap::new(),
@@ -242,167 +241,4 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Routes BlueZ's per-central sockets to links. Its maps hold at most `max_links` entries.
-struct Server {
-    queues: QueueConfig,
-    max_links: usize,
-    /// Live links: where to hand a central's write socket.
-    links: HashMap<Address, (LinkControl, mpsc::Sender<CharacteristicReader>)>,
-    /// Write sockets of centrals that wrote before subscribing.
-    early_readers: HashMap<Address, CharacteristicReader>,
-    incoming: Arc<Mutex<mpsc::Sender<BleLink>>>,
-}
-
-impl Server {
-    async fn run(mut self, mut writes: CharacteristicControl, mut notifies: CharacteristicControl) {
-        loop {
-            let event = tokio::select! {
-                event = writes.next() => event,
-                event = notifies.next() => event,
-            };
-            match event {
-                Some(CharacteristicControlEvent::Write(request)) => {
-                    let address = request.device_address();
-                    match request.accept() {
-                        Ok(reader) => self.on_reader(address, reader),
-                        Err(err) => {
-                            tracing::debug!(error = %err, "accepting a write socket failed")
-                        }
-                    }
-                }
-                Some(CharacteristicControlEvent::Notify(writer)) => self.on_subscribe(writer),
-                None => break,
-            }
-        }
-    }
-
-    fn prune(&mut self) {
-        self.links.retain(|_, (control, _)| !control.is_down());
-    }
-
-    fn on_reader(&mut self, address: Address, reader: CharacteristicReader) {
-        self.prune();
-        if let Some((_, tx)) = self.links.get(&address) {
-            if tx.try_send(reader).is_err() {
-                tracing::debug!(%address, "link busy; write socket dropped");
-            }
-        } else if self.early_readers.len() < self.max_links {
-            self.early_readers.insert(address, reader);
-        }
-    }
-
-    fn on_subscribe(&mut self, writer: CharacteristicWriter) {
-        self.prune();
-        let address = writer.device_address();
-        if self.links.len() >= self.max_links || self.links.contains_key(&address) {
-            tracing::debug!(%address, "subscription ignored (cap reached or already linked)");
-            return;
-        }
-        // bluer's writer allows MTU - 5 bytes per notification.
-        let max_payload = writer.mtu();
-        let mtu = (max_payload + 5).clamp(
-            usize::from(crate::link::MIN_MTU),
-            usize::from(crate::link::MAX_MTU),
-        );
-        let mtu = u16::try_from(mtu).unwrap_or(crate::link::MIN_MTU);
-        let info = match LinkInfo::new(Role::Peripheral, DeviceId::new(address.to_string()), mtu) {
-            Ok(info) => info.with_max_payload(u16::try_from(max_payload).unwrap_or(u16::MAX)),
-            Err(err) => {
-                tracing::debug!(error = %err, "subscription with a bad MTU ignored");
-                return;
-            }
-        };
-        let (link, driver) = new_link(info, self.queues);
-        let (reader_tx, reader_rx) = mpsc::channel(1);
-        if let Some(reader) = self.early_readers.remove(&address) {
-            let _ = reader_tx.try_send(reader);
-        }
-        tokio::spawn(notify_loop(writer, driver.outgoing, driver.control.clone()));
-        tokio::spawn(write_socket_loop(
-            reader_rx,
-            driver.incoming,
-            driver.control.clone(),
-        ));
-        if lock(&self.incoming).try_send(link).is_err() {
-            tracing::debug!(%address, "nobody accepting; link dropped");
-            return;
-        }
-        self.links.insert(address, (driver.control, reader_tx));
-    }
-}
-
-/// Sends queued payloads as notifications to one central, in order; watches for it leaving.
-async fn notify_loop(
-    writer: CharacteristicWriter,
-    mut outgoing: OutgoingQueue,
-    control: LinkControl,
-) {
-    loop {
-        let next = tokio::select! {
-            biased;
-            _ = control.wait_down() => return,
-            _ = writer.closed() => {
-                control.set_down(LinkDownReason::RemoteClose);
-                return;
-            }
-            next = outgoing.next() => next,
-        };
-        let Some(payload) = next else {
-            control.set_down(LinkDownReason::LocalClose);
-            return;
-        };
-        if let Err(err) = writer.send(&payload).await {
-            control.set_down(LinkDownReason::Failed(err.to_string()));
-            return;
-        }
-    }
-}
-
-/// Reads the central's writes (from whichever write socket it acquired last) into the link.
-async fn write_socket_loop(
-    mut readers: mpsc::Receiver<CharacteristicReader>,
-    incoming: IncomingQueue,
-    control: LinkControl,
-) {
-    let mut current: Option<CharacteristicReader> = None;
-    loop {
-        let received = tokio::select! {
-            biased;
-            _ = control.wait_down() => return,
-            reader = readers.recv() => {
-                match reader {
-                    Some(reader) => current = Some(reader),
-                    None => return,
-                }
-                continue;
-            }
-            received = recv_from(current.as_ref()) => received,
-        };
-        match received {
-            Ok(value) if !value.is_empty() => {
-                let delivered = tokio::select! {
-                    biased;
-                    _ = control.wait_down() => return,
-                    delivered = incoming.deliver(Bytes::from(value)) => delivered,
-                };
-                if delivered.is_err() {
-                    control.set_down(LinkDownReason::LocalClose);
-                    return;
-                }
-            }
-            // End of file or an error: this write socket is gone; the notify side decides
-            // whether the link is.
-            Ok(_) | Err(_) => current = None,
-        }
-    }
-}
-
-/// Receives from the current write socket, or waits forever when there is none.
-async fn recv_from(reader: Option<&CharacteristicReader>) -> std::io::Result<Vec<u8>> {
-    match reader {
-        Some(reader) => reader.recv().await,
-        None => std::future::pending().await,
-    }
 }

@@ -4,86 +4,19 @@
 
 #![cfg(target_os = "linux")]
 
-use std::sync::Arc;
-use std::time::Duration;
+mod bluez_support;
 
-use bitcraps_transport_ble::central::{CentralAdapter, CentralConfig};
-use bitcraps_transport_ble::emulator::BluezEmulator;
 use bitcraps_transport_ble::link::BleAdapter;
-use bitcraps_transport_ble::peripheral::{PeripheralAdapter, PeripheralConfig};
-use bitcraps_transport_ble::{uuids, BleTransport, DeviceId};
-use bitcraps_transport_core::{Keypair, Transport};
-
-const GUARD: Duration = Duration::from_secs(30);
-
-fn emulator() -> Option<Arc<BluezEmulator>> {
-    match BluezEmulator::shared(24, 247) {
-        Ok(emulator) => Some(emulator),
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            None
-        }
-    }
-}
-
-async fn central(name: String) -> CentralAdapter {
-    CentralAdapter::new(CentralConfig {
-        adapter_name: Some(name),
-        ..CentralConfig::default()
-    })
-    .await
-    .expect("central adapter")
-}
-
-async fn peripheral(name: String) -> PeripheralAdapter {
-    PeripheralAdapter::new(PeripheralConfig {
-        adapter_name: Some(name),
-        ..PeripheralConfig::default()
-    })
-    .await
-    .expect("peripheral adapter")
-}
-
-/// Scans until `wanted` is reported.
-async fn discover(central: &CentralAdapter, wanted: &DeviceId) {
-    let mut scan = central.scan(uuids::SERVICE).await.expect("scan");
-    tokio::time::timeout(GUARD, async {
-        while let Some(found) = scan.next_device().await {
-            if &found.id == wanted {
-                return;
-            }
-        }
-        panic!("scan ended");
-    })
-    .await
-    .expect("the peripheral is discovered");
-}
+use bitcraps_transport_ble::{link_error, uuids, LinkDownReason, LinkError};
+use bluez_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authenticated_messages_both_ways() {
     let Some(emu) = emulator() else { return };
-    let (c, p) = (emu.lease().unwrap(), emu.lease().unwrap());
-    let server = BleTransport::new(Arc::new(peripheral(p).await), Keypair::generate());
-    let mut listener = server
-        .listen(&"ble://local".parse().unwrap())
-        .await
-        .expect("listen");
-    let central = central(c).await;
-    let target = DeviceId::new(match listener.local_addr() {
-        bitcraps_transport_core::TransportAddress::Bluetooth(id) => id.clone(),
-        other => panic!("{other}"),
-    });
-    discover(&central, &target).await;
-    let client = BleTransport::new(Arc::new(central), Keypair::generate());
-    let mut conn = client
-        .dial(listener.local_addr(), Some(server.local_peer_id()))
-        .await
-        .expect("dial");
-    let mut accepted = tokio::time::timeout(GUARD, listener.accept_connection())
-        .await
-        .expect("accept in time")
-        .expect("accept");
-    assert_eq!(accepted.remote_peer(), client.local_peer_id());
+    let (c, p) = (lease(&emu), lease(&emu));
+    let (server, mut listener, target) = listening(&p).await;
+    let client = dialer(&c, &target).await;
+    let (conn, mut accepted) = connect(&client, &server, &mut listener, &target).await;
     let big = vec![0xa5u8; 5000];
     conn.send(big.clone().into()).await.expect("send");
     assert_eq!(
@@ -91,6 +24,7 @@ async fn authenticated_messages_both_ways() {
         Some(&big[..])
     );
     accepted.send("pong".into()).await.expect("send back");
+    let mut conn = conn;
     assert_eq!(
         conn.recv().await.expect("recv back").as_deref(),
         Some(&b"pong"[..])
@@ -108,4 +42,102 @@ async fn authenticated_messages_both_ways() {
     );
     assert_eq!(client.link_stats()[0].mtu, 247);
     assert_eq!(server.link_stats()[0].mtu, 247);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mtu_bluez_reports_sizes_the_fragments() {
+    let Some(emu) = emulator() else { return };
+    let (c, p) = (lease(&emu), lease(&emu));
+    emu.set_mtu(&c, &p, 100).expect("set mtu");
+    let (server, mut listener, target) = listening(&p).await;
+    let client = dialer(&c, &target).await;
+    let (conn, mut accepted) = connect(&client, &server, &mut listener, &target).await;
+    let before = client.link_stats()[0].traffic.fragments_out;
+    let message = vec![7u8; 4000];
+    conn.send(message.clone().into()).await.expect("send");
+    assert_eq!(
+        accepted.recv().await.expect("recv").as_deref(),
+        Some(&message[..])
+    );
+    let central = &client.link_stats()[0];
+    let peripheral = &server.link_stats()[0];
+    assert_eq!((central.mtu, peripheral.mtu), (100, 100));
+    // Noise adds 16 bytes a record and the fragment header its own: more than 4000 / 97
+    // fragments, and far fewer than at the 23-byte fallback (4000 / 20 = 200).
+    let fragments = central.traffic.fragments_out - before;
+    assert!((42..120).contains(&fragments), "{fragments} fragments");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_reports_the_advertised_name_and_signal() {
+    let Some(emu) = emulator() else { return };
+    let (c, p) = (lease(&emu), lease(&emu));
+    let (_server, _listener, target) = listening(&p).await;
+    let central = central(&c).await;
+    let mut scan = central.scan(uuids::SERVICE).await.expect("scan");
+    let found = tokio::time::timeout(GUARD, async {
+        loop {
+            let found = scan.next_device().await.expect("scan runs");
+            if found.id == target {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("discovered");
+    assert_eq!(found.name.as_deref(), Some("bitcraps"));
+    assert!(found.rssi.is_some_and(|rssi| rssi < 0), "{found:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_lost_mid_message_is_a_typed_error_and_reconnect_works() {
+    let Some(emu) = emulator() else { return };
+    let (c, p) = (lease(&emu), lease(&emu));
+    let (server, mut listener, target) = listening(&p).await;
+    let client = dialer(&c, &target).await;
+    let (conn, mut accepted) = connect(&client, &server, &mut listener, &target).await;
+    // 20 kB is about 90 writes at MTU 247: the link goes after 10 of them.
+    emu.drop_after(&c, &p, 10).expect("drop after");
+    let _ = conn.send(vec![1u8; 20_000].into()).await;
+    let err = tokio::time::timeout(GUARD, accepted.recv())
+        .await
+        .expect("the receiver learns in time")
+        .expect_err("a cut message is an error, not a message or a clean end");
+    assert!(
+        matches!(
+            link_error(&err),
+            Some(LinkError::LinkDown(
+                LinkDownReason::ConnectionLost | LinkDownReason::RemoteClose
+            ))
+        ),
+        "{err:?}"
+    );
+    let mut conn = conn;
+    let err = tokio::time::timeout(GUARD, conn.recv())
+        .await
+        .expect("the sender learns in time")
+        .expect_err("the dialer's side is an error too");
+    assert!(link_error(&err).is_some(), "{err:?}");
+    // The device is still known: a new dial reaches the same listener.
+    let (conn, mut accepted) = connect(&client, &server, &mut listener, &target).await;
+    conn.send("again".into()).await.expect("send");
+    assert_eq!(
+        accepted.recv().await.expect("recv").as_deref(),
+        Some(&b"again"[..])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_a_typed_error() {
+    let Some(emu) = emulator() else { return };
+    let (c, p) = (lease(&emu), lease(&emu));
+    let (_server, _listener, target) = listening(&p).await;
+    let central = central(&c).await;
+    discover(&central, &target).await;
+    emu.set_refuse(&p, true).expect("refuse");
+    let refused = central.connect(&target, GUARD).await;
+    assert!(matches!(refused, Err(LinkError::Stack(_))), "{refused:?}");
+    emu.set_refuse(&p, false).expect("accept again");
+    let link = central.connect(&target, GUARD).await.expect("connect");
+    assert_eq!(link.mtu(), 247);
 }

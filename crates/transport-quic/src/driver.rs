@@ -138,8 +138,10 @@ async fn read_loop(
             Err(ReadFrameError::Io(e)) => break read_failure(e, &link),
         }
     };
-    drop(incoming);
+    // The failure first: a receiver that sees the queue end must find it, or it would take
+    // a lost link for a clean end (found by the BlueZ emulator's link-drop test).
     link.end_reading(failure);
+    drop(incoming);
 }
 
 /// Maps a write failure; `Ok` when the connection ended in a way the reader reports.

@@ -255,7 +255,7 @@ class Session:
             task.cancel()
         elif self.link.up:
             asyncio.get_running_loop().create_task(
-                call(self.bus, local.app.owner, local.path, GATT_CHRC, "StopNotify"))
+                _quiet(call(self.bus, local.app.owner, local.path, GATT_CHRC, "StopNotify")))
 
     # ---- server -> client ----------------------------------------------------------------
 
@@ -295,6 +295,14 @@ class Session:
         for path in self.object_paths:
             self.link.world.registry.remove_tree(path)
         self.object_paths.clear()
+
+
+async def _quiet(call_coro):
+    """Awaits a call nobody waits for; its failure (the application is gone) is logged."""
+    try:
+        await call_coro
+    except BluezError as err:
+        LOG.info("%s", err)
 
 
 def _socket(reply):

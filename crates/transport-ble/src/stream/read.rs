@@ -112,6 +112,13 @@ impl AsyncRead for BleReadHalf {
                 return Poll::Ready(Ok(()));
             }
             if let Some((kind, text)) = &this.read_error {
+                // A dead link stays a typed error (`link_error` finds the LinkError) however
+                // often it is read.
+                if let (io::ErrorKind::ConnectionAborted, Some(reason)) =
+                    (kind, this.receiver.down_reason())
+                {
+                    return Poll::Ready(Err(io::Error::new(*kind, LinkError::LinkDown(reason))));
+                }
                 return Poll::Ready(Err(io::Error::new(*kind, text.clone())));
             }
             let Some(fragment) = ready!(this.receiver.poll_recv(cx)) else {
@@ -121,11 +128,9 @@ impl AsyncRead for BleReadHalf {
                     .unwrap_or(LinkDownReason::ConnectionLost);
                 // Partial messages of a dead link are worth nothing: free them now.
                 this.reassembler.clear();
-                let err = this.fail(
-                    io::ErrorKind::ConnectionAborted,
-                    LinkError::LinkDown(reason),
-                );
-                return Poll::Ready(Err(err));
+                let err = LinkError::LinkDown(reason);
+                this.read_error = Some((io::ErrorKind::ConnectionAborted, err.to_string()));
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, err)));
             };
             this.counters.received_fragment();
             let drops_before = this.reassembler.stats().drops.total();

@@ -102,8 +102,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
             other => break Some(ProtocolError::UnexpectedRecord(other).into()),
         }
     };
-    drop(incoming);
+    // The failure first: a receiver that sees the queue end must find it, or it would take
+    // a lost link for a clean end (found by the BlueZ emulator's link-drop test).
     link.end_reading(failure);
+    drop(incoming);
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(
