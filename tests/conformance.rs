@@ -24,6 +24,8 @@ const BACKENDS: &[HarnessFactory] = &[
     harness::websocket::secure,
     harness::ble_sim::harness_23,
     harness::ble_sim::harness_247,
+    #[cfg(target_os = "linux")]
+    harness::ble_bluez::harness,
 ];
 
 /// A case that has not finished by then has hung: it fails.
@@ -38,10 +40,19 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// What a backend offers, read from a throwaway transport (inside a runtime, for backends
 /// whose constructors need one).
-fn profile(make: HarnessFactory) -> (&'static str, Profile) {
+fn profile(make: HarnessFactory) -> (&'static str, Profile, Option<String>) {
     let rt = runtime().expect("tokio runtime");
     rt.block_on(async {
         let h = make();
+        if let Some(why) = h.unavailable() {
+            eprintln!("{}: every case skipped: {why}", h.name());
+            let profile = Profile {
+                capabilities: bitcraps_transport_core::Capabilities::reliable(0),
+                raw: false,
+                one_link_per_pair: false,
+            };
+            return (h.name(), profile, Some(why));
+        }
         let transport = h.transport(
             Keypair::generate(),
             ChannelConfig::default(),
@@ -50,8 +61,9 @@ fn profile(make: HarnessFactory) -> (&'static str, Profile) {
         let profile = Profile {
             capabilities: transport.capabilities(),
             raw: h.has_raw_access(),
+            one_link_per_pair: h.one_link_per_pair(),
         };
-        (h.name(), profile)
+        (h.name(), profile, None)
     })
 }
 
@@ -72,13 +84,21 @@ fn run_case(make: HarnessFactory, case: Case) -> Result<(), Failed> {
 fn trials() -> Vec<Trial> {
     let mut trials = Vec::new();
     for &make in BACKENDS {
-        let (name, profile) = profile(make);
+        let (name, profile, unavailable) = profile(make);
         for &case in CASES {
             let trial = Trial::test(format!("{name}::{}", case.name), move || {
                 run_case(make, case)
             });
             // Not applicable: ignored, with the reason. If forced (`--include-ignored`) it
             // really runs, so it is never passed without running.
+            if unavailable.is_some() {
+                trials.push(
+                    trial
+                        .with_ignored_flag(true)
+                        .with_kind("skipped: backend unavailable"),
+                );
+                continue;
+            }
             trials.push(match case.requires.skip_reason(&profile) {
                 Some(reason) => trial.with_ignored_flag(true).with_kind(reason),
                 None => trial,

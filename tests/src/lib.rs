@@ -58,6 +58,18 @@ pub trait Harness: Send + Sync + 'static {
     /// An address to listen on that picks a free port.
     fn listen_addr(&self) -> TransportAddress;
 
+    /// Why this backend cannot run on this machine (a missing system service), or `None`.
+    /// When it is `Some`, every case is reported ignored with that reason.
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
+
+    /// True if one pair of endpoints can hold only one connection at a time (BLE on a real
+    /// stack: one LE link per pair of devices). The cases that hold two are then ignored.
+    fn one_link_per_pair(&self) -> bool {
+        false
+    }
+
     /// True if [`Harness::connect_raw`] gives byte-level access. The cases that speak raw bytes
     /// (hostile input, per-source limits) are reported as ignored when it is false.
     fn has_raw_access(&self) -> bool {

@@ -104,6 +104,8 @@ pub struct CentralAdapter {
     local: DeviceId,
     /// Controls of the links made so far (pruned of the down ones on each connect): the cap.
     links: Arc<std::sync::Mutex<Vec<LinkControl>>>,
+    /// Held by a connect that scans for its device.
+    scanning: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl CentralAdapter {
@@ -112,8 +114,22 @@ impl CentralAdapter {
     pub async fn new(config: CentralConfig) -> Result<Self, LinkError> {
         let unavailable = |e: btleplug::Error| LinkError::AdapterUnavailable(e.to_string());
         let manager = Manager::new().await.map_err(unavailable)?;
+        let mut adapters = manager.adapters().await.map_err(unavailable)?;
+        if let Some(name) = &config.adapter_name {
+            // Try first the adapters whose debug form names the wanted object path
+            // (`/org/bluez/hci3` on Linux): one `adapter_info` call instead of one per
+            // adapter. Each candidate is still checked below.
+            let path = format!("/org/bluez/{name}");
+            let names_it = |a: &Adapter| {
+                let debug = format!("{a:?}");
+                debug.match_indices(path.as_str()).any(|(at, _)| {
+                    !debug[at + path.len()..].starts_with(|c: char| c.is_ascii_alphanumeric())
+                })
+            };
+            adapters.sort_by_key(|a| !names_it(a));
+        }
         let mut chosen = None;
-        for adapter in manager.adapters().await.map_err(unavailable)? {
+        for adapter in adapters {
             let info = adapter.adapter_info().await.map_err(unavailable)?;
             let wanted = match &config.adapter_name {
                 // "hci1 (usb:...)": the name, then a space or the end.
@@ -147,6 +163,7 @@ impl CentralAdapter {
             config: Arc::new(config),
             local: DeviceId::new(local),
             links: Arc::default(),
+            scanning: Arc::default(),
         })
     }
 
@@ -264,7 +281,19 @@ impl BleAdapter for CentralAdapter {
                 });
             }
         }
-        let peripheral = self.find(device).await?;
+        let started = tokio::time::Instant::now();
+        let peripheral = match self.find(device).await {
+            Ok(peripheral) => peripheral,
+            // BlueZ only connects to LE devices it has seen advertise: look for it first.
+            Err(LinkError::DeviceNotFound(_)) => self.discover(device, timeout).await?,
+            Err(err) => return Err(err),
+        };
+        if self.has_link(device) {
+            // One LE connection per pair of devices: a second link would share its ATT
+            // bearer (and its notifications) with the first.
+            return Err(LinkError::Refused(device.clone()));
+        }
+        let timeout = timeout.saturating_sub(started.elapsed());
         let events = self.adapter.events().await.map_err(stack)?;
         let opened = tokio::time::timeout(timeout, async {
             let chars = self.open(&peripheral, device).await?;
@@ -317,6 +346,40 @@ impl BleAdapter for CentralAdapter {
 }
 
 impl CentralAdapter {
+    /// Whether a live link of ours goes to `device`.
+    fn has_link(&self, device: &DeviceId) -> bool {
+        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        links
+            .iter()
+            .any(|control| !control.is_down() && control.info().remote() == device)
+    }
+
+    /// Scans for our service until `device` is seen (at most `timeout`), one scan at a time
+    /// per adapter (BlueZ refuses a second `StartDiscovery` from one client).
+    async fn discover(
+        &self,
+        device: &DeviceId,
+        timeout: Duration,
+    ) -> Result<Peripheral, LinkError> {
+        let looking = async {
+            let _one_scan = self.scanning.lock().await;
+            if let Ok(peripheral) = self.find(device).await {
+                return Ok(peripheral);
+            }
+            let mut scan = self.scan(self.config.service).await?;
+            while let Some(found) = scan.next_device().await {
+                if &found.id == device {
+                    return self.find(device).await;
+                }
+            }
+            Err(LinkError::DeviceNotFound(device.clone()))
+        };
+        match tokio::time::timeout(timeout, looking).await {
+            Ok(found) => found,
+            Err(_) => Err(LinkError::DeviceNotFound(device.clone())),
+        }
+    }
+
     /// The ATT MTU the stack negotiated with `peripheral`, where it tells (Linux: BlueZ).
     async fn stack_mtu(&self, peripheral: &Peripheral) -> Option<u16> {
         #[cfg(target_os = "linux")]

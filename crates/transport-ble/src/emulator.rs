@@ -195,6 +195,18 @@ impl BluezEmulator {
         Path::from(format!("/org/bluez/{adapter}"))
     }
 
+    /// Plugs in a new adapter and returns its name; see [`AdapterLease`] to have it unplugged
+    /// when done (keeps the emulator's object tree small over long runs).
+    pub fn add_adapter(&self) -> Result<String, EmulatorError> {
+        let (path,): (Path<'static>,) = self.call("AddAdapter", ())?;
+        Ok(path.trim_start_matches("/org/bluez/").to_string())
+    }
+
+    /// Unplugs adapter `name`: its links drop and its objects go.
+    pub fn remove_adapter(&self, name: &str) -> Result<(), EmulatorError> {
+        self.call("RemoveAdapter", (Self::path(name),))
+    }
+
     /// The ATT MTU of future links between adapters `a` and `b`.
     pub fn set_mtu(&self, a: &str, b: &str, mtu: u16) -> Result<(), EmulatorError> {
         self.call("SetMtu", (Self::path(a), Self::path(b), mtu))
@@ -236,6 +248,37 @@ impl BluezEmulator {
     pub fn stats(&self) -> Result<std::collections::HashMap<String, u64>, EmulatorError> {
         let (stats,) = self.call("Stats", ())?;
         Ok(stats)
+    }
+}
+
+/// An adapter plugged in for one user ([`BluezEmulator::add_adapter`]) and unplugged when
+/// the lease is dropped.
+#[derive(Debug)]
+pub struct AdapterLease {
+    emulator: Arc<BluezEmulator>,
+    name: String,
+}
+
+impl AdapterLease {
+    /// Plugs in a new adapter for as long as the lease lives.
+    pub fn new(emulator: &Arc<BluezEmulator>) -> Result<Self, EmulatorError> {
+        Ok(Self {
+            name: emulator.add_adapter()?,
+            emulator: emulator.clone(),
+        })
+    }
+
+    /// The adapter's name (`hci7`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for AdapterLease {
+    fn drop(&mut self) {
+        if let Err(err) = self.emulator.remove_adapter(&self.name) {
+            tracing::debug!(error = %err, adapter = %self.name, "unplugging an emulated adapter failed");
+        }
     }
 }
 

@@ -29,6 +29,11 @@ pub enum Requirement {
     Datagram,
     /// Byte-level raw access to a listener ([`Harness::has_raw_access`]).
     Raw,
+    /// Several connections between one pair of endpoints at once (not BLE on a real stack:
+    /// one LE link per pair of devices, [`Harness::one_link_per_pair`]).
+    SeveralPerPair,
+    /// [`Requirement::Raw`] and [`Requirement::SeveralPerPair`].
+    RawSeveralPerPair,
 }
 
 /// What a backend offers, as the suite sees it when it lists the trials.
@@ -38,6 +43,8 @@ pub struct Profile {
     pub capabilities: Capabilities,
     /// Whether the harness gives raw byte access.
     pub raw: bool,
+    /// Whether one pair of endpoints holds at most one connection at a time.
+    pub one_link_per_pair: bool,
 }
 
 impl Requirement {
@@ -51,7 +58,10 @@ impl Requirement {
                 Some("n/a: needs a reliable, ordered backend")
             }
             Self::Datagram if caps.reliable => Some("n/a: datagram backends only"),
-            Self::Raw if !profile.raw => Some("n/a: no raw byte access"),
+            Self::Raw | Self::RawSeveralPerPair if !profile.raw => Some("n/a: no raw byte access"),
+            Self::SeveralPerPair | Self::RawSeveralPerPair if profile.one_link_per_pair => {
+                Some("n/a: one link per pair of devices")
+            }
             _ => None,
         }
     }
@@ -110,10 +120,10 @@ pub const CASES: &[Case] = &[
     case!(close::listener_close_frees_address, Any),
     case!(close::dial_unserved_address, Any),
     // Limits.
-    case!(limits::limit_per_peer_inbound, Any),
+    case!(limits::limit_per_peer_inbound, SeveralPerPair),
     case!(limits::limit_total_inbound, Any),
-    case!(limits::limit_per_peer_outbound, Any),
-    case!(limits::limit_rate_per_source, Raw),
+    case!(limits::limit_per_peer_outbound, SeveralPerPair),
+    case!(limits::limit_rate_per_source, RawSeveralPerPair),
     case!(limits::cooldown_after_garbage, Raw),
     case!(limits::outbound_backoff_after_failed_dial, Any),
     // Hostile input.
@@ -130,7 +140,11 @@ mod tests {
     use super::*;
 
     fn profile(capabilities: Capabilities, raw: bool) -> Profile {
-        Profile { capabilities, raw }
+        Profile {
+            capabilities,
+            raw,
+            one_link_per_pair: false,
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ import sys
 from dbus_fast import BusType, Message, MessageType
 from dbus_fast.aio import MessageBus
 
+from . import compat
 from .control import Emulator1
 from .objects import Registry
 from .world import World
@@ -49,6 +50,7 @@ async def main():
 async def serve(args):
     if not args.address:
         sys.exit("bluez_emu: no bus address (--address or DBUS_SYSTEM_BUS_ADDRESS)")
+    compat.install()
     bus = await MessageBus(bus_address=args.address, bus_type=BusType.SYSTEM,
                            negotiate_unix_fd=True).connect()
     registry = Registry(bus)

@@ -19,12 +19,13 @@ MAX_ADVERTISEMENTS = 4
 class Adapter:
     """The state of one emulated controller; its D-Bus interfaces are below."""
 
-    def __init__(self, world, index):
+    def __init__(self, world, index, announce=False):
         self.world = world
         self.index = index
         self.name = f"hci{index}"
         self.path = f"/org/bluez/{self.name}"
-        self.address = f"C0:FF:EE:00:00:{index + 1:02X}"
+        n = index + 1
+        self.address = f"C0:FF:EE:00:{n >> 8:02X}:{n & 0xFF:02X}"
         self.powered = False
         self.discovery = {}  # sender -> filter dict
         self.apps = {}  # (owner, root) -> Application
@@ -33,8 +34,10 @@ class Adapter:
         self.refuse = False
         self._handle = 0x000F
         self.iface = Adapter1(world.registry, self.path, self)
+        # Adapters present from the start are not announced (nobody is on the bus yet).
         world.registry.add(self.path, [self.iface, GattManager1(world.registry, self.path, self),
-                                       AdvertisingManager1(world.registry, self.path, self)])
+                                       AdvertisingManager1(world.registry, self.path, self)],
+                           announce=announce)
 
     def next_handle(self):
         self._handle += 1

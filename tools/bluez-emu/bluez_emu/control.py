@@ -20,6 +20,16 @@ class Emulator1(Interface):
     def _key(self, a, b):
         return frozenset((self.world.adapter(a).path, self.world.adapter(b).path))
 
+    @method("", "o")
+    async def AddAdapter(self, msg):
+        """Plugs in a new adapter; returns its path."""
+        return [self.world.add_adapter().path]
+
+    @method("o")
+    async def RemoveAdapter(self, msg, adapter):
+        """Unplugs an adapter: its links drop and its objects go."""
+        self.world.remove_adapter(self.world.adapter(adapter))
+
     @method("q")
     async def SetDefaultMtu(self, msg, mtu):
         """The ATT MTU of future links (23..517)."""

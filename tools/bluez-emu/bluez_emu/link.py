@@ -301,8 +301,8 @@ async def _quiet(call_coro):
     """Awaits a call nobody waits for; its failure (the application is gone) is logged."""
     try:
         await call_coro
-    except BluezError as err:
-        LOG.info("%s", err)
+    except (BluezError, EOFError, OSError) as err:  # the application or the bus is gone
+        LOG.info("%r", err)
 
 
 def _socket(reply):

@@ -56,6 +56,7 @@ class Interface:
 
     def changed(self, **props):
         """Emits PropertiesChanged for the given (name=Variant) properties."""
+        self.registry.cache = None
         self.registry.emit(self.path, PROPS, "PropertiesChanged", "sa{sv}as", [self.NAME, props, []])
 
     def methods(self):
@@ -74,8 +75,11 @@ class Registry:
         self.bus = bus
         self.objects = {}
         self.unmanaged = set()
+        # GetManagedObjects' answer until something changes (it is asked for a lot).
+        self.cache = None
 
-    def add(self, path, interfaces, managed=True):
+    def add(self, path, interfaces, managed=True, announce=True):
+        self.cache = None
         obj = self.objects.setdefault(path, {})
         added = {}
         for iface in interfaces:
@@ -84,9 +88,12 @@ class Registry:
         if not managed:
             self.unmanaged.add(path)
             return
+        if not announce:
+            return
         self.emit("/", OBJECT_MANAGER, "InterfacesAdded", "oa{sa{sv}}", [path, added])
 
     def remove(self, path):
+        self.cache = None
         obj = self.objects.pop(path, None)
         if obj is None:
             return
@@ -172,6 +179,11 @@ class Registry:
         raise BluezError("org.freedesktop.DBus.Error.UnknownMethod", member)
 
     def managed_objects(self):
+        if self.cache is None:
+            self.cache = self._managed_objects()
+        return self.cache
+
+    def _managed_objects(self):
         return {
             path: {name: iface.props() for name, iface in obj.items()}
             for path, obj in self.objects.items()

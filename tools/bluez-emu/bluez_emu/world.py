@@ -14,7 +14,7 @@ from .adapter import Adapter
 from .objects import BluezError
 
 LOG = logging.getLogger("bluez-emu")
-RESCAN_INTERVAL = 0.5
+RESCAN_INTERVAL = 2.0
 
 
 class World:
@@ -27,6 +27,7 @@ class World:
         self.links = {}
         self.pending_filters = {}
         self.stats = collections.Counter()
+        self.next_index = adapters
         self.adapters = [Adapter(self, i) for i in range(adapters)]
         self.rescan = asyncio.get_running_loop().create_task(self._rescan())
 
@@ -120,6 +121,26 @@ class World:
             for session in link.sessions:
                 if session.server is adapter:
                     session.app_gone(app)
+
+    def add_adapter(self):
+        """A new adapter (a controller plugged in): announced with InterfacesAdded."""
+        adapter = Adapter(self, self.next_index, announce=True)
+        self.next_index += 1
+        self.adapters.append(adapter)
+        return adapter
+
+    def remove_adapter(self, adapter):
+        """The adapter goes away (unplugged): its links drop, its objects and every other
+        adapter's device object for it are removed."""
+        for link in list(self.links.values()):
+            if adapter in (link.a, link.b):
+                self.drop_link(link.a, link.b, "adapter removed")
+        self.adapters.remove(adapter)
+        for other in self.adapters:
+            dev = other.devices.pop(adapter.address, None)
+            if dev is not None:
+                dev.unpublish()
+        self.registry.remove_tree(adapter.path)
 
     # ---- bus events ----------------------------------------------------------------------
 

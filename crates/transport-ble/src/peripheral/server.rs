@@ -132,7 +132,14 @@ impl Server {
     }
 }
 
+/// How long a gracefully closed link waits for the central to leave before it is
+/// disconnected (the central normally leaves at once, after reading the close).
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Sends queued payloads as notifications to one central, in order; watches for it leaving.
+///
+/// BlueZ tells a central nothing when the peripheral's notify socket closes, so a link that
+/// ends on this side disconnects the central: otherwise it would wait on a silent link.
 async fn notify_loop(
     writer: CharacteristicWriter,
     device: Option<bluer::Device>,
@@ -142,7 +149,7 @@ async fn notify_loop(
     loop {
         let next = tokio::select! {
             biased;
-            _ = control.wait_down() => return,
+            _ = control.wait_down() => break,
             _ = writer.closed() => {
                 // BlueZ closes the socket both when the central unsubscribes and when the
                 // connection is lost; the device's state tells which.
@@ -161,11 +168,19 @@ async fn notify_loop(
         };
         let Some(payload) = next else {
             control.set_down(LinkDownReason::LocalClose);
-            return;
+            // Graceful: what was queued is in the socket; let the central read it and leave.
+            let _ = tokio::time::timeout(LINGER, writer.closed()).await;
+            break;
         };
         if let Err(err) = writer.send(&payload).await {
             control.set_down(LinkDownReason::Failed(err.to_string()));
-            return;
+            break;
+        }
+    }
+    drop(writer);
+    if let Some(device) = device {
+        if let Err(err) = device.disconnect().await {
+            tracing::debug!(error = %err, "disconnecting the central of a closed link failed");
         }
     }
 }
