@@ -5,7 +5,7 @@
 //! with BlueZ and a powered adapter:
 //!
 //! ```text
-//! cargo test -p bitcraps-transport-ble --features peripheral --test hardware -- --ignored
+//! cargo test -p bitcraps-transport-ble --test hardware -- --ignored
 //! ```
 //!
 //! `central_talks_to_a_peer` also needs `BITCRAPS_BLE_PEER=<device id>` naming a BitCraps
