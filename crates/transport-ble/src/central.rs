@@ -46,6 +46,7 @@ use crate::link::{
 };
 use crate::uuids;
 
+mod discover;
 mod io;
 #[cfg(target_os = "linux")]
 mod mtu;
@@ -177,12 +178,11 @@ impl CentralAdapter {
             .ok_or_else(|| LinkError::DeviceNotFound(device.clone()))
     }
 
-    /// Connects, discovers services, finds both characteristics and subscribes.
-    async fn open(
-        &self,
-        peripheral: &Peripheral,
-        device: &DeviceId,
-    ) -> Result<(Characteristic, Characteristic), LinkError> {
+    /// Connects, discovers services, finds both characteristics, reads the MTU, opens the
+    /// notification stream and subscribes, in that order: the peripheral's link (and its
+    /// handshake clock) starts with the subscription, and no notification can arrive before
+    /// the stream that receives it exists.
+    async fn open(&self, peripheral: &Peripheral, device: &DeviceId) -> Result<Opened, LinkError> {
         if !peripheral.is_connected().await.map_err(stack)? {
             peripheral.connect().await.map_err(stack)?;
         }
@@ -197,8 +197,15 @@ impl CentralAdapter {
         };
         let write = find(self.config.write_characteristic)?;
         let notify = find(self.config.notify_characteristic)?;
+        let mtu = self.stack_mtu(peripheral).await.unwrap_or(self.config.mtu);
+        let notifications = peripheral.notifications().await.map_err(stack)?;
         peripheral.subscribe(&notify).await.map_err(stack)?;
-        Ok((write, notify))
+        Ok(Opened {
+            write,
+            notify,
+            mtu,
+            notifications,
+        })
     }
 }
 
@@ -295,13 +302,13 @@ impl BleAdapter for CentralAdapter {
         }
         let timeout = timeout.saturating_sub(started.elapsed());
         let events = self.adapter.events().await.map_err(stack)?;
-        let opened = tokio::time::timeout(timeout, async {
-            let chars = self.open(&peripheral, device).await?;
-            let notifications = peripheral.notifications().await.map_err(stack)?;
-            Ok::<_, LinkError>((chars, notifications))
-        })
-        .await;
-        let ((write, notify), notifications) = match opened {
+        let opened = tokio::time::timeout(timeout, self.open(&peripheral, device)).await;
+        let Opened {
+            write,
+            notify,
+            mtu,
+            notifications,
+        } = match opened {
             Ok(Ok(opened)) => opened,
             Ok(Err(err)) => {
                 let _ = peripheral.disconnect().await;
@@ -312,7 +319,6 @@ impl BleAdapter for CentralAdapter {
                 return Err(LinkError::Timeout(timeout));
             }
         };
-        let mtu = self.stack_mtu(&peripheral).await.unwrap_or(self.config.mtu);
         let info = LinkInfo::new(Role::Central, device.clone(), mtu)?;
         let (link, driver) = new_link(info, self.config.queues);
         self.links
@@ -354,32 +360,6 @@ impl CentralAdapter {
             .any(|control| !control.is_down() && control.info().remote() == device)
     }
 
-    /// Scans for our service until `device` is seen (at most `timeout`), one scan at a time
-    /// per adapter (BlueZ refuses a second `StartDiscovery` from one client).
-    async fn discover(
-        &self,
-        device: &DeviceId,
-        timeout: Duration,
-    ) -> Result<Peripheral, LinkError> {
-        let looking = async {
-            let _one_scan = self.scanning.lock().await;
-            if let Ok(peripheral) = self.find(device).await {
-                return Ok(peripheral);
-            }
-            let mut scan = self.scan(self.config.service).await?;
-            while let Some(found) = scan.next_device().await {
-                if &found.id == device {
-                    return self.find(device).await;
-                }
-            }
-            Err(LinkError::DeviceNotFound(device.clone()))
-        };
-        match tokio::time::timeout(timeout, looking).await {
-            Ok(found) => found,
-            Err(_) => Err(LinkError::DeviceNotFound(device.clone())),
-        }
-    }
-
     /// The ATT MTU the stack negotiated with `peripheral`, where it tells (Linux: BlueZ).
     async fn stack_mtu(&self, peripheral: &Peripheral) -> Option<u16> {
         #[cfg(target_os = "linux")]
@@ -397,6 +377,15 @@ impl CentralAdapter {
             None
         }
     }
+}
+
+/// What [`CentralAdapter::open`] sets up.
+struct Opened {
+    write: Characteristic,
+    notify: Characteristic,
+    mtu: u16,
+    notifications:
+        std::pin::Pin<Box<dyn futures::Stream<Item = btleplug::api::ValueNotification> + Send>>,
 }
 
 /// The device's Bluetooth address as a [`DeviceId`], where the platform has one (not the
