@@ -19,7 +19,7 @@ from dbus_fast.aio import MessageBus
 
 from . import compat
 from .control import Emulator1
-from .objects import Registry
+from .objects import Registry, add_match
 from .world import World
 
 
@@ -72,11 +72,9 @@ async def serve(args):
 
     bus.add_message_handler(on_signal)
     bus.add_message_handler(registry.handle)
-    for rule in ("type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged'",
-                 "type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged'"):
-        await bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-                               interface="org.freedesktop.DBus", member="AddMatch", signature="s",
-                               body=[rule]))
+    # Value changes of applications' characteristics are watched per application (see
+    # adapter.py): a match on every PropertiesChanged would bring back all of our own.
+    await add_match(bus, "type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged'")
     await bus.request_name("org.bluez")
     print(f"READY {args.address} " + " ".join(a.path for a in world.adapters), flush=True)
     stop = asyncio.Event()

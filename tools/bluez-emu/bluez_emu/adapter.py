@@ -10,7 +10,7 @@ matches any client's filter).
 
 from .app import Advertisement, Application, norm_uuid
 from .device import Device
-from .objects import BluezError, Interface, method, v
+from .objects import BluezError, Interface, add_match, method, v
 
 FILTER_KEYS = {"UUIDs", "RSSI", "Pathloss", "Transport", "DuplicateData", "Discoverable", "Pattern"}
 MAX_ADVERTISEMENTS = 4
@@ -179,6 +179,11 @@ class GattManager1(Interface):
             raise BluezError("AlreadyExists", "Already Exists")
         app = await Application.read(self.a.world.bus, msg.sender, root, self.a.next_handle)
         self.a.apps[key] = app
+        # Characteristics without NotifyAcquired notify by changing their Value.
+        await add_match(self.a.world.bus,
+                        f"type='signal',sender='{msg.sender}',path_namespace='{root}',"
+                        "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
+                        "arg0='org.bluez.GattCharacteristic1'")
 
     @method("o")
     async def UnregisterApplication(self, msg, root):

@@ -215,6 +215,13 @@ class FdList(list):
     """Returned as the second element of a method result to attach unix fds to the reply."""
 
 
+async def add_match(bus, rule):
+    """Asks the bus daemon for the signals `rule` matches."""
+    await bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                           interface="org.freedesktop.DBus", member="AddMatch", signature="s",
+                           body=[rule]))
+
+
 def v(signature, value):
     """Shorthand for a Variant."""
     return Variant(signature, value)
