@@ -107,6 +107,8 @@ pub struct CentralAdapter {
     links: Arc<std::sync::Mutex<Vec<LinkControl>>>,
     /// Held by a connect that scans for its device.
     scanning: Arc<tokio::sync::Mutex<()>>,
+    /// Scans of [`BleAdapter::scan`] running on this D-Bus client.
+    app_scans: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl CentralAdapter {
@@ -165,6 +167,7 @@ impl CentralAdapter {
             local: DeviceId::new(local),
             links: Arc::default(),
             scanning: Arc::default(),
+            app_scans: Arc::default(),
         })
     }
 
@@ -238,6 +241,8 @@ impl BleAdapter for CentralAdapter {
         self.adapter.start_scan(filter).await.map_err(stack)?;
         let (tx, rx) = mpsc::channel(self.config.scan_queue.max(1));
         let adapter = self.adapter.clone();
+        let app_scans = self.app_scans.clone();
+        app_scans.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let task = tokio::spawn(async move {
             loop {
                 let event = tokio::select! {
@@ -273,8 +278,13 @@ impl BleAdapter for CentralAdapter {
             if let Err(err) = adapter.stop_scan().await {
                 tracing::debug!(error = %err, "stop_scan failed");
             }
+            app_scans.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
         });
-        Ok(Scan::new(rx, Some(task)))
+        // Not aborted with the scan: the task sees the receiver go and stops BlueZ's
+        // discovery itself (aborted, it left discovery on, and BlueZ refuses this client's
+        // next StartDiscovery with InProgress).
+        drop(task);
+        Ok(Scan::new(rx, None))
     }
 
     async fn connect(&self, device: &DeviceId, timeout: Duration) -> Result<BleLink, LinkError> {

@@ -233,6 +233,19 @@ impl BluezEmulator {
         self.call("DropAfter", (Self::path(a), Self::path(b), packets))
     }
 
+    /// Whether adapter `name` is discovering (some client has a discovery session).
+    pub fn discovering(&self, name: &str) -> Result<bool, EmulatorError> {
+        let channel = {
+            let mut channel = dbus::channel::Channel::open_private(&self.address)?;
+            channel.register()?;
+            channel
+        };
+        let connection = Connection::from(channel);
+        let proxy = connection.with_proxy("org.bluez", Self::path(name), CALL_TIMEOUT);
+        use dbus::blocking::stdintf::org_freedesktop_dbus::Properties;
+        Ok(proxy.get("org.bluez.Adapter1", "Discovering")?)
+    }
+
     /// Live links: (adapter, adapter, ATT MTU), adapters by name.
     pub fn links(&self) -> Result<Vec<(String, String, u16)>, EmulatorError> {
         let (links,): (Vec<(Path<'static>, Path<'static>, u16)>,) = self.call("Links", ())?;

@@ -141,3 +141,42 @@ async fn a_refused_connection_is_a_typed_error() {
     let link = central.connect(&target, GUARD).await.expect("connect");
     assert_eq!(link.mtu(), 247);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_to_an_unseen_device_works_while_the_app_scans() {
+    let Some(emu) = emulator() else { return };
+    let (c, p) = (lease(&emu), lease(&emu));
+    let central = central(&c).await;
+    // The application scans for something else meanwhile (BlueZ allows one discovery
+    // session per client: the dial must not need a second one).
+    let _scan = central.scan(uuid::Uuid::from_u128(7)).await.expect("scan");
+    let (_server, _listener, target) = listening(&p).await;
+    let link = central
+        .connect(&target, GUARD)
+        .await
+        .expect("connect while scanning");
+    assert_eq!(link.mtu(), 247);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_can_start_again_after_one_is_dropped() {
+    let Some(emu) = emulator() else { return };
+    let (c, p) = (lease(&emu), lease(&emu));
+    let (_server, _listener, target) = listening(&p).await;
+    let central = central(&c).await;
+    for round in 0..3 {
+        // `discover` scans until it sees the target, then drops the scan.
+        tokio::time::timeout(GUARD, discover(&central, &target))
+            .await
+            .unwrap_or_else(|_| panic!("scan round {round}"));
+        // BlueZ refuses a second StartDiscovery of one client: the last scan must be
+        // stopped before the next one starts, so wait until the adapter stops discovering.
+        tokio::time::timeout(GUARD, async {
+            while emu.discovering(&c).expect("state") {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the dropped scan stops");
+    }
+}

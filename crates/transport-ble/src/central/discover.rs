@@ -30,6 +30,13 @@ impl CentralAdapter {
                     guard
                 }
             };
+            if self.app_scans.load(std::sync::atomic::Ordering::Acquire) > 0 {
+                // The application scans on this D-Bus client, and BlueZ gives each client one
+                // discovery session and one filter: look from a client of our own.
+                let other = CentralAdapter::new((*self.config).clone()).await?;
+                Box::pin(other.discover(device, timeout)).await?;
+                return self.find(device).await;
+            }
             let mut events = self.adapter.events().await.map_err(stack)?;
             let filter = ScanFilter {
                 services: vec![self.config.service],
