@@ -156,6 +156,12 @@ impl CoordinatorBuilder {
         self
     }
 
+    /// How long a lone acknowledgement waits for data to ride along with.
+    pub fn ack_delay(mut self, delay: Duration) -> Self {
+        self.config.ack_delay = delay;
+        self
+    }
+
     /// How long a peer's receive state outlives its session, for dedup of a resumed session.
     pub fn session_ttl(mut self, ttl: Duration) -> Self {
         self.config.session_ttl = ttl;

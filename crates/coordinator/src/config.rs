@@ -67,6 +67,9 @@ pub struct CoordinatorConfig {
     /// Payloads larger than this travel as a transport message of their own over connections
     /// that promise order, so they are never copied (default 8 KiB).
     pub inline_limit: usize,
+    /// An acknowledgement with no data to ride along waits this long for some (default 1 ms;
+    /// sent at once when a quarter of the receive window was delivered unacknowledged).
+    pub ack_delay: Duration,
     /// Capacity of each peer's internal control queue (default 256).
     pub control_queue: usize,
     /// How long the receive state of a peer's session is kept after its last connection is
@@ -104,6 +107,7 @@ impl Default for CoordinatorConfig {
             event_queue: 1_024,
             coalesce_limit: 64 * 1024,
             inline_limit: 8 * 1024,
+            ack_delay: Duration::from_millis(1),
             control_queue: 256,
             session_ttl: Duration::from_secs(600),
             max_peers: 1_024,

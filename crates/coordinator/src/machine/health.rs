@@ -56,6 +56,14 @@ impl PeerMachine {
         if let Some(r) = self.inbox.next_release() {
             at(r);
         }
+        // A due acknowledgement matters only while a connection can carry it (else the timer
+        // would fire again and again).
+        let carrier = self.ack_link().and_then(|id| self.links.get(id));
+        if carrier.is_some_and(|l| !l.blocked) {
+            if let Some(a) = self.inbox.ack_due(self.config.ack_delay) {
+                at(a);
+            }
+        }
         t
     }
 
@@ -64,6 +72,7 @@ impl PeerMachine {
         if self.phase != Phase::Running {
             return;
         }
+        self.inbox.expire_block(now);
         self.check_probes(now);
         self.check_dark(now);
         self.step_pass(now);
@@ -240,6 +249,7 @@ impl PeerMachine {
         self.progress_at = now;
         self.inbox.mark_dirty(0);
         self.inbox.mark_dirty(1);
+        self.inbox.touch(now);
         let from = self.last_route.replace(to.clone());
         if !self.announced {
             self.announced = true;

@@ -62,6 +62,11 @@ pub(crate) struct Inbox {
     /// Earliest time the rate limit lets the next message through.
     blocked_until: Option<Instant>,
     dirty: [bool; 2],
+    /// When the oldest unsent state change happened (acknowledgements are delayed a little
+    /// so they ride along with data).
+    dirty_since: Option<Instant>,
+    /// Deliveries not yet acknowledged.
+    unacked_deliveries: u64,
     duplicates: u64,
 }
 
@@ -85,6 +90,8 @@ impl Inbox {
             rate: RateLimiter::new(limits),
             blocked_until: None,
             dirty: [false; 2],
+            dirty_since: None,
+            unacked_deliveries: 0,
             duplicates: 0,
         }
     }
@@ -136,7 +143,12 @@ impl Inbox {
 
     /// Lanes whose state changed since they were last taken.
     pub(crate) fn take_dirty(&mut self, lane: usize) -> bool {
-        std::mem::take(&mut self.dirty[lane])
+        let was = std::mem::take(&mut self.dirty[lane]);
+        if !self.any_dirty() {
+            self.dirty_since = None;
+            self.unacked_deliveries = 0;
+        }
+        was
     }
 
     pub(crate) fn mark_dirty(&mut self, lane: usize) {
@@ -145,6 +157,26 @@ impl Inbox {
 
     pub(crate) fn any_dirty(&self) -> bool {
         self.dirty[0] || self.dirty[1]
+    }
+
+    /// When the acknowledgement of the oldest unsent change is due (`delay` after it), or at
+    /// once when a quarter of the window was delivered unacknowledged.
+    pub(crate) fn ack_due(&self, delay: Duration) -> Option<Instant> {
+        if !self.any_dirty() {
+            return None;
+        }
+        let since = self.dirty_since?;
+        if self.unacked_deliveries * 4 >= self.window_messages {
+            return Some(since);
+        }
+        Some(since + delay)
+    }
+
+    /// Notes that state changed at `now` (starts the acknowledgement delay).
+    pub(crate) fn touch(&mut self, now: Instant) {
+        if self.dirty_since.is_none() {
+            self.dirty_since = Some(now);
+        }
     }
 
     /// Takes one arriving message.
@@ -190,6 +222,13 @@ impl Inbox {
         self.lanes.iter().any(|l| l.ready > 0) && self.blocked_until.is_none_or(|t| now >= t)
     }
 
+    /// Forgets a rate-limit wait that has passed (the timer for it fired).
+    pub(crate) fn expire_block(&mut self, now: Instant) {
+        if self.blocked_until.is_some_and(|t| now >= t) {
+            self.blocked_until = None;
+        }
+    }
+
     /// When the rate limit next lets a waiting message through (if one waits for it).
     pub(crate) fn next_release(&self) -> Option<Instant> {
         self.blocked_until
@@ -218,6 +257,8 @@ impl Inbox {
         self.buffered -= 1;
         self.buffered_bytes -= payload.len() as u64;
         self.dirty[i] = true;
+        self.unacked_deliveries += 1;
+        self.touch(now);
         Some(Delivery {
             lane: i as u8,
             seq,

@@ -243,8 +243,9 @@ impl PeerMachine {
             return; // from a resumed session we do not know: it is being closed
         }
         if self.inbox.arrive(lane, seq, payload) == Arrival::OverWindow {
-            self.end(DisconnectReason::FlowControl, now);
+            return self.end(DisconnectReason::FlowControl, now);
         }
+        self.inbox.touch(now);
     }
 
     fn on_hello(&mut self, link: LinkId, h: Hello, now: Instant) {

@@ -76,6 +76,9 @@ pub struct MachineConfig {
     /// Payloads larger than this travel as their own transport message (no copy) over
     /// connections that promise order.
     pub inline_limit: usize,
+    /// An acknowledgement with nothing to ride along waits this long for data going the same
+    /// way (at once when a quarter of the receive window was delivered unacknowledged).
+    pub ack_delay: Duration,
 }
 
 /// Where the session is.

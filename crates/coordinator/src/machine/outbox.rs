@@ -115,6 +115,11 @@ impl Outbox {
             .any(|l| l.received < l.next_tx.max(l.hi_tx))
     }
 
+    /// True if there is something to write now.
+    pub(crate) fn has_sendable(&self) -> bool {
+        (0..2).any(|i| self.sendable(i))
+    }
+
     fn in_flight(&self) -> u64 {
         self.lanes.iter().map(|l| l.hi_tx - l.delivered).sum()
     }

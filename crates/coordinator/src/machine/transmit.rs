@@ -27,15 +27,19 @@ impl PeerMachine {
             order.retain(|&id| id != a);
             order.insert(0, a);
         }
-        let ack_link = self
-            .active
-            .or_else(|| self.links.iter().find(|l| l.hello_received).map(|l| l.id));
+        let ack_link = self.ack_link();
         for id in order {
             if let Some(frame) = self.build(id, ack_link == Some(id), now) {
                 return Some((id, frame));
             }
         }
         None
+    }
+
+    /// The connection acknowledgements go on: the active one, else one whose `HELLO` came.
+    pub(super) fn ack_link(&self) -> Option<super::LinkId> {
+        self.active
+            .or_else(|| self.links.iter().find(|l| l.hello_received).map(|l| l.id))
     }
 
     fn hello_for(&self, link: &Link) -> Hello {
@@ -93,7 +97,13 @@ impl PeerMachine {
             }
         }
         let (reliable, hello_received) = (link.info.reliable, link.hello_received);
-        if carries_acks {
+        let data_now = active && hello_received && self.out.has_sendable();
+        let ack_now = self
+            .inbox
+            .ack_due(self.config.ack_delay)
+            .is_some_and(|due| now >= due);
+        // Acknowledgements ride along with anything else, or go alone once due.
+        if carries_acks && (ack_now || data_now || !f.is_empty()) {
             for lane in 0..2 {
                 if self.inbox.any_dirty() && self.inbox.take_dirty(lane) {
                     let state = self.inbox.state(lane);

@@ -78,6 +78,7 @@ pub(crate) fn machine_config(shared: &Shared) -> MachineConfig {
         rate_limits: c.rate_limits.clone(),
         coalesce_limit: c.coalesce_limit,
         inline_limit: c.inline_limit,
+        ack_delay: c.ack_delay,
     }
 }
 

@@ -92,6 +92,8 @@ pub(crate) struct App {
     pub(crate) pace: Option<usize>,
     pub(crate) released: usize,
     pub(crate) link_failures: Vec<LinkFailure>,
+    /// Transport messages written.
+    pub(crate) frames: usize,
 }
 
 /// The two machines and the network between them.
@@ -127,6 +129,7 @@ pub(crate) fn config() -> MachineConfig {
         rate_limits: c.rate_limits,
         coalesce_limit: c.coalesce_limit,
         inline_limit: c.inline_limit,
+        ack_delay: c.ack_delay,
     }
 }
 
@@ -278,6 +281,7 @@ impl Pair {
         let mut any = false;
         while let Some((link, frame)) = self.machine(side).poll_transmit(now) {
             any = true;
+            self.apps[side].frames += 1;
             let to = 1 - side;
             let Some(w) = self.wires.get_mut(&link) else {
                 continue;

@@ -381,3 +381,35 @@ fn ending_reports_every_unfinished_message_once() {
     p.run_for(ms(1));
     assert!(p.apps[0].receipts[&late].is_err());
 }
+
+#[test]
+fn acknowledgements_ride_along_with_replies() {
+    let mut p = Pair::new(vec![RouteSpec::reliable()], 15);
+    p.connect();
+    p.run_for(Duration::from_secs(1));
+    let before = [p.apps[0].frames, p.apps[1].frames];
+    for round in 0..10u64 {
+        p.send(Priority::Interactive, 64, false);
+        p.run_for(Duration::from_micros(1500)); // one way, the delivery, not the ack delay
+        assert_eq!(p.apps[1].delivered.len() as u64, round + 1);
+        // b's application answers at once: its acknowledgement goes in the same message.
+        let reply = Bytes::from(vec![1u8; 64]);
+        p.b.submit(
+            MessageId(round + 1),
+            reply,
+            Priority::Interactive,
+            false,
+            p.now,
+        );
+        p.run_for(ms(10));
+    }
+    // b: one transport message per round (the reply carries the acknowledgement); a: its
+    // message, and a lone acknowledgement of the reply once the delay passed (a's next
+    // message is 10 ms later).
+    assert_eq!(p.apps[1].frames - before[1], 10);
+    assert_eq!(p.apps[0].frames - before[0], 20);
+    // A lone acknowledgement still goes out after the delay.
+    p.send(Priority::Interactive, 64, false);
+    p.run_for(ms(5));
+    assert_eq!(p.a.unfinished(), 0);
+}
