@@ -7,6 +7,8 @@
 //! - `cargo xtask fuzz [--seconds N] [--target NAME]`: every cargo-fuzz target (or one) for a while.
 //! - `cargo xtask bench`: each backend's throughput against its raw library; writes
 //!   `docs/benchmarks.md`.
+//! - `cargo xtask sim --nodes N --seed S [--range M] [--link-cap K] [--churn P] [--partition]
+//!   [--json] [--plots DIR]`: the mesh simulator (see `docs/mesh.md`).
 //!
 //! Every child command runs in the workspace root (the parent of this crate's directory) and is
 //! printed before it runs.
@@ -18,6 +20,8 @@ mod fuzz;
 mod libtest;
 mod process;
 mod report;
+mod sim;
+mod svg;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +49,8 @@ enum Command {
     Fuzz(fuzz::FuzzArgs),
     /// Throughput of each backend against the raw library it wraps; writes docs/benchmarks.md.
     Bench(bench::BenchArgs),
+    /// The mesh relay simulator: N nodes on a plane, delivery and cost figures.
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +61,7 @@ fn main() -> ExitCode {
         Command::Conformance(args) => conformance::run(&root, &args),
         Command::Fuzz(args) => fuzz::run(&root, &args),
         Command::Bench(args) => bench::run(&root, &args),
+        Command::Sim(args) => sim::run(&root, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
