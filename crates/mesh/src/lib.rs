@@ -17,6 +17,7 @@ pub mod config;
 pub mod crypto;
 pub mod dedup;
 mod engine;
+mod forward;
 mod inbound;
 pub mod relay;
 pub mod routes;

@@ -13,6 +13,7 @@ mod dynamics;
 mod metrics;
 mod report;
 mod topology;
+mod traffic;
 mod world;
 
 use std::time::Duration;

@@ -13,7 +13,7 @@ use bitcraps_transport_core::{Keypair, PeerId};
 use super::metrics::{MemoryPeak, SimReport};
 use super::topology::{self, Grid, Pos};
 use super::{SimConfig, TopologySummary};
-use crate::wire::{Destination, MessageId};
+use crate::wire::MessageId;
 use crate::{Action, LinkId, Mesh};
 
 /// What happens at an instant of virtual time.
@@ -90,7 +90,7 @@ pub(crate) struct World<'a> {
     events: BinaryHeap<Reverse<Queued>>,
     seq: u64,
     pub(crate) msgs: Vec<Msg>,
-    msg_index: HashMap<(PeerId, MessageId), usize>,
+    pub(crate) msg_index: HashMap<(PeerId, MessageId), usize>,
     pub(crate) peers: Vec<PeerId>,
     pub(crate) wall: bool,
     pub(crate) cut: Vec<(usize, usize)>,
@@ -323,62 +323,8 @@ impl<'a> World<'a> {
         None
     }
 
-    fn originate(&mut self, origin: usize, dest: Option<usize>, is_request: bool) {
-        let payload = Bytes::from(vec![0xab; self.cfg.payload_len]);
-        let destination = dest.map_or(Destination::Broadcast, |d| Destination::Peer(self.peers[d]));
-        let now = self.instant();
-        let Ok(id) = self.nodes[origin].mesh.send(destination, payload, now) else {
-            return;
-        };
-        let (expected, naive) = match dest {
-            None => self.reach_and_naive(origin),
-            Some(_) => (1, 0),
-        };
-        let counted = dest.is_none_or(|d| self.nodes[d].online);
-        let across_wall =
-            self.wall && dest.is_some_and(|d| self.side_of(d) != self.side_of(origin));
-        self.msg_index
-            .insert((self.peers[origin], id), self.msgs.len());
-        self.msgs.push(Msg {
-            dest,
-            origin,
-            sent: self.now,
-            counted,
-            expected,
-            deliveries: HashMap::new(),
-            arrivals: 0,
-            transmissions: 0,
-            naive,
-            is_request,
-            across_wall,
-            hops: Vec::new(),
-            latency: Vec::new(),
-        });
-        self.after(origin);
-    }
-
-    /// Nodes a broadcast from `origin` can reach now, and naive flooding's transmissions.
-    fn reach_and_naive(&self, origin: usize) -> (u64, u64) {
-        let dist = topology::bfs(&self.adj, origin);
-        let mut reached = 0;
-        let mut naive = self.adj[origin].len() as u64;
-        for (n, d) in dist.iter().enumerate() {
-            if n != origin && *d != usize::MAX {
-                reached += 1;
-                naive += self.adj[n].len().saturating_sub(1) as u64;
-            }
-        }
-        (reached, naive)
-    }
-
     pub(crate) fn side_of(&self, n: usize) -> bool {
         self.pos[n].0 < self.side / 2.0
-    }
-
-    fn msg_of(&self, bytes: &Bytes) -> Option<usize> {
-        let origin = PeerId::from_bytes(bytes.get(5..37)?.try_into().ok()?).ok()?;
-        let id = MessageId(bytes.get(37..53)?.try_into().ok()?);
-        self.msg_index.get(&(origin, id)).copied()
     }
 
     /// Drains a node's actions into the world and re-arms its timer.
@@ -423,28 +369,5 @@ impl<'a> World<'a> {
         state.1[dir] = start + airtime;
         let arrival = start + airtime + self.cfg.latency + jitter;
         self.push(arrival, Event::Arrive { to, link, bytes });
-    }
-
-    fn delivered(&mut self, n: usize, origin: PeerId, id: MessageId, hops: u8) {
-        let Some(&m) = self.msg_index.get(&(origin, id)) else {
-            return;
-        };
-        let now = self.now;
-        let msg = &mut self.msgs[m];
-        if msg.dest.is_some_and(|d| d != n) {
-            return;
-        }
-        let count = msg.deliveries.entry(n).or_insert(0);
-        *count += 1;
-        if *count > 1 {
-            self.duplicate_deliveries += 1;
-            return;
-        }
-        msg.hops.push(f64::from(hops) + 1.0);
-        msg.latency.push(super::metrics::ms(now - msg.sent));
-        if msg.is_request {
-            let (from, to) = (n, msg.origin);
-            self.push(now, Event::Reply { from, to });
-        }
     }
 }
