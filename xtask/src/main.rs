@@ -113,6 +113,33 @@ mod tests {
     }
 
     #[test]
+    fn sim_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "cargo xtask",
+            "sim",
+            "--nodes",
+            "1000",
+            "--seed",
+            "3",
+            "--range",
+            "20",
+            "--link-cap",
+            "5",
+            "--churn",
+            "0.1",
+            "--partition",
+            "--json",
+        ])
+        .expect("valid command line");
+        let Command::Sim(args) = cli.command else {
+            panic!("parsed as another subcommand");
+        };
+        assert_eq!((args.nodes, args.seed, args.link_cap), (1000, 3, Some(5)));
+        assert_eq!((args.range, args.churn), (Some(20.0), 0.1));
+        assert!(args.partition && args.json && args.plots.is_none());
+    }
+
+    #[test]
     fn ci_flags_parse() {
         let cli = Cli::try_parse_from([
             "cargo xtask",

@@ -155,7 +155,7 @@ fn plots(dir: &Path, args: &SimArgs) -> Result<()> {
                 series(0.1, &|r| r.directed.delivery_ratio * 100.0),
             ),
         ],
-        Some((95.0, 100.0)),
+        Some((97.0, 100.0)),
     );
     let tx = svg::line_chart(
         "Link transmissions per broadcast against N".to_string(),

@@ -27,7 +27,6 @@ pub(crate) fn line_chart(
         y1 = y1.max(y);
     }
     let (y0, y1) = y_range.unwrap_or((0.0, (y1 * 1.1).max(1.0)));
-    let _ = y0.min(y1);
     let (lx0, lx1) = (x0.max(1.0).ln(), x1.max(2.0).ln());
     let px = |x: f64| LEFT + (x.max(1.0).ln() - lx0) / (lx1 - lx0).max(1e-9) * (W - LEFT - RIGHT);
     let py =
@@ -57,11 +56,16 @@ pub(crate) fn line_chart(
         let y = y0 + (y1 - y0) * f64::from(i) / 5.0;
         let _ = writeln!(
             s,
-            r##"<line x1="{bx}" y1="{py:.1}" x2="{}" y2="{py:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{y:.1}</text>"##,
+            r##"<line x1="{bx}" y1="{py:.1}" x2="{}" y2="{py:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{label}</text>"##,
             W - RIGHT,
             bx - 6.0,
             py(y) + 4.0,
-            py = py(y)
+            py = py(y),
+            label = if y1 - y0 > 50.0 {
+                format!("{y:.0}")
+            } else {
+                format!("{y:.1}")
+            }
         );
     }
     let mut xs: Vec<f64> = series
