@@ -84,11 +84,6 @@ impl Store {
             .fold((0, 0), |(p, b), u| (p.max(u.packets), b.max(u.bytes)))
     }
 
-    /// Whether a packet for `dest` is held.
-    pub fn holds_for(&self, dest: &PeerId) -> bool {
-        self.held.iter().any(|h| &h.dest == dest)
-    }
-
     /// Drops packets older than the age limit.
     pub fn expire(&mut self, now: Instant) {
         while let Some(front) = self.held.front() {
