@@ -48,6 +48,8 @@ pub struct MeshConfig {
     pub max_ttl: u8,
     /// Entries of the duplicate cache.
     pub dedup_capacity: usize,
+    /// Entries of the duplicate cache one origin may hold.
+    pub dedup_per_origin: usize,
     /// How long a seen packet is remembered; also the longest a packet may take end to end.
     pub dedup_expiry: Duration,
     /// Learned routes kept.
@@ -70,7 +72,8 @@ impl Default for MeshConfig {
     fn default() -> Self {
         Self {
             max_ttl: 24,
-            dedup_capacity: 4096,
+            dedup_capacity: 8192,
+            dedup_per_origin: 1024,
             dedup_expiry: Duration::from_secs(300),
             route_capacity: 1024,
             route_expiry: Duration::from_secs(60),
@@ -115,6 +118,7 @@ impl MeshConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (name, value) in [
             ("dedup_capacity", self.dedup_capacity),
+            ("dedup_per_origin", self.dedup_per_origin),
             ("route_capacity", self.route_capacity),
             ("max_pending_relays", self.max_pending_relays),
             ("max_queued_actions", self.max_queued_actions),

@@ -5,7 +5,9 @@
 //! is full of unexpired entries it refuses new packets instead of forgetting a live one, because
 //! forgetting would let a replay be delivered twice. Each entry keeps a digest of the packet's
 //! signed bytes and signature, so a later copy is recognised as the same packet without a second
-//! signature check, and a copy that differs (forged or altered) is told apart.
+//! signature check, and a copy that differs (forged or altered) is told apart. One origin may
+//! hold at most `per_origin` live entries, so a single identity cannot fill the cache for
+//! everyone.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -36,19 +38,29 @@ pub enum Seen {
 pub struct DedupCache {
     entries: HashMap<PacketKey, Digest>,
     order: VecDeque<(Instant, PacketKey)>,
+    per_origin_count: HashMap<PeerId, usize>,
     capacity: usize,
+    per_origin: usize,
     expiry: Duration,
 }
 
 impl DedupCache {
-    /// An empty cache of at most `capacity` entries, each kept for `expiry`.
-    pub fn new(capacity: usize, expiry: Duration) -> Self {
+    /// An empty cache of at most `capacity` entries, `per_origin` of them for one origin, each
+    /// kept for `expiry`.
+    pub fn new(capacity: usize, per_origin: usize, expiry: Duration) -> Self {
         Self {
             entries: HashMap::new(),
             order: VecDeque::new(),
+            per_origin_count: HashMap::new(),
             capacity: capacity.max(1),
+            per_origin: per_origin.max(1),
             expiry,
         }
+    }
+
+    /// The most live entries any one origin has.
+    pub fn max_per_origin(&self) -> usize {
+        self.per_origin_count.values().copied().max().unwrap_or(0)
     }
 
     /// Number of entries.
@@ -69,6 +81,12 @@ impl DedupCache {
             }
             self.order.pop_front();
             self.entries.remove(&key);
+            if let Some(n) = self.per_origin_count.get_mut(&key.0) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_origin_count.remove(&key.0);
+                }
+            }
         }
     }
 
@@ -82,16 +100,18 @@ impl DedupCache {
         }
     }
 
-    /// Records an accepted packet. Returns false (and records nothing) when the cache is full
-    /// of live entries.
+    /// Records an accepted packet. Returns false (and records nothing) when the cache, or this
+    /// origin's share of it, is full of live entries.
     pub fn insert(&mut self, key: PacketKey, digest: Digest, now: Instant) -> bool {
         self.expire(now);
         if self.entries.contains_key(&key) {
             return true;
         }
-        if self.entries.len() >= self.capacity {
+        let mine = self.per_origin_count.get(&key.0).copied().unwrap_or(0);
+        if self.entries.len() >= self.capacity || mine >= self.per_origin {
             return false;
         }
+        *self.per_origin_count.entry(key.0).or_insert(0) += 1;
         self.entries.insert(key, digest);
         self.order.push_back((now, key));
         true
@@ -113,7 +133,7 @@ mod tests {
     #[test]
     fn copies_conflicts_and_expiry() {
         let t0 = Instant::now();
-        let mut c = DedupCache::new(2, Duration::from_secs(10));
+        let mut c = DedupCache::new(2, 2, Duration::from_secs(10));
         assert_eq!(c.check(&key(1), &[1; 16], t0), Seen::New);
         assert!(c.insert(key(1), [1; 16], t0));
         assert_eq!(c.check(&key(1), &[1; 16], t0), Seen::Copy);
@@ -128,11 +148,27 @@ mod tests {
     #[test]
     fn a_full_cache_refuses_rather_than_forgets() {
         let t0 = Instant::now();
-        let mut c = DedupCache::new(2, Duration::from_secs(10));
+        let mut c = DedupCache::new(2, 2, Duration::from_secs(10));
         assert!(c.insert(key(1), [1; 16], t0));
         assert!(c.insert(key(2), [2; 16], t0));
         assert!(!c.insert(key(3), [3; 16], t0));
         assert_eq!(c.check(&key(1), &[1; 16], t0), Seen::Copy);
         assert!(c.insert(key(3), [3; 16], t0 + Duration::from_secs(11)));
+    }
+
+    #[test]
+    fn one_origin_cannot_take_more_than_its_share() {
+        let t0 = Instant::now();
+        let other = (
+            Keypair::from_secret_bytes([2; 32]).peer_id(),
+            MessageId([9; 16]),
+        );
+        let mut c = DedupCache::new(4, 2, Duration::from_secs(10));
+        assert!(c.insert(key(1), [1; 16], t0));
+        assert!(c.insert(key(2), [2; 16], t0));
+        assert!(!c.insert(key(3), [3; 16], t0), "origin over its share");
+        assert!(c.insert(other, [4; 16], t0), "others still get in");
+        assert_eq!(c.max_per_origin(), 2);
+        assert!(c.insert(key(3), [3; 16], t0 + Duration::from_secs(10)));
     }
 }

@@ -45,6 +45,8 @@ pub struct Stats {
 pub struct MemoryUsage {
     /// Entries of the duplicate cache.
     pub dedup_entries: usize,
+    /// The most duplicate cache entries one origin holds.
+    pub dedup_entries_one_origin: usize,
     /// Learned routes.
     pub routes: usize,
     /// Relays waiting for their delay.
@@ -100,7 +102,11 @@ impl Mesh {
             rng: StdRng::from_seed(seed),
             links: Vec::new(),
             hello_due: None,
-            dedup: DedupCache::new(config.dedup_capacity, config.dedup_expiry),
+            dedup: DedupCache::new(
+                config.dedup_capacity,
+                config.dedup_per_origin,
+                config.dedup_expiry,
+            ),
             routes: RouteTable::new(config.route_capacity, config.route_expiry),
             relays: RelayScheduler::new(config.max_pending_relays),
             store: Store::new(config.store),
@@ -129,6 +135,7 @@ impl Mesh {
     pub fn memory(&self) -> MemoryUsage {
         MemoryUsage {
             dedup_entries: self.dedup.len(),
+            dedup_entries_one_origin: self.dedup.max_per_origin(),
             routes: self.routes.len(),
             pending_relays: self.relays.len(),
             stored_packets: self.store.len(),

@@ -206,6 +206,7 @@ proptest! {
     ) {
         let config = MeshConfig {
             dedup_capacity: 16,
+            dedup_per_origin: 5,
             route_capacity: 4,
             max_pending_relays: 3,
             max_queued_actions: 10,
@@ -246,6 +247,7 @@ proptest! {
             let u = m.memory();
             let s = config.store;
             prop_assert!(u.dedup_entries <= config.dedup_capacity, "{:?}", u);
+            prop_assert!(u.dedup_entries_one_origin <= config.dedup_per_origin, "{:?}", u);
             prop_assert!(u.routes <= config.route_capacity, "{:?}", u);
             prop_assert!(u.pending_relays <= config.max_pending_relays, "{:?}", u);
             prop_assert!(u.queued_actions <= config.max_queued_actions, "{:?}", u);
