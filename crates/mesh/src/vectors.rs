@@ -5,8 +5,8 @@ use bytes::Bytes;
 
 use bitcraps_transport_core::Keypair;
 
-use crate::crypto::{open_directed, seal_broadcast, seal_directed, verify};
-use crate::wire::{with_relay_fields, MessageId, Packet, FLAG_STORED};
+use crate::crypto::{open_directed, seal_broadcast, seal_directed, seal_neighbours, verify};
+use crate::wire::{parse_neighbours, with_relay_fields, MessageId, Packet, FLAG_STORED};
 
 fn compute() -> Vec<(String, String)> {
     let origin = Keypair::from_secret_bytes([0x01; 32]);
@@ -61,6 +61,18 @@ fn compute() -> Vec<(String, String)> {
         "mesh.directed_stored".into(),
         hex::encode(with_relay_fields(&encoded, 4, 3, FLAG_STORED)),
     ));
+    let peers = [
+        dest.peer_id(),
+        Keypair::from_secret_bytes([0x03; 32]).peer_id(),
+    ];
+    let n = seal_neighbours(&origin, MessageId([0x44; 16]), &peers);
+    assert!(verify(&n));
+    let encoded = n.encode();
+    assert_eq!(
+        parse_neighbours(&Packet::decode(&encoded).unwrap().payload).unwrap(),
+        peers
+    );
+    v.push(("mesh.neighbours".into(), hex::encode(&encoded)));
     v
 }
 
