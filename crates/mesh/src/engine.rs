@@ -15,7 +15,7 @@ use crate::dedup::{DedupCache, Digest};
 use crate::relay::RelayScheduler;
 use crate::routes::RouteTable;
 use crate::store::Store;
-use crate::wire::{Destination, MessageId, Packet};
+use crate::wire::{self, Destination, MessageId, Packet};
 use crate::{Action, LinkId, SendError};
 
 /// Links a node tracks at once; more `link_up`s are ignored.
@@ -160,11 +160,11 @@ impl Mesh {
         self.hello_soon(now);
         for bytes in self.store.take_for(&peer, now) {
             self.stats.store_forwards += 1;
-            self.transmit(link, bytes);
+            self.transmit_partial(link, bytes);
         }
         for bytes in self.store.offer_on(link, now) {
             self.stats.store_forwards += 1;
-            self.transmit(link, bytes);
+            self.transmit_partial(link, bytes);
         }
     }
 
@@ -249,6 +249,11 @@ impl Mesh {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Sends a copy marked PARTIAL: receivers must not assume our neighbours have it.
+    pub(crate) fn transmit_partial(&mut self, link: LinkId, bytes: Bytes) {
+        self.transmit(link, wire::with_flag(&bytes, wire::FLAG_PARTIAL));
     }
 
     pub(crate) fn transmit(&mut self, link: LinkId, bytes: Bytes) {

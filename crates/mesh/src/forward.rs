@@ -28,8 +28,10 @@ impl Mesh {
                 } => (threshold, usize::from(fanout), usize::from(protect_degree)),
                 RelayPolicy::Flood => (u8::MAX, usize::MAX, 0),
             };
-            let mut targets = self.relay_targets(&pending.heard);
+            let mut targets = self.relay_targets(&pending.heard, &pending.covering);
+            let mut partial = false;
             if pending.copies >= threshold {
+                partial = true;
                 // Enough neighbours relay it: only the poorly linked still get it from us.
                 targets.retain(|t| {
                     self.links
@@ -42,22 +44,27 @@ impl Mesh {
                 }
             }
             targets.shuffle(&mut self.rng);
+            partial |= targets.len() > fanout;
             targets.truncate(fanout);
             for link in targets {
-                self.transmit(link, pending.packet.clone());
+                if partial {
+                    self.transmit_partial(link, pending.packet.clone());
+                } else {
+                    self.transmit(link, pending.packet.clone());
+                }
             }
         }
     }
 
     /// The links a relay goes on: not those a copy came from, and (unless flooding naively)
-    /// not those whose peer is a neighbour of a node a copy came from. That node relays to its
-    /// own neighbours, or they were covered before it; see `docs/mesh.md`.
-    fn relay_targets(&self, heard: &[LinkId]) -> Vec<LinkId> {
+    /// not those whose peer is a neighbour of a node a full relay came from (`covering`). That
+    /// node sent to its own neighbours, or they were covered before it; see `docs/mesh.md`.
+    fn relay_targets(&self, heard: &[LinkId], covering: &[LinkId]) -> Vec<LinkId> {
         let prune = matches!(self.config.relay, RelayPolicy::Suppressed { .. });
         let covered: Vec<PeerId> = if prune {
             self.links
                 .iter()
-                .filter(|l| heard.contains(&l.id))
+                .filter(|l| covering.contains(&l.id))
                 .flat_map(|l| l.neighbours.iter().copied())
                 .collect()
         } else {
@@ -70,22 +77,21 @@ impl Mesh {
             .collect()
     }
 
-    /// Sends a directed packet on its route, or floods and stores it. `from` is the arrival link.
+    /// Sends a directed packet on its route, or floods and stores it. `from` is the arrival link
+    /// and whether its copy was a full relay.
     pub(crate) fn forward_directed(
         &mut self,
         key: PacketKey,
         dest: PeerId,
         bytes: Bytes,
-        from: Option<LinkId>,
+        from: Option<(LinkId, bool)>,
         now: Instant,
     ) {
-        if let Some(link) = self.next_hop(&dest, from, now) {
-            self.transmit(link, bytes);
+        if let Some(link) = self.next_hop(&dest, from.map(|(l, _)| l), now) {
+            self.transmit_partial(link, bytes);
             return;
         }
-        let stored_before = bytes
-            .get(wire::FLAGS_OFFSET)
-            .is_some_and(|f| f & FLAG_STORED != 0);
+        let stored_before = wire::flags_of(&bytes) & FLAG_STORED != 0;
         if !stored_before {
             let held = wire::with_relay_fields(
                 &bytes,
@@ -101,7 +107,7 @@ impl Mesh {
         }
         match from {
             None => self.flood_now(&bytes, None),
-            Some(link) => self.schedule_flood(key, bytes, link, now),
+            Some((link, covering)) => self.schedule_flood(key, bytes, link, covering, now),
         }
     }
 
@@ -129,6 +135,7 @@ impl Mesh {
         key: PacketKey,
         bytes: Bytes,
         from: LinkId,
+        covering: bool,
         now: Instant,
     ) {
         match self.config.relay {
@@ -143,7 +150,10 @@ impl Mesh {
                 } else {
                     min_delay
                 };
-                if !self.relays.schedule(key, bytes, Some(from), now + delay) {
+                if !self
+                    .relays
+                    .schedule(key, bytes, Some(from), covering, now + delay)
+                {
                     self.stats.overloaded += 1;
                 }
             }

@@ -111,7 +111,8 @@ impl Mesh {
         match self.dedup.check(&key, &digest, now) {
             Seen::Copy => {
                 self.stats.duplicates += 1;
-                self.relays.heard(&key, link);
+                let covering = packet.flags & wire::FLAG_PARTIAL == 0;
+                self.relays.heard(&key, link, covering);
                 return Ok(if packet.origin == self.me {
                     Accepted::Own
                 } else {
@@ -138,22 +139,24 @@ impl Mesh {
         if learned == Learned::New {
             for held in self.store.take_for(&packet.origin, now) {
                 self.stats.store_forwards += 1;
-                self.transmit(link, held);
+                self.transmit_partial(link, held);
             }
         }
+        let covering = packet.flags & wire::FLAG_PARTIAL == 0;
         let relay = (packet.ttl > 0).then(|| {
+            // A relay's copy starts as a full relay; PARTIAL is set where it is sent otherwise.
             wire::with_relay_fields(
                 &bytes,
                 packet.ttl - 1,
                 packet.hops.saturating_add(1),
-                packet.flags,
+                packet.flags & wire::FLAG_STORED,
             )
         });
         match packet.destination {
             Destination::Broadcast => {
                 self.deliver(&packet, packet.payload.clone());
                 if let Some(out) = relay {
-                    self.schedule_flood(key, out, link, now);
+                    self.schedule_flood(key, out, link, covering, now);
                 }
             }
             Destination::Peer(dest) if dest == self.me => {
@@ -163,7 +166,7 @@ impl Mesh {
             Destination::Neighbours => {}
             Destination::Peer(dest) => {
                 if let Some(out) = relay {
-                    self.forward_directed(key, dest, out, Some(link), now);
+                    self.forward_directed(key, dest, out, Some((link, covering)), now);
                 }
             }
         }

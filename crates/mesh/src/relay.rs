@@ -28,6 +28,8 @@ pub struct Pending {
     pub copies: u8,
     /// The links copies came on (they already have it).
     pub heard: Vec<LinkId>,
+    /// Of those, the links whose copy was a full relay: that neighbour's neighbours are covered.
+    pub covering: Vec<LinkId>,
 }
 
 /// The capped set of pending relays, in due order.
@@ -58,12 +60,14 @@ impl RelayScheduler {
         self.pending.is_empty()
     }
 
-    /// Schedules a relay of `packet` at `due`, first heard on `link`. False if full.
+    /// Schedules a relay of `packet` at `due`, first heard on `link` (a full relay if
+    /// `covering`). False if full.
     pub fn schedule(
         &mut self,
         key: PacketKey,
         packet: Bytes,
         link: Option<LinkId>,
+        covering: bool,
         due: Instant,
     ) -> bool {
         if self.pending.len() >= self.capacity || self.pending.contains_key(&key) {
@@ -76,18 +80,22 @@ impl RelayScheduler {
                 due,
                 copies: 1,
                 heard: link.into_iter().collect(),
+                covering: link.filter(|_| covering).into_iter().collect(),
             },
         );
         self.queue.push(Reverse((due, key)));
         true
     }
 
-    /// Counts a copy of a pending packet heard on `link`.
-    pub fn heard(&mut self, key: &PacketKey, link: LinkId) {
+    /// Counts a copy of a pending packet heard on `link` (a full relay if `covering`).
+    pub fn heard(&mut self, key: &PacketKey, link: LinkId, covering: bool) {
         if let Some(p) = self.pending.get_mut(key) {
             p.copies = p.copies.saturating_add(1);
             if p.heard.len() < MAX_HEARD && !p.heard.contains(&link) {
                 p.heard.push(link);
+            }
+            if covering && p.covering.len() < MAX_HEARD && !p.covering.contains(&link) {
+                p.covering.push(link);
             }
         }
     }

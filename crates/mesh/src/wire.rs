@@ -6,7 +6,8 @@
 //! 1       1     kind: 0x01 broadcast, 0x02 directed, 0x03 neighbour list (one hop only)
 //! 2       1     ttl: hops it may still travel (not signed)
 //! 3       1     hops: hops travelled so far (not signed)
-//! 4       1     flags: bit 0 = STORED (left a store-and-forward buffer; not signed), others 0
+//! 4       1     flags (not signed): bit 0 STORED = left a store-and-forward buffer,
+//!                     bit 1 PARTIAL = not sent to all the sender's neighbours; others 0
 //! 5       32    origin: the origin's Ed25519 public key (its PeerId)
 //! 37      16    message id, chosen at random by the origin
 //! 53      32    destination PeerId (directed packets only)
@@ -43,6 +44,12 @@ pub const HOPS_OFFSET: usize = 3;
 pub const FLAGS_OFFSET: usize = 4;
 /// Flag: the packet was held in a store-and-forward buffer; no node stores it again.
 pub const FLAG_STORED: u8 = 0x01;
+/// Flag: the sender did not send this copy to all of its neighbours (a unicast on a route, a
+/// store's offer, a suppressed or fan-out-limited relay), so receivers must not assume the
+/// sender's neighbours have it.
+pub const FLAG_PARTIAL: u8 = 0x02;
+/// The flag bits this version defines.
+pub const KNOWN_FLAGS: u8 = FLAG_STORED | FLAG_PARTIAL;
 
 /// A message's id: 16 random bytes chosen by its origin. With the origin, it names a packet.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -130,7 +137,7 @@ pub struct Packet {
     pub ttl: u8,
     /// Hops travelled so far.
     pub hops: u8,
-    /// Relay-set flags ([`FLAG_STORED`]).
+    /// Relay-set flags ([`FLAG_STORED`], [`FLAG_PARTIAL`]).
     pub flags: u8,
     /// The origin (signer).
     pub origin: PeerId,
@@ -184,7 +191,7 @@ impl Packet {
         if version != VERSION {
             return Err(DecodeError::Version(version));
         }
-        if flags & !FLAG_STORED != 0 {
+        if flags & !KNOWN_FLAGS != 0 {
             return Err(DecodeError::Flags(flags));
         }
         let origin = PeerId::from_bytes(r.array::<32>("origin")?)
@@ -277,6 +284,21 @@ impl Packet {
         out.put_u16(u16::try_from(self.payload.len()).unwrap_or(u16::MAX));
         out.put_slice(&self.payload);
     }
+}
+
+/// The flags byte of an encoded packet (0 if too short).
+pub fn flags_of(encoded: &[u8]) -> u8 {
+    encoded.get(FLAGS_OFFSET).copied().unwrap_or(0)
+}
+
+/// A copy of an encoded packet with `flag` set.
+pub fn with_flag(encoded: &Bytes, flag: u8) -> Bytes {
+    if flags_of(encoded) & flag == flag || encoded.len() <= FLAGS_OFFSET {
+        return encoded.clone();
+    }
+    let mut out = BytesMut::from(&encoded[..]);
+    out[FLAGS_OFFSET] |= flag;
+    out.freeze()
 }
 
 /// A copy of an encoded packet with its TTL, hop count and flags replaced (what a relay sends).

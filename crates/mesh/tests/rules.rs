@@ -1,6 +1,7 @@
 //! One test per relay rule of `docs/mesh.md`, each failing if its rule is removed: never back out
-//! of the arrival link, neighbour pruning, counter-based suppression, following a learned route,
-//! and the configuration check that keeps packets from outliving their dedup entries.
+//! of the arrival link, neighbour pruning (only by full relays), counter-based suppression,
+//! following a learned route, and the configuration check that keeps packets from outliving
+//! their dedup entries.
 
 use std::time::{Duration, Instant};
 
@@ -86,6 +87,19 @@ fn a_relay_skips_neighbours_of_the_node_it_heard_from() {
     let now = t0 + Duration::from_secs(2);
     m.handle_packet(LinkId(1), bcast(2), now).unwrap();
     assert_eq!(relayed_on(&mut m, now), [2, 3]);
+}
+
+#[test]
+fn a_partial_copy_covers_nobody() {
+    let t0 = Instant::now();
+    let s = strangers();
+    let covered = [s[0], s[1], peer(4).peer_id()];
+    let mut m = node_with([&covered, &s, &s, &s], t0);
+    let now = t0 + Duration::from_secs(2);
+    // The same packet, but peer 1 says it sent this copy to us alone (a route, a store offer).
+    let partial = bitcraps_mesh::wire::with_flag(&bcast(8), bitcraps_mesh::wire::FLAG_PARTIAL);
+    m.handle_packet(LinkId(1), partial, now).unwrap();
+    assert_eq!(relayed_on(&mut m, now), [2, 3, 4]);
 }
 
 #[test]
