@@ -12,6 +12,7 @@ use bitcraps_transport_core::PeerId;
 
 use crate::config::RelayPolicy;
 use crate::dedup::PacketKey;
+use crate::relay::CopyKind;
 use crate::wire::{self, FLAG_STORED};
 use crate::{LinkId, Mesh};
 
@@ -29,9 +30,9 @@ impl Mesh {
                 RelayPolicy::Flood => (u8::MAX, usize::MAX, 0),
             };
             let mut targets = self.relay_targets(&pending.heard, &pending.covering);
-            let mut partial = false;
+            let mut kind = CopyKind::Full;
             if pending.copies >= threshold {
-                partial = true;
+                kind = CopyKind::Partial;
                 // Enough neighbours relay it: only the poorly linked still get it from us.
                 targets.retain(|t| {
                     self.links
@@ -44,13 +45,14 @@ impl Mesh {
                 }
             }
             targets.shuffle(&mut self.rng);
-            partial |= targets.len() > fanout;
+            if targets.len() > fanout {
+                kind = CopyKind::Partial;
+            }
             targets.truncate(fanout);
             for link in targets {
-                if partial {
-                    self.transmit_partial(link, pending.packet.clone());
-                } else {
-                    self.transmit(link, pending.packet.clone());
+                match kind {
+                    CopyKind::Partial => self.transmit_partial(link, pending.packet.clone()),
+                    CopyKind::Full => self.transmit(link, pending.packet.clone()),
                 }
             }
         }
@@ -78,13 +80,13 @@ impl Mesh {
     }
 
     /// Sends a directed packet on its route, or floods and stores it. `from` is the arrival link
-    /// and whether its copy was a full relay.
+    /// and the kind of copy that came on it.
     pub(crate) fn forward_directed(
         &mut self,
         key: PacketKey,
         dest: PeerId,
         bytes: Bytes,
-        from: Option<(LinkId, bool)>,
+        from: Option<(LinkId, CopyKind)>,
         now: Instant,
     ) {
         if let Some(link) = self.next_hop(&dest, from.map(|(l, _)| l), now) {
@@ -107,7 +109,7 @@ impl Mesh {
         }
         match from {
             None => self.flood_now(&bytes, None),
-            Some((link, covering)) => self.schedule_flood(key, bytes, link, covering, now),
+            Some((link, kind)) => self.schedule_flood(key, bytes, link, kind, now),
         }
     }
 
@@ -135,7 +137,7 @@ impl Mesh {
         key: PacketKey,
         bytes: Bytes,
         from: LinkId,
-        covering: bool,
+        kind: CopyKind,
         now: Instant,
     ) {
         match self.config.relay {
@@ -152,7 +154,7 @@ impl Mesh {
                 };
                 if !self
                     .relays
-                    .schedule(key, bytes, Some(from), covering, now + delay)
+                    .schedule(key, bytes, Some(from), kind, now + delay)
                 {
                     self.stats.overloaded += 1;
                 }

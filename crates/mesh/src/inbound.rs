@@ -13,6 +13,7 @@ use bytes::Bytes;
 use crate::crypto::{self, CryptoError};
 use crate::dedup::Seen;
 use crate::engine::digest;
+use crate::relay::CopyKind;
 use crate::routes::Learned;
 use crate::wire::{self, DecodeError, Destination, Packet};
 use crate::{LinkId, Mesh};
@@ -111,8 +112,8 @@ impl Mesh {
         match self.dedup.check(&key, &digest, now) {
             Seen::Copy => {
                 self.stats.duplicates += 1;
-                let covering = packet.flags & wire::FLAG_PARTIAL == 0;
-                self.relays.heard(&key, link, covering);
+                self.relays
+                    .heard(&key, link, CopyKind::of_flags(packet.flags));
                 return Ok(if packet.origin == self.me {
                     Accepted::Own
                 } else {
@@ -142,7 +143,7 @@ impl Mesh {
                 self.transmit_partial(link, held);
             }
         }
-        let covering = packet.flags & wire::FLAG_PARTIAL == 0;
+        let kind = CopyKind::of_flags(packet.flags);
         let relay = (packet.ttl > 0).then(|| {
             // A relay's copy starts as a full relay; PARTIAL is set where it is sent otherwise.
             wire::with_relay_fields(
@@ -156,7 +157,7 @@ impl Mesh {
             Destination::Broadcast => {
                 self.deliver(&packet, packet.payload.clone());
                 if let Some(out) = relay {
-                    self.schedule_flood(key, out, link, covering, now);
+                    self.schedule_flood(key, out, link, kind, now);
                 }
             }
             Destination::Peer(dest) if dest == self.me => {
@@ -166,7 +167,7 @@ impl Mesh {
             Destination::Neighbours => {}
             Destination::Peer(dest) => {
                 if let Some(out) = relay {
-                    self.forward_directed(key, dest, out, Some((link, covering)), now);
+                    self.forward_directed(key, dest, out, Some((link, kind)), now);
                 }
             }
         }

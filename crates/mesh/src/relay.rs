@@ -14,6 +14,28 @@ use bytes::Bytes;
 use crate::dedup::PacketKey;
 use crate::LinkId;
 
+/// How a received copy was sent, from its PARTIAL flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyKind {
+    /// A full relay (or the origin's send): the sender sent it to all its neighbours it did not
+    /// prune, so they are covered.
+    Full,
+    /// Sent to us alone or to a few (a route, a store's offer, a suppressed relay): it covers
+    /// no one but us.
+    Partial,
+}
+
+impl CopyKind {
+    /// The kind of a packet with these flags.
+    pub fn of_flags(flags: u8) -> Self {
+        if flags & crate::wire::FLAG_PARTIAL == 0 {
+            Self::Full
+        } else {
+            Self::Partial
+        }
+    }
+}
+
 /// Links remembered per pending relay (a node has few links; more are not tracked).
 const MAX_HEARD: usize = 32;
 
@@ -60,14 +82,14 @@ impl RelayScheduler {
         self.pending.is_empty()
     }
 
-    /// Schedules a relay of `packet` at `due`, first heard on `link` (a full relay if
-    /// `covering`). False if full.
+    /// Schedules a relay of `packet` at `due`, first heard on `link` as a copy of `kind`.
+    /// False if full.
     pub fn schedule(
         &mut self,
         key: PacketKey,
         packet: Bytes,
         link: Option<LinkId>,
-        covering: bool,
+        kind: CopyKind,
         due: Instant,
     ) -> bool {
         if self.pending.len() >= self.capacity || self.pending.contains_key(&key) {
@@ -80,21 +102,25 @@ impl RelayScheduler {
                 due,
                 copies: 1,
                 heard: link.into_iter().collect(),
-                covering: link.filter(|_| covering).into_iter().collect(),
+                covering: link
+                    .filter(|_| kind == CopyKind::Full)
+                    .into_iter()
+                    .collect(),
             },
         );
         self.queue.push(Reverse((due, key)));
         true
     }
 
-    /// Counts a copy of a pending packet heard on `link` (a full relay if `covering`).
-    pub fn heard(&mut self, key: &PacketKey, link: LinkId, covering: bool) {
+    /// Counts a copy of a pending packet heard on `link`, of `kind`.
+    pub fn heard(&mut self, key: &PacketKey, link: LinkId, kind: CopyKind) {
         if let Some(p) = self.pending.get_mut(key) {
             p.copies = p.copies.saturating_add(1);
             if p.heard.len() < MAX_HEARD && !p.heard.contains(&link) {
                 p.heard.push(link);
             }
-            if covering && p.covering.len() < MAX_HEARD && !p.covering.contains(&link) {
+            if kind == CopyKind::Full && p.covering.len() < MAX_HEARD && !p.covering.contains(&link)
+            {
                 p.covering.push(link);
             }
         }
