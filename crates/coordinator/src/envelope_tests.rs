@@ -27,6 +27,81 @@ fn hello() -> Hello {
     }
 }
 
+/// The vectors of docs/protocol.md section 11, computed.
+fn compute() -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    let mut f = FrameBuilder::new(BytesMut::new(), 1 << 16);
+    f.data(0, 7, b"roll");
+    f.ack(
+        1,
+        LaneState {
+            delivered: 2,
+            received: 3,
+        },
+    );
+    v.push((
+        "coordinator.data_then_ack".into(),
+        hex::encode(f.finish().0),
+    ));
+    let mut f = FrameBuilder::new(BytesMut::new(), 1 << 16);
+    f.hello(&hello());
+    f.probe(TYPE_PING, 5);
+    f.close(CloseCode::FlowControl);
+    v.push((
+        "coordinator.hello_ping_close".into(),
+        hex::encode(f.finish().0),
+    ));
+    let mut f = FrameBuilder::new(BytesMut::new(), 1 << 16);
+    f.data_next(1, 99, 70_000);
+    v.push(("coordinator.data_next".into(), hex::encode(f.finish().0)));
+    v
+}
+
+/// `name = hex` lines of the ```coordinator-test-vectors block of docs/protocol.md.
+fn documented() -> Vec<(String, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/protocol.md");
+    let text = std::fs::read_to_string(path).expect("docs/protocol.md exists");
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("```coordinator-test-vectors") {
+            inside = true;
+        } else if t.starts_with("```") {
+            inside = false;
+        } else if let (true, Some((k, v))) = (inside, t.split_once(" = ")) {
+            out.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn coordinator_protocol_document_vectors_match_the_code() {
+    let computed = compute();
+    if std::env::var_os("BITCRAPS_PRINT_VECTORS").is_some() {
+        for (k, v) in &computed {
+            println!("{k} = {v}");
+        }
+    }
+    let documented = documented();
+    for (name, value) in &computed {
+        let doc = documented.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        assert_eq!(doc, Some(value), "vector `{name}` in docs/protocol.md");
+    }
+    assert_eq!(documented.len(), computed.len(), "no stale vectors");
+    // And they decode to what they were built from.
+    let frame = Bytes::from(hex::decode(&computed[1].1).unwrap());
+    assert_eq!(
+        all(frame).unwrap(),
+        vec![
+            Envelope::Hello(hello()),
+            Envelope::Ping(5),
+            Envelope::Close(CloseCode::FlowControl)
+        ]
+    );
+}
+
 #[test]
 fn vectors_match_the_document() {
     let mut f = FrameBuilder::new(BytesMut::new(), 1 << 16);
