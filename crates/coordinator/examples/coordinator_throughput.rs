@@ -7,6 +7,9 @@
 //! cargo run --release -p bitcraps-coordinator --example coordinator_throughput [-- BYTES]
 //! ```
 //!
+//! `PROFILE=coordinator` (or `backend`) with arguments `BYTES SIZE` runs one measurement only,
+//! for a profiler.
+//!
 //! Both sides use unlimited connection limits and receive rates, so the figures are the
 //! machinery's, not a limit's. The coordinator's send path is `PeerSender::send` (it returns
 //! once the message is in the window); the backend's is `ConnectionSender::send`.
@@ -202,6 +205,22 @@ async fn main() -> anyhow::Result<()> {
         .map(|b| b.parse())
         .transpose()?
         .unwrap_or(256 << 20);
+    // `PROFILE=coordinator|backend SIZE`: one measurement only, for a profiler.
+    if let Some(what) = std::env::var_os("PROFILE") {
+        let size: usize = std::env::args()
+            .nth(2)
+            .map(|s| s.parse())
+            .transpose()?
+            .unwrap_or(64);
+        let count = (bytes / size).max(1);
+        let took = if what == "backend" {
+            backend_one_way(size, count).await?
+        } else {
+            coordinator_one_way(size, count).await?
+        };
+        println!("{count} x {size} B in {took:?}");
+        return Ok(());
+    }
     println!(
         "| message | TCP backend (GB/s) | coordinator over TCP (GB/s) | coordinator / backend |"
     );

@@ -58,7 +58,8 @@ pub(crate) struct Inbox {
     max_message: u64,
     buffered: u64,
     buffered_bytes: u64,
-    rate: RateLimiter<()>,
+    /// `None` when the limits can never refuse (nothing to account per message).
+    rate: Option<RateLimiter<()>>,
     /// Earliest time the rate limit lets the next message through.
     blocked_until: Option<Instant>,
     dirty: [bool; 2],
@@ -77,6 +78,10 @@ impl Inbox {
         max_message: u64,
         limits: RateLimits,
     ) -> Self {
+        let unlimited = limits.messages_per_second == u32::MAX
+            && limits.message_burst == u32::MAX
+            && limits.bytes_per_second == u64::MAX
+            && limits.byte_burst == u64::MAX;
         let mut limits = limits;
         limits.max_keys = 1;
         Self {
@@ -87,7 +92,7 @@ impl Inbox {
             max_message,
             buffered: 0,
             buffered_bytes: 0,
-            rate: RateLimiter::new(limits),
+            rate: (!unlimited).then(|| RateLimiter::new(limits)),
             blocked_until: None,
             dirty: [false; 2],
             dirty_since: None,
@@ -204,10 +209,12 @@ impl Inbox {
         {
             return Arrival::OverWindow;
         }
-        if l.slots.len() <= offset {
-            l.slots.resize(offset + 1, None);
+        if l.slots.len() > offset {
+            l.slots[offset] = Some(payload); // a hole filled
+        } else {
+            l.slots.resize(offset, None);
+            l.slots.push_back(Some(payload));
         }
-        l.slots[offset] = Some(payload);
         self.buffered += 1;
         self.buffered_bytes += len;
         while l.slots.get(l.ready).is_some_and(Option::is_some) {
@@ -239,7 +246,11 @@ impl Inbox {
     pub(crate) fn deliver(&mut self, now: Instant) -> Option<Delivery> {
         let i = (0..2).find(|&i| self.lanes[i].ready > 0)?;
         let len = self.lanes[i].slots.front()?.as_ref()?.len();
-        match self.rate.check(&(), len, now) {
+        let verdict = match &mut self.rate {
+            Some(rate) => rate.check(&(), len, now),
+            None => Ok(()),
+        };
+        match verdict {
             Ok(()) => self.blocked_until = None,
             // Larger than the whole byte burst: it can never pass the bucket; let it through
             // alone rather than stall the session.

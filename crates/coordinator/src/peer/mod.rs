@@ -140,13 +140,21 @@ impl PeerSender {
             });
         }
         let peer = self.handle.peer;
+        let len = payload.len() as u32;
+        // Fast path: room in the window now (no future, no timer).
+        if let Ok(m) = self.handle.window.try_acquire() {
+            match self.handle.window_bytes.try_acquire_many(len) {
+                Ok(b) => {
+                    m.forget();
+                    b.forget();
+                    return self.queue(payload, priority, receipt).await;
+                }
+                Err(_) => drop(m),
+            }
+        }
         let acquire = async {
             let m = self.handle.window.acquire().await?;
-            let b = self
-                .handle
-                .window_bytes
-                .acquire_many(payload.len() as u32)
-                .await?;
+            let b = self.handle.window_bytes.acquire_many(len).await?;
             m.forget();
             b.forget();
             Ok::<_, tokio::sync::AcquireError>(())
@@ -161,6 +169,17 @@ impl PeerSender {
             Ok(Err(_)) => return Err(CoordinatorError::Disconnected(peer)),
             Ok(Ok(())) => {}
         }
+        self.queue(payload, priority, receipt).await
+    }
+
+    /// Queues a message whose window permits are taken.
+    async fn queue(
+        &self,
+        payload: Bytes,
+        priority: Priority,
+        receipt: Option<oneshot::Sender<Outcome>>,
+    ) -> Result<MessageId> {
+        let peer = self.handle.peer;
         let id = MessageId(self.handle.next_id.fetch_add(1, Ordering::Relaxed));
         // The window bounds what is unfinished and the queue holds as many items as the
         // window, so this never waits in practice.
