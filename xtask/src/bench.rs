@@ -46,6 +46,11 @@ const BACKEND_EXAMPLES: &[(&str, &str, &str)] = &[
         "ws_throughput",
         "WebSocket vs raw tokio-tungstenite",
     ),
+    (
+        "bitcraps-coordinator",
+        "coordinator_throughput",
+        "Coordinator over TCP vs the TCP backend",
+    ),
 ];
 
 /// Runs the benchmarks and writes the report.

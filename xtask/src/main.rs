@@ -7,6 +7,8 @@
 //! - `cargo xtask fuzz [--seconds N] [--target NAME]`: every cargo-fuzz target (or one) for a while.
 //! - `cargo xtask bench`: each backend's throughput against its raw library; writes
 //!   `docs/benchmarks.md`.
+//! - `cargo xtask sim --nodes N --seed S [--range M] [--link-cap K] [--churn P] [--partition]
+//!   [--json] [--plots DIR]`: the mesh simulator (see `docs/mesh.md`).
 //!
 //! Every child command runs in the workspace root (the parent of this crate's directory) and is
 //! printed before it runs.
@@ -18,6 +20,8 @@ mod fuzz;
 mod libtest;
 mod process;
 mod report;
+mod sim;
+mod svg;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +49,8 @@ enum Command {
     Fuzz(fuzz::FuzzArgs),
     /// Throughput of each backend against the raw library it wraps; writes docs/benchmarks.md.
     Bench(bench::BenchArgs),
+    /// The mesh relay simulator: N nodes on a plane, delivery and cost figures.
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +61,7 @@ fn main() -> ExitCode {
         Command::Conformance(args) => conformance::run(&root, &args),
         Command::Fuzz(args) => fuzz::run(&root, &args),
         Command::Bench(args) => bench::run(&root, &args),
+        Command::Sim(args) => sim::run(&root, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -103,6 +110,33 @@ mod tests {
         };
         assert_eq!(args.backends, ["tcp", "ble-sim-23", "mem"]);
         assert_eq!(args.test_threads, 2);
+    }
+
+    #[test]
+    fn sim_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "cargo xtask",
+            "sim",
+            "--nodes",
+            "1000",
+            "--seed",
+            "3",
+            "--range",
+            "20",
+            "--link-cap",
+            "5",
+            "--churn",
+            "0.1",
+            "--partition",
+            "--json",
+        ])
+        .expect("valid command line");
+        let Command::Sim(args) = cli.command else {
+            panic!("parsed as another subcommand");
+        };
+        assert_eq!((args.nodes, args.seed, args.link_cap), (1000, 3, Some(5)));
+        assert_eq!((args.range, args.churn), (Some(20.0), 0.1));
+        assert!(args.partition && args.json && args.plots.is_none());
     }
 
     #[test]

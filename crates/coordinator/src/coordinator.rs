@@ -10,20 +10,29 @@ use futures::future::join_all;
 use tokio::sync::oneshot;
 
 use crate::error::{CoordinatorError, Result};
-use crate::event::{DisconnectReason, EventStream};
-use crate::peer::{Ctl, PeerSender};
+use crate::event::EventStream;
+use crate::machine::{LocalReason, MessageId};
+use crate::peer::{Ctl, PeerSender, Receipt};
 use crate::policy::Priority;
 use crate::shared::{lock, ListenerEntry};
 use crate::stats::{ConnectionStats, CoordinatorStats, PeerStats};
 use crate::{CoordinatorBuilder, CoordinatorConfig, Shared};
 
 /// What [`TransportCoordinator::shutdown`] achieved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ShutdownReport {
-    /// True if every queued message was acknowledged before the deadline.
+    /// True if every accepted message was acknowledged before the deadline.
     pub flushed: bool,
     /// Peers that were connected.
     pub peers: usize,
+    /// Messages still unfinished at the deadline: each is reported in an `Undelivered` event
+    /// (and to its receipt) as the sessions end.
+    pub unfinished: usize,
+    /// Connections whose final close did not complete cleanly (the goodbye was not
+    /// acknowledged by the remote in time, or the connection failed), with the transport's
+    /// error.
+    pub unclean: Vec<(TransportAddress, bitcraps_transport_core::Error)>,
 }
 
 /// Peers, routes, failover, breakers, health checks, broadcast, events and stats over any
@@ -94,6 +103,17 @@ impl TransportCoordinator {
             },
         );
         Ok(bound)
+    }
+
+    /// The counters of every listener opened (the newest 64), closed ones included with
+    /// their final counts.
+    pub fn listener_stats(
+        &self,
+    ) -> Vec<(TransportAddress, bitcraps_transport_core::ListenerStats)> {
+        lock(&self.shared.listener_stats)
+            .iter()
+            .map(|(_, a, s)| (a.clone(), *s))
+            .collect()
     }
 
     /// Addresses listened on now.
@@ -174,14 +194,79 @@ impl TransportCoordinator {
         })
     }
 
-    /// Sends `data` to `peer` at `priority` (see [`PeerSender::send`]).
-    pub async fn send_to_peer(&self, peer: PeerId, data: Bytes, priority: Priority) -> Result<()> {
+    /// Sends `data` to `peer` at `priority` and returns the message's id (see
+    /// [`PeerSender::send`]): from then on it is delivered once, or reported undelivered.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: bitcraps_coordinator::TransportCoordinator, peer: bitcraps_transport_core::PeerId) -> Result<(), Box<dyn std::error::Error>> {
+    /// use bitcraps_coordinator::Priority;
+    /// let id = c.send_to_peer(peer, "bet 5 on 7".into(), Priority::Interactive).await?;
+    /// println!("queued as {id}");
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_to_peer(
+        &self,
+        peer: PeerId,
+        data: Bytes,
+        priority: Priority,
+    ) -> Result<MessageId> {
         self.peer_sender(peer)?.send(data, priority).await
     }
 
-    /// Sends `data` to every known peer concurrently (interactive priority), best effort:
-    /// one result per peer. `data` is shared, not copied, between the peers' queues.
-    pub async fn broadcast(&self, data: Bytes) -> Vec<(PeerId, Result<()>)> {
+    /// Sends `data` to `peer` and returns a [`Receipt`] to await: `Ok` once the remote
+    /// application has it, or the typed reason it never will.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: bitcraps_coordinator::TransportCoordinator, peer: bitcraps_transport_core::PeerId) -> Result<(), Box<dyn std::error::Error>> {
+    /// use bitcraps_coordinator::Priority;
+    /// let receipt = c.send_with_receipt(peer, "roll 4 3".into(), Priority::Interactive).await?;
+    /// match receipt.await {
+    ///     Ok(()) => println!("the table has it"),
+    ///     Err(reason) => println!("not delivered: {reason}"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_with_receipt(
+        &self,
+        peer: PeerId,
+        data: Bytes,
+        priority: Priority,
+    ) -> Result<Receipt> {
+        self.peer_sender(peer)?
+            .send_with_receipt(data, priority)
+            .await
+    }
+
+    /// Attaches a connection made elsewhere (a discovery service, a BLE mesh node) to its
+    /// peer as a route: it is admitted against the coordinator's limits like an accepted one
+    /// and carries traffic when it is the best connection the peer has.
+    pub async fn attach_connection(&self, conn: bitcraps_transport_core::Connection) -> Result<()> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(CoordinatorError::ShutDown);
+        }
+        let transport = self
+            .shared
+            .transport_for(conn.remote_addr())
+            .ok_or_else(|| CoordinatorError::NoTransport(conn.remote_addr().clone()))?;
+        crate::listener::admit_and_attach(&self.shared, conn, transport, None)
+            .await
+            .map_err(|e| e.1)
+    }
+
+    /// Sends `data` to every known peer concurrently (interactive priority): one result per
+    /// peer, each with the message's id for that peer. `data` is shared, not copied, between
+    /// the peers' queues.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: bitcraps_coordinator::TransportCoordinator) {
+    /// for (peer, result) in c.broadcast("round 3: come-out roll".into()).await {
+    ///     if let Err(e) = result {
+    ///         eprintln!("{peer}: {e}");
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub async fn broadcast(&self, data: Bytes) -> Vec<(PeerId, Result<MessageId>)> {
         self.broadcast_with(data, Priority::Interactive).await
     }
 
@@ -190,7 +275,7 @@ impl TransportCoordinator {
         &self,
         data: Bytes,
         priority: Priority,
-    ) -> Vec<(PeerId, Result<()>)> {
+    ) -> Vec<(PeerId, Result<MessageId>)> {
         let sends = self.shared.handles().into_iter().map(|handle| {
             let sender = PeerSender {
                 handle,
@@ -204,7 +289,7 @@ impl TransportCoordinator {
 
     /// Sends many messages (bulk priority): each peer's messages in the given order, the
     /// peers concurrently. One result per message, in the input order.
-    pub async fn send_batch(&self, batch: Vec<(PeerId, Bytes)>) -> Vec<Result<()>> {
+    pub async fn send_batch(&self, batch: Vec<(PeerId, Bytes)>) -> Vec<Result<MessageId>> {
         let mut by_peer: HashMap<PeerId, Vec<(usize, Bytes)>> = HashMap::new();
         let n = batch.len();
         for (i, (peer, data)) in batch.into_iter().enumerate() {
@@ -222,7 +307,7 @@ impl TransportCoordinator {
             }
             out
         });
-        let mut results: Vec<Option<Result<()>>> = (0..n).map(|_| None).collect();
+        let mut results: Vec<Option<Result<MessageId>>> = (0..n).map(|_| None).collect();
         for (i, r) in join_all(groups).await.into_iter().flatten() {
             results[i] = Some(r);
         }
@@ -232,17 +317,19 @@ impl TransportCoordinator {
             .collect()
     }
 
-    /// Disconnects `peer` now: its connections are closed gracefully (what they already
-    /// queued is flushed), messages not yet handed to a connection are dropped.
+    /// Ends `peer`'s session now: each connection gets a goodbye and is closed; every message
+    /// not yet acknowledged is reported in an `Undelivered` event.
     pub async fn disconnect(&self, peer: PeerId) -> Result<()> {
         let handle = self
             .shared
             .peer(&peer)
             .ok_or(CoordinatorError::NotConnected(peer))?;
-        let reason = DisconnectReason::Local("disconnect requested".into());
         handle
             .ctl
-            .send(Ctl::Disconnect(reason))
+            .send(Ctl::Disconnect {
+                reason: LocalReason::DisconnectRequested,
+                done: None,
+            })
             .await
             .map_err(|_| CoordinatorError::NotConnected(peer))
     }
@@ -291,7 +378,7 @@ impl TransportCoordinator {
                         peer: h.peer,
                         traffic,
                         delivered: h.counters.delivered.load(Relaxed),
-                        rate_limited: h.counters.rate_limited.load(Relaxed),
+                        undelivered: h.counters.undelivered.load(Relaxed),
                         duplicates: h.counters.duplicates.load(Relaxed),
                     }
                 })
@@ -299,8 +386,16 @@ impl TransportCoordinator {
         }
     }
 
-    /// Graceful shutdown: stops listening, waits (until `deadline` from now) for every queued
-    /// message to be acknowledged, then closes every connection.
+    /// Graceful shutdown: stops listening, waits (until `deadline` from now) for every accepted
+    /// message to be acknowledged, then ends every session with a goodbye. Messages still
+    /// unfinished then are reported undelivered (events and receipts).
+    ///
+    /// ```no_run
+    /// # async fn demo(c: bitcraps_coordinator::TransportCoordinator) {
+    /// let report = c.shutdown(std::time::Duration::from_secs(5)).await;
+    /// assert!(report.flushed || report.unfinished > 0);
+    /// # }
+    /// ```
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         self.shared.closed.store(true, Ordering::Release);
         let entries: Vec<_> = lock(&self.shared.listeners)
@@ -323,14 +418,32 @@ impl TransportCoordinator {
             }
         }));
         let flushed = tokio::time::timeout(deadline, flush).await.is_ok();
+        let max = self.shared.config.max_unacked;
+        let unfinished = handles
+            .iter()
+            .map(|h| max.saturating_sub(h.window.available_permits()))
+            .sum();
+        let mut waiting = Vec::new();
         for h in &handles {
             // The actor always drains its commands, so this does not wait long.
-            let reason = DisconnectReason::Local("shutdown".into());
-            let _ = h.ctl.send(Ctl::Disconnect(reason)).await;
+            let (done, rx) = oneshot::channel();
+            let cmd = Ctl::Disconnect {
+                reason: LocalReason::Shutdown,
+                done: Some(done),
+            };
+            if h.ctl.send(cmd).await.is_ok() {
+                waiting.push(rx);
+            }
+        }
+        let mut unclean = Vec::new();
+        for rx in waiting {
+            unclean.extend(rx.await.unwrap_or_default());
         }
         ShutdownReport {
             flushed,
             peers: handles.len(),
+            unfinished,
+            unclean,
         }
     }
 }

@@ -1,239 +1,491 @@
-//! The coordinator's wire envelope: every message the coordinator puts on a connection is one
-//! envelope, so each application message gets an id the receiver acknowledges and dedups.
+//! The coordinator's wire envelopes (version 1): what a coordinator writes inside every
+//! transport message of a connection. One transport message carries one or more envelopes back
+//! to back, so many small messages and their acknowledgements share one record.
 //!
-//! Byte-exact format (all integers big-endian):
+//! Byte-exact format (all integers big-endian; `lane` is `0` interactive, `1` bulk):
 //!
-//! | type | byte 0 | then |
-//! |---|---|---|
-//! | `DATA` | `0x01` | message id (`u64`, 8 bytes), then the application payload (0 or more bytes) |
-//! | `ACK`  | `0x02` | 1 to [`MAX_ACK_IDS`] message ids, 8 bytes each (length - 1 is a multiple of 8) |
-//! | `PING` | `0x03` | nonce (`u64`, 8 bytes) |
-//! | `PONG` | `0x04` | the nonce of the `PING` it answers (8 bytes) |
+//! | envelope | bytes |
+//! |---|---|
+//! | `HELLO` | `10` version:u8 flags:u8 session:u64 window_messages:u32 window_bytes:u32 your_session:u64, then for lane 0 and lane 1: delivered:u64 received:u64 (59 bytes) |
+//! | `DATA` | `11` lane:u8 seq:u64 len:u32 payload\[len\] |
+//! | `DATA_NEXT` | `12` lane:u8 seq:u64 len:u32; the payload is the whole next transport message on this connection, exactly `len` bytes |
+//! | `ACK` | `13` lane:u8 received:u64 delivered:u64 |
+//! | `PING` | `14` nonce:u64 |
+//! | `PONG` | `15` nonce:u64 |
+//! | `CLOSE` | `16` code:u8 |
 //!
-//! Anything else (an unknown type, a short header, trailing bytes on a `PING`/`PONG`, an `ACK`
-//! with no id, too many ids or a partial id) is a [`EnvelopeError`]: the connection that
-//! carried it is closed. Decoding never allocates: a `DATA` payload is a slice of the received
-//! frame, and `ACK` ids are read in place.
+//! `DATA_NEXT` must be the last envelope of its transport message. Anything else (an unknown
+//! type, a truncated envelope, a lane other than 0 or 1, a `len` past the end) is an
+//! [`EnvelopeError`]: the connection that carried it is closed. Decoding never allocates: a
+//! `DATA` payload is a slice of the received transport message.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// `DATA`: an application message with its id.
-pub const TYPE_DATA: u8 = 0x01;
-/// `ACK`: ids of messages delivered to the application (or recognized as duplicates).
-pub const TYPE_ACK: u8 = 0x02;
-/// `PING`: a health probe; answered with a `PONG` carrying the same nonce.
-pub const TYPE_PING: u8 = 0x03;
+/// `HELLO`: the first envelope on every connection, both ways.
+pub const TYPE_HELLO: u8 = 0x10;
+/// `DATA`: an application message inline.
+pub const TYPE_DATA: u8 = 0x11;
+/// `DATA_NEXT`: an application message whose payload is the next transport message.
+pub const TYPE_DATA_NEXT: u8 = 0x12;
+/// `ACK`: cumulative receive and delivery state of one lane.
+pub const TYPE_ACK: u8 = 0x13;
+/// `PING`: a probe, answered with a `PONG` on the same connection.
+pub const TYPE_PING: u8 = 0x14;
 /// `PONG`: the answer to a `PING`.
-pub const TYPE_PONG: u8 = 0x04;
-/// Bytes before a `DATA` payload.
-pub const DATA_HEADER: usize = 9;
-/// Most ids one `ACK` carries.
-pub const MAX_ACK_IDS: usize = 1024;
+pub const TYPE_PONG: u8 = 0x15;
+/// `CLOSE`: the sender ends the session (see [`CloseCode`]).
+pub const TYPE_CLOSE: u8 = 0x16;
+/// The envelope version this crate speaks.
+pub const VERSION: u8 = 1;
+/// Bytes before a `DATA` payload (type, lane, seq, len).
+pub const DATA_HEADER: usize = 14;
+/// Length of a `HELLO`.
+pub const HELLO_LEN: usize = 59;
+/// Length of an `ACK`.
+pub const ACK_LEN: usize = 18;
+/// Length of a `PING` or `PONG`.
+pub const PROBE_LEN: usize = 9;
+/// Length of a `CLOSE`.
+pub const CLOSE_LEN: usize = 2;
+/// `HELLO` flag: this session has sent data before (it is resumed, not new).
+pub const FLAG_RESUMED: u8 = 0x01;
+/// `HELLO` flag: the sender has not yet received the receiver's `HELLO` on this connection.
+pub const FLAG_NEED_HELLO: u8 = 0x02;
+
+/// Why a session was closed by the remote (the `CLOSE` code byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CloseCode {
+    /// `0`: the remote application disconnected or shut down.
+    Goodbye,
+    /// `1`: we sent more than the remote's advertised window.
+    FlowControl,
+    /// `2`: we broke the envelope protocol.
+    Protocol,
+    /// `3`: the remote no longer knows our resumed session.
+    SessionUnknown,
+    /// Any other code (reserved).
+    Other(u8),
+}
+
+impl CloseCode {
+    /// The code byte.
+    pub fn byte(self) -> u8 {
+        match self {
+            Self::Goodbye => 0,
+            Self::FlowControl => 1,
+            Self::Protocol => 2,
+            Self::SessionUnknown => 3,
+            Self::Other(b) => b,
+        }
+    }
+
+    /// The code for a byte.
+    pub fn from_byte(b: u8) -> Self {
+        match b {
+            0 => Self::Goodbye,
+            1 => Self::FlowControl,
+            2 => Self::Protocol,
+            3 => Self::SessionUnknown,
+            b => Self::Other(b),
+        }
+    }
+}
+
+impl std::fmt::Display for CloseCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Goodbye => f.write_str("goodbye"),
+            Self::FlowControl => f.write_str("flow control violated"),
+            Self::Protocol => f.write_str("protocol violation"),
+            Self::SessionUnknown => f.write_str("session unknown"),
+            Self::Other(b) => write!(f, "code {b}"),
+        }
+    }
+}
 
 /// A malformed envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EnvelopeError {
-    /// The frame is empty.
-    #[error("empty envelope")]
+    /// The transport message is empty.
+    #[error("empty transport message")]
     Empty,
-    /// The type byte is not one of `DATA`, `ACK`, `PING`, `PONG`.
+    /// The type byte is unknown.
     #[error("unknown envelope type {0:#04x}")]
     UnknownType(u8),
-    /// The frame's length does not fit its type.
-    #[error("envelope of type {kind:#04x} has a bad length of {len} bytes")]
-    BadLength {
+    /// The envelope is cut short.
+    #[error("envelope of type {kind:#04x} is truncated")]
+    Truncated {
         /// The type byte.
         kind: u8,
-        /// The frame's length.
-        len: usize,
     },
+    /// A lane other than 0 or 1.
+    #[error("unknown lane {0}")]
+    BadLane(u8),
+    /// A `HELLO` of another version.
+    #[error("unsupported envelope version {0}")]
+    Version(u8),
+    /// A `DATA_NEXT` that is not the last envelope of its transport message.
+    #[error("DATA_NEXT is not the last envelope")]
+    TrailingAfterDataNext,
+    /// The payload announced by a `DATA_NEXT` has another length.
+    #[error("DATA_NEXT announced {expected} bytes but the payload has {actual}")]
+    PayloadLength {
+        /// Announced.
+        expected: u32,
+        /// Received.
+        actual: usize,
+    },
+    /// A field is out of range (an `ACK` with delivered > received, for example).
+    #[error("invalid envelope: {0}")]
+    Invalid(&'static str),
 }
 
-/// A decoded envelope (zero-copy: slices of the received frame).
+/// One lane's cumulative state as a receiver reports it: every seq below `delivered` reached
+/// the application, every seq below `received` arrived.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LaneState {
+    /// Seqs below this reached the remote application.
+    pub delivered: u64,
+    /// Seqs below this arrived (in order) at the remote.
+    pub received: u64,
+}
+
+/// A decoded `HELLO`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hello {
+    /// [`FLAG_RESUMED`], [`FLAG_NEED_HELLO`].
+    pub flags: u8,
+    /// The sender's session id.
+    pub session: u64,
+    /// Messages the sender accepts beyond what it delivered (its receive window).
+    pub window_messages: u32,
+    /// Bytes the sender accepts beyond what it delivered.
+    pub window_bytes: u32,
+    /// The session of ours the sender tracks (0: none).
+    pub your_session: u64,
+    /// The sender's receive state of that session, per lane.
+    pub lanes: [LaneState; 2],
+}
+
+/// A decoded envelope (zero-copy: payloads are slices of the received transport message).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Envelope {
+    /// The first envelope on a connection.
+    Hello(Hello),
     /// An application message.
     Data {
-        /// Its id, unique per sender and peer.
-        id: u64,
+        /// 0 interactive, 1 bulk.
+        lane: u8,
+        /// Its sequence number in the lane.
+        seq: u64,
         /// The application payload.
         payload: Bytes,
     },
-    /// Acknowledged ids.
-    Ack(AckIds),
-    /// A health probe.
+    /// An application message whose payload is the next transport message.
+    DataNext {
+        /// 0 interactive, 1 bulk.
+        lane: u8,
+        /// Its sequence number in the lane.
+        seq: u64,
+        /// The payload's length.
+        len: u32,
+    },
+    /// One lane's receive state.
+    Ack {
+        /// 0 interactive, 1 bulk.
+        lane: u8,
+        /// The state.
+        state: LaneState,
+    },
+    /// A probe.
     Ping(u64),
     /// The answer to a probe.
     Pong(u64),
+    /// The remote ends the session.
+    Close(CloseCode),
 }
 
-/// The ids of an `ACK`, read in place.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AckIds(Bytes);
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_be_bytes(a)
+}
 
-impl AckIds {
-    /// How many ids.
-    pub fn len(&self) -> usize {
-        self.0.len() / 8
-    }
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_be_bytes(a)
+}
 
-    /// True if there is none (never, for a decoded `ACK`).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The ids, in the order they were written.
-    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        self.0
-            .chunks_exact(8)
-            .map(|c| u64::from_be_bytes(c.try_into().unwrap_or([0; 8])))
+fn lane(b: u8) -> Result<u8, EnvelopeError> {
+    if b <= 1 {
+        Ok(b)
+    } else {
+        Err(EnvelopeError::BadLane(b))
     }
 }
 
-fn read_u64(frame: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&frame[1..9]);
-    u64::from_be_bytes(b)
+/// Iterates over the envelopes of one transport message. After the first error it yields
+/// nothing more.
+#[derive(Debug, Clone)]
+pub struct Envelopes {
+    frame: Bytes,
+    pos: usize,
+    failed: bool,
 }
 
-impl Envelope {
-    /// Decodes one received frame.
-    pub fn decode(frame: Bytes) -> Result<Self, EnvelopeError> {
-        let Some(&kind) = frame.first() else {
-            return Err(EnvelopeError::Empty);
-        };
-        let len = frame.len();
-        let bad = EnvelopeError::BadLength { kind, len };
-        match kind {
-            TYPE_DATA if len >= DATA_HEADER => Ok(Self::Data {
-                id: read_u64(&frame),
-                payload: frame.slice(DATA_HEADER..),
-            }),
-            TYPE_ACK if len > 1 && (len - 1) % 8 == 0 && (len - 1) / 8 <= MAX_ACK_IDS => {
-                Ok(Self::Ack(AckIds(frame.slice(1..))))
+impl Envelopes {
+    /// The envelopes of `frame`. An empty frame yields one [`EnvelopeError::Empty`].
+    pub fn new(frame: Bytes) -> Self {
+        Self {
+            frame,
+            pos: 0,
+            failed: false,
+        }
+    }
+
+    fn next_envelope(&mut self) -> Result<Envelope, EnvelopeError> {
+        let b = &self.frame[self.pos..];
+        let kind = b[0];
+        let need = |n: usize| {
+            if b.len() < n {
+                Err(EnvelopeError::Truncated { kind })
+            } else {
+                Ok(())
             }
-            TYPE_PING if len == 9 => Ok(Self::Ping(read_u64(&frame))),
-            TYPE_PONG if len == 9 => Ok(Self::Pong(read_u64(&frame))),
-            TYPE_DATA | TYPE_ACK | TYPE_PING | TYPE_PONG => Err(bad),
-            other => Err(EnvelopeError::UnknownType(other)),
-        }
+        };
+        let (env, used) = match kind {
+            TYPE_HELLO => {
+                need(HELLO_LEN)?;
+                if b[1] != VERSION {
+                    return Err(EnvelopeError::Version(b[1]));
+                }
+                let lanes = [
+                    LaneState {
+                        delivered: u64_at(b, 27),
+                        received: u64_at(b, 35),
+                    },
+                    LaneState {
+                        delivered: u64_at(b, 43),
+                        received: u64_at(b, 51),
+                    },
+                ];
+                if lanes.iter().any(|l| l.delivered > l.received) {
+                    return Err(EnvelopeError::Invalid("HELLO lane delivered > received"));
+                }
+                let hello = Hello {
+                    flags: b[2],
+                    session: u64_at(b, 3),
+                    window_messages: u32_at(b, 11),
+                    window_bytes: u32_at(b, 15),
+                    your_session: u64_at(b, 19),
+                    lanes,
+                };
+                (Envelope::Hello(hello), HELLO_LEN)
+            }
+            TYPE_DATA | TYPE_DATA_NEXT => {
+                need(DATA_HEADER)?;
+                let lane = lane(b[1])?;
+                let seq = u64_at(b, 2);
+                let len = u32_at(b, 10);
+                if kind == TYPE_DATA_NEXT {
+                    if b.len() != DATA_HEADER {
+                        return Err(EnvelopeError::TrailingAfterDataNext);
+                    }
+                    (Envelope::DataNext { lane, seq, len }, DATA_HEADER)
+                } else {
+                    let end = DATA_HEADER
+                        .checked_add(len as usize)
+                        .filter(|&e| e <= b.len())
+                        .ok_or(EnvelopeError::Truncated { kind })?;
+                    let start = self.pos + DATA_HEADER;
+                    let payload = self.frame.slice(start..self.pos + end);
+                    (Envelope::Data { lane, seq, payload }, end)
+                }
+            }
+            TYPE_ACK => {
+                need(ACK_LEN)?;
+                let lane = lane(b[1])?;
+                let state = LaneState {
+                    received: u64_at(b, 2),
+                    delivered: u64_at(b, 10),
+                };
+                if state.delivered > state.received {
+                    return Err(EnvelopeError::Invalid("ACK delivered > received"));
+                }
+                (Envelope::Ack { lane, state }, ACK_LEN)
+            }
+            TYPE_PING | TYPE_PONG => {
+                need(PROBE_LEN)?;
+                let nonce = u64_at(b, 1);
+                let env = if kind == TYPE_PING {
+                    Envelope::Ping(nonce)
+                } else {
+                    Envelope::Pong(nonce)
+                };
+                (env, PROBE_LEN)
+            }
+            TYPE_CLOSE => {
+                need(CLOSE_LEN)?;
+                (Envelope::Close(CloseCode::from_byte(b[1])), CLOSE_LEN)
+            }
+            other => return Err(EnvelopeError::UnknownType(other)),
+        };
+        self.pos += used;
+        Ok(env)
     }
 }
 
-/// Encodes envelopes into one growing buffer, so frames share allocations.
-#[derive(Debug, Default)]
-pub struct Encoder {
+impl Iterator for Envelopes {
+    type Item = Result<Envelope, EnvelopeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        if self.frame.is_empty() {
+            self.failed = true;
+            return Some(Err(EnvelopeError::Empty));
+        }
+        if self.pos >= self.frame.len() {
+            return None;
+        }
+        let r = self.next_envelope();
+        if r.is_err() {
+            self.failed = true;
+        }
+        Some(r)
+    }
+}
+
+/// Builds one transport message out of envelopes, up to a size limit.
+#[derive(Debug)]
+pub struct FrameBuilder {
     buf: BytesMut,
+    limit: usize,
 }
 
-/// The arena grows by at least this much at a time.
-const ARENA: usize = 64 * 1024;
+impl FrameBuilder {
+    /// A builder whose frames never exceed `limit` bytes, writing into `buf` (its spare
+    /// capacity is reused from frame to frame).
+    pub fn new(mut buf: BytesMut, limit: usize) -> Self {
+        buf.clear();
+        Self { buf, limit }
+    }
 
-impl Encoder {
-    fn room(&mut self, n: usize) {
-        if self.buf.capacity() < n {
-            self.buf.reserve(n.max(ARENA));
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// True if nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Bytes still free under the limit.
+    pub fn room(&self) -> usize {
+        self.limit.saturating_sub(self.buf.len())
+    }
+
+    fn reserve(&mut self, n: usize) {
+        if self.buf.capacity() - self.buf.len() < n {
+            self.buf.reserve(n.max(16 * 1024).min(self.limit.max(n)));
         }
     }
 
-    /// A `DATA` envelope (copies the payload once, behind the 9-byte header).
-    pub fn data(&mut self, id: u64, payload: &[u8]) -> Bytes {
-        self.room(DATA_HEADER + payload.len());
+    /// Appends a `HELLO` (false if it does not fit).
+    pub fn hello(&mut self, h: &Hello) -> bool {
+        if self.room() < HELLO_LEN {
+            return false;
+        }
+        self.reserve(HELLO_LEN);
+        self.buf.put_u8(TYPE_HELLO);
+        self.buf.put_u8(VERSION);
+        self.buf.put_u8(h.flags);
+        self.buf.put_u64(h.session);
+        self.buf.put_u32(h.window_messages);
+        self.buf.put_u32(h.window_bytes);
+        self.buf.put_u64(h.your_session);
+        for l in &h.lanes {
+            self.buf.put_u64(l.delivered);
+            self.buf.put_u64(l.received);
+        }
+        true
+    }
+
+    /// Appends a `DATA` with its payload inline (false if it does not fit).
+    pub fn data(&mut self, lane: u8, seq: u64, payload: &[u8]) -> bool {
+        let n = DATA_HEADER + payload.len();
+        if self.room() < n {
+            return false;
+        }
+        self.reserve(n);
         self.buf.put_u8(TYPE_DATA);
-        self.buf.put_u64(id);
+        self.buf.put_u8(lane);
+        self.buf.put_u64(seq);
+        self.buf.put_u32(payload.len() as u32);
         self.buf.put_slice(payload);
-        self.buf.split().freeze()
+        true
     }
 
-    /// An `ACK` of `ids` (at most [`MAX_ACK_IDS`] are taken from the front; the rest stay).
-    pub fn ack(&mut self, ids: &mut std::collections::VecDeque<u64>) -> Bytes {
-        let n = ids.len().min(MAX_ACK_IDS);
-        self.room(1 + 8 * n);
-        self.buf.put_u8(TYPE_ACK);
-        for id in ids.drain(..n) {
-            self.buf.put_u64(id);
+    /// Appends a `DATA_NEXT` header (false if it does not fit). Nothing may follow it.
+    pub fn data_next(&mut self, lane: u8, seq: u64, len: u32) -> bool {
+        if self.room() < DATA_HEADER {
+            return false;
         }
-        self.buf.split().freeze()
+        self.reserve(DATA_HEADER);
+        self.buf.put_u8(TYPE_DATA_NEXT);
+        self.buf.put_u8(lane);
+        self.buf.put_u64(seq);
+        self.buf.put_u32(len);
+        true
     }
 
-    /// A `PING` or `PONG`.
-    pub fn probe(&mut self, kind: u8, nonce: u64) -> Bytes {
-        self.room(9);
+    /// Appends an `ACK` (false if it does not fit).
+    pub fn ack(&mut self, lane: u8, state: LaneState) -> bool {
+        if self.room() < ACK_LEN {
+            return false;
+        }
+        self.reserve(ACK_LEN);
+        self.buf.put_u8(TYPE_ACK);
+        self.buf.put_u8(lane);
+        self.buf.put_u64(state.received);
+        self.buf.put_u64(state.delivered);
+        true
+    }
+
+    /// Appends a `PING` or `PONG` (`kind` is [`TYPE_PING`] or [`TYPE_PONG`]).
+    pub fn probe(&mut self, kind: u8, nonce: u64) -> bool {
+        if self.room() < PROBE_LEN {
+            return false;
+        }
+        self.reserve(PROBE_LEN);
         self.buf.put_u8(kind);
         self.buf.put_u64(nonce);
-        self.buf.split().freeze()
+        true
+    }
+
+    /// Appends a `CLOSE`.
+    pub fn close(&mut self, code: CloseCode) -> bool {
+        if self.room() < CLOSE_LEN {
+            return false;
+        }
+        self.reserve(CLOSE_LEN);
+        self.buf.put_u8(TYPE_CLOSE);
+        self.buf.put_u8(code.byte());
+        true
+    }
+
+    /// The transport message, and the buffer to reuse for the next one.
+    pub fn finish(mut self) -> (Bytes, BytesMut) {
+        let frame = self.buf.split().freeze();
+        (frame, self.buf)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn round_trips() {
-        let mut e = Encoder::default();
-        let d = e.data(7, b"roll");
-        assert_eq!(&d[..], &[1, 0, 0, 0, 0, 0, 0, 0, 7, b'r', b'o', b'l', b'l']);
-        assert_eq!(
-            Envelope::decode(d).unwrap(),
-            Envelope::Data {
-                id: 7,
-                payload: Bytes::from_static(b"roll")
-            }
-        );
-        let mut ids: std::collections::VecDeque<u64> = (1..=3).collect();
-        let a = e.ack(&mut ids);
-        assert!(ids.is_empty());
-        assert_eq!(a.len(), 25);
-        match Envelope::decode(a).unwrap() {
-            Envelope::Ack(ids) => assert_eq!(ids.iter().collect::<Vec<_>>(), vec![1, 2, 3]),
-            other => panic!("{other:?}"),
-        }
-        let p = e.probe(TYPE_PING, u64::MAX);
-        assert_eq!(Envelope::decode(p).unwrap(), Envelope::Ping(u64::MAX));
-        let p = e.probe(TYPE_PONG, 3);
-        assert_eq!(Envelope::decode(p).unwrap(), Envelope::Pong(3));
-    }
-
-    #[test]
-    fn ack_takes_at_most_the_maximum() {
-        let mut e = Encoder::default();
-        let mut ids: std::collections::VecDeque<u64> = (0..(MAX_ACK_IDS as u64 + 5)).collect();
-        let a = e.ack(&mut ids);
-        assert_eq!(ids.len(), 5);
-        assert!(matches!(Envelope::decode(a).unwrap(), Envelope::Ack(i) if i.len() == MAX_ACK_IDS));
-    }
-
-    #[test]
-    fn malformed_frames_are_typed_errors() {
-        assert_eq!(Envelope::decode(Bytes::new()), Err(EnvelopeError::Empty));
-        assert_eq!(
-            Envelope::decode(Bytes::from_static(&[9, 1])),
-            Err(EnvelopeError::UnknownType(9))
-        );
-        for bad in [&[1u8, 0, 0][..], &[2], &[2, 0, 0, 0], &[3, 0], &[4; 10]] {
-            assert!(matches!(
-                Envelope::decode(Bytes::copy_from_slice(bad)),
-                Err(EnvelopeError::BadLength { .. })
-            ));
-        }
-        let too_many = vec![2u8; 1 + 8 * (MAX_ACK_IDS + 1)];
-        assert!(Envelope::decode(Bytes::from(too_many)).is_err());
-    }
-
-    proptest! {
-        #[test]
-        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let _ = Envelope::decode(Bytes::from(bytes));
-        }
-
-        #[test]
-        fn data_round_trips(id in any::<u64>(), payload in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let mut e = Encoder::default();
-            let frame = e.data(id, &payload);
-            prop_assert_eq!(Envelope::decode(frame).unwrap(), Envelope::Data { id, payload: Bytes::from(payload) });
-        }
-    }
-}
+#[path = "envelope_tests.rs"]
+mod tests;

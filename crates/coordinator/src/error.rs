@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use bitcraps_transport_core::{PeerId, TransportAddress};
 
+use crate::machine::RouteFailure;
+
 /// Result with [`CoordinatorError`].
 pub type Result<T, E = CoordinatorError> = std::result::Result<T, E>;
 
@@ -20,13 +22,14 @@ pub enum CoordinatorError {
     /// The peer was disconnected while the operation waited.
     #[error("peer {0} was disconnected")]
     Disconnected(PeerId),
-    /// Every route of the peer failed (the last error is given) or was refused by its breaker.
-    #[error("no route to peer {peer} succeeded; last error: {last}")]
+    /// Every route of the peer failed or was refused by its breaker; each route's typed
+    /// failure is given, in the order they failed.
+    #[error("no route to peer {peer} succeeded: {}", failures.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "))]
     AllRoutesFailed {
         /// The peer.
         peer: PeerId,
-        /// The last route's failure.
-        last: String,
+        /// One per route tried.
+        failures: Vec<RouteFailure>,
     },
     /// `connect_to_peer` was given no route.
     #[error("no route given")]
@@ -53,7 +56,33 @@ pub enum CoordinatorError {
     /// One of the core's transport errors (dial, listen, limits).
     #[error(transparent)]
     Transport(#[from] bitcraps_transport_core::Error),
+    /// The builder was given no transport.
+    #[error("no transport configured")]
+    NoTransports,
+    /// The builder's transports have different identities.
+    #[error("the transports have different identities")]
+    MixedIdentities,
     /// The coordinator has been shut down.
     #[error("the coordinator is shut down")]
     ShutDown,
+}
+
+impl CoordinatorError {
+    /// A stable name for the kind of error (for JSON output and metrics).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NoTransport(_) => "NoTransport",
+            Self::NotConnected(_) => "NotConnected",
+            Self::Disconnected(_) => "Disconnected",
+            Self::AllRoutesFailed { .. } => "AllRoutesFailed",
+            Self::NoRoutes => "NoRoutes",
+            Self::MessageTooLarge { .. } => "MessageTooLarge",
+            Self::WindowTimeout { .. } => "WindowTimeout",
+            Self::TooManyPeers(_) => "TooManyPeers",
+            Self::Transport(e) => e.kind(),
+            Self::NoTransports => "NoTransports",
+            Self::MixedIdentities => "MixedIdentities",
+            Self::ShutDown => "ShutDown",
+        }
+    }
 }

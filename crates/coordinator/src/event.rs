@@ -8,8 +8,10 @@
 //!   messages then stay unacknowledged, its window fills, and its `send_to_peer` waits. Health
 //!   checks, acks and failover keep running, because connection readers never wait on this
 //!   queue (they hand messages to a per-peer inbox whose size the sender's window bounds).
+//!   Data never takes the last quarter of the queue, which stays for the other events.
 //! - Every other event is dropped when the queue is full, counted, and reported by one
-//!   `Lagged { missed }` event as soon as there is room again.
+//!   `Lagged { missed }` event as soon as there is room again (`Undelivered` waits a few
+//!   seconds for room before it is counted so).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,56 +19,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bitcraps_transport_core::{Bytes, CloseReason, PeerId, TransportAddress};
+use bitcraps_transport_core::{Bytes, Error as CoreError, PeerId, TransportAddress};
 use tokio::sync::mpsc;
 
+use crate::machine::{DisconnectReason, LinkFailure, MessageId, UndeliveredReason};
 use crate::policy::BreakerState;
-
-/// Why a peer was disconnected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DisconnectReason {
-    /// The peer stopped answering health checks.
-    HealthCheck {
-        /// PINGs missed in a row.
-        missed: u32,
-        /// The timeout of the last one.
-        timeout: Duration,
-    },
-    /// The last connection ended (closed by the remote, or failed) and no route could
-    /// replace it.
-    ConnectionLost(CloseReason),
-    /// Every route was tried and failed.
-    AllRoutesFailed {
-        /// The last failure.
-        last: String,
-    },
-    /// The peer exceeded the receive rate limit for too long.
-    RateLimitFlood,
-    /// No application message either way for the idle timeout.
-    Idle,
-    /// This side asked (`disconnect` or `shutdown`).
-    Local(String),
-    /// The remote broke the envelope protocol.
-    Protocol(String),
-}
-
-impl std::fmt::Display for DisconnectReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::HealthCheck { missed, timeout } => write!(
-                f,
-                "health check: {missed} pings unanswered (last timeout {timeout:?})"
-            ),
-            Self::ConnectionLost(r) => write!(f, "connection lost: {r}"),
-            Self::AllRoutesFailed { last } => write!(f, "every route failed (last: {last})"),
-            Self::RateLimitFlood => f.write_str("receive rate limit exceeded for too long"),
-            Self::Idle => f.write_str("idle"),
-            Self::Local(r) => write!(f, "closed locally ({r})"),
-            Self::Protocol(r) => write!(f, "protocol violation: {r}"),
-        }
-    }
-}
 
 /// Something that happened in the coordinator.
 #[derive(Debug, Clone)]
@@ -79,27 +36,60 @@ pub enum CoordinatorEvent {
         /// The remote address of that connection.
         address: TransportAddress,
     },
-    /// The peer is gone: it has no connection and none could be made. Messages still queued
-    /// to it were dropped.
+    /// The peer's session ended: it has no connection and none could be made, or one side
+    /// ended it. Every message to it that was not acknowledged is reported in an
+    /// [`Undelivered`](CoordinatorEvent::Undelivered) event.
     Disconnected {
         /// The peer.
         peer: PeerId,
         /// Why.
         reason: DisconnectReason,
     },
-    /// An application message arrived (exactly once per message id within the dedup window).
+    /// An application message arrived (exactly once per message, in order per priority).
     DataReceived {
         /// The sender.
         peer: PeerId,
         /// The message.
         data: Bytes,
     },
-    /// Something failed that the caller did not see as a return value.
-    Error {
-        /// The peer concerned, if any.
-        peer: Option<PeerId>,
-        /// What failed.
-        error: String,
+    /// Accepted messages that will never reach the remote application, with their ids and
+    /// why. This event waits for room in the stream (a few seconds at most) rather than being
+    /// dropped; receipts report the same outcome per message.
+    Undelivered {
+        /// The peer.
+        peer: PeerId,
+        /// The messages, in id order.
+        ids: Vec<MessageId>,
+        /// Why.
+        reason: UndeliveredReason,
+    },
+    /// A dial of one of the peer's routes failed (the peer may still connect over another).
+    DialFailed {
+        /// The peer.
+        peer: PeerId,
+        /// The route dialed.
+        route: TransportAddress,
+        /// The transport's typed error.
+        error: CoreError,
+    },
+    /// A connection of the peer was given up (traffic moves to another, if any).
+    LinkFailed {
+        /// The peer.
+        peer: PeerId,
+        /// The connection's remote address.
+        address: TransportAddress,
+        /// Why.
+        failure: LinkFailure,
+    },
+    /// A listener refused an inbound connection (a limit, a failed handshake, hostile bytes);
+    /// it keeps serving everyone else.
+    InboundRefused {
+        /// The listener's address.
+        listener: TransportAddress,
+        /// Where the attempt came from.
+        remote: TransportAddress,
+        /// The typed reason (a transport's error, or a coordinator limit).
+        error: crate::CoordinatorError,
     },
     /// Traffic to `peer` moved to another connection (failover or switch-back).
     RouteChanged {
@@ -165,10 +155,21 @@ impl EventSink {
         }
     }
 
-    /// A data event: waits for room (backpressure). False if nobody can ever read it.
-    pub(crate) async fn deliver(&self, event: CoordinatorEvent) -> bool {
+    /// The sending side itself, for producers that reserve room first.
+    pub(crate) fn sender(&self) -> mpsc::Sender<CoordinatorEvent> {
+        self.tx.clone()
+    }
+
+    /// An event that must not be dropped silently: waits for room at most `budget`, then is
+    /// counted as missed (reported by `Lagged`).
+    pub(crate) async fn deliver_within(&self, event: CoordinatorEvent, budget: Duration) {
         self.flush_missed();
-        self.tx.send(event).await.is_ok()
+        match tokio::time::timeout(budget, self.tx.send(event)).await {
+            Ok(_) => {}
+            Err(_) => {
+                self.missed.fetch_add(1, Ordering::AcqRel);
+            }
+        }
     }
 }
 

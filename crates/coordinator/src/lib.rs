@@ -27,27 +27,13 @@
 //!
 //! ## Delivery guarantee
 //!
-//! Every application message is carried in a `DATA` envelope with a 64-bit id (see
-//! [`envelope`]). The receiver acknowledges an id once the message has been handed to its
-//! application (put in the event stream) or recognized as a duplicate; the sender keeps every
-//! unacknowledged message (a window of `max_unacked` messages and `max_unacked_bytes` bytes
-//! per peer; `send_to_peer` waits while it is full) and, whenever traffic moves to another
-//! connection, resends all of them, in id order, before anything new.
-//!
-//! - **At least once on the wire**: a message accepted by `send_to_peer` is written until one
-//!   connection delivers it and the receiver acknowledges it, as long as the peer is not
-//!   disconnected (a `Disconnected` event drops what was still queued or unacknowledged).
-//! - **Exactly once to the application, per message id, within the dedup window**: the
-//!   receiver remembers the last 4 x `max_unacked` ids of each peer for `dedup_ttl`; every
-//!   resent id is within that window, so a duplicate is acknowledged and dropped. The dedup
-//!   state lives as long as the peer's session: a receiver keeps a peer with no connection for
-//!   a grace period (dial timeout + health interval) before it disconnects it.
-//! - **Order**: messages of the same priority to the same peer are delivered in the order
-//!   `send_to_peer` accepted them, across failovers. An interactive message may overtake bulk
-//!   ones (that is its purpose), except bulk ones already handed to a connection or queued
-//!   for resending.
-//! - Messages dropped by the receive rate limit are acknowledged and never delivered (the
-//!   guarantee holds for traffic within the receiver's limits).
+//! Every message `send_to_peer` accepts (it returns its [`MessageId`]) ends in exactly one of
+//! two ways: the remote application receives it, once; or it is reported undelivered, with its
+//! id and the reason, in a [`CoordinatorEvent::Undelivered`] event and to its [`Receipt`] if
+//! one was asked for. Messages of one priority reach the remote application in the order they
+//! were accepted, across reconnects and failovers. A receiver over its rate limit slows the
+//! sender down (flow control); it never acknowledges and drops. See docs/coordinator.md for the
+//! session rules and the state machine ([`machine`]).
 
 mod builder;
 mod config;
@@ -56,6 +42,7 @@ pub mod envelope;
 mod error;
 pub mod event;
 mod listener;
+pub mod machine;
 mod peer;
 pub mod policy;
 mod shared;
@@ -65,8 +52,12 @@ pub use builder::CoordinatorBuilder;
 pub use config::CoordinatorConfig;
 pub use coordinator::{ShutdownReport, TransportCoordinator};
 pub use error::{CoordinatorError, Result};
-pub use event::{CoordinatorEvent, DisconnectReason, EventStream};
-pub use peer::PeerSender;
+pub use event::{CoordinatorEvent, EventStream};
+pub use machine::{
+    DisconnectReason, LinkFailure, LocalReason, MessageId, RouteError, RouteFailure,
+    UndeliveredReason,
+};
+pub use peer::{PeerSender, Receipt};
 pub use policy::{BreakerConfig, BreakerState, Priority, RttConfig};
 pub use stats::{ConnectionStats, CoordinatorStats, PeerConnections, PeerStats, TransportStats};
 

@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bitcraps_transport_core::{PeerId, SharedLimiter, Transport, TransportAddress};
+use bitcraps_transport_core::{ListenerStats, PeerId, SharedLimiter, Transport, TransportAddress};
 use tokio::sync::oneshot;
 
 use crate::error::{CoordinatorError, Result};
 use crate::event::{EventSink, EventStream};
+use crate::machine::RecvSnapshot;
 use crate::peer::{spawn_peer, PeerHandle};
 use crate::policy::{BreakerState, CircuitBreaker};
 use crate::stats::Counters;
@@ -35,10 +36,15 @@ pub(crate) struct Shared {
     pub(crate) limiter: SharedLimiter,
     pub(crate) peers: Mutex<HashMap<PeerId, Arc<PeerHandle>>>,
     pub(crate) listeners: Mutex<HashMap<u64, ListenerEntry>>,
+    /// The latest counters of every listener opened (kept after it closed; capped).
+    pub(crate) listener_stats: Mutex<Vec<(u64, TransportAddress, ListenerStats)>>,
     pub(crate) max_payload: usize,
     pub(crate) closed: AtomicBool,
     /// Breakers of routes whose peer has no actor now, so a route's history outlives it.
     breakers: Mutex<HashMap<TransportAddress, (CircuitBreaker, BreakerState)>>,
+    /// Receive state of sessions whose state machine ended without a goodbye, with when it
+    /// was kept, so a resumed session is deduped (capped; expires after `session_ttl`).
+    tombstones: Mutex<HashMap<PeerId, (RecvSnapshot, std::time::Instant)>>,
     ids: AtomicU64,
 }
 
@@ -61,7 +67,9 @@ impl Shared {
             .map(|t| t.capabilities().max_message_size)
             .min()
             .unwrap_or(0)
-            .saturating_sub(crate::envelope::DATA_HEADER);
+            .saturating_sub(crate::envelope::DATA_HEADER)
+            .min(config.max_unacked_bytes)
+            .min(config.recv_window_bytes as usize);
         Self {
             transport_counters: transports.iter().map(|_| Arc::default()).collect(),
             limiter: SharedLimiter::new(config.limits.clone()),
@@ -71,9 +79,11 @@ impl Shared {
             events_rx: Mutex::new(Some(events_rx)),
             peers: Mutex::default(),
             listeners: Mutex::default(),
+            listener_stats: Mutex::default(),
             max_payload,
             closed: AtomicBool::new(false),
             breakers: Mutex::default(),
+            tombstones: Mutex::default(),
             ids: AtomicU64::new(1),
         }
     }
@@ -100,8 +110,7 @@ impl Shared {
             .cloned()
     }
 
-    /// The breaker of route `addr` and the state last reported for it: the ones kept from an
-    /// earlier actor, or a new Closed one.
+    /// The breaker of route `addr`: the one kept from an earlier session, or a new one.
     pub(crate) fn take_breaker(&self, addr: &TransportAddress) -> (CircuitBreaker, BreakerState) {
         lock(&self.breakers).remove(addr).unwrap_or_else(|| {
             (
@@ -111,7 +120,7 @@ impl Shared {
         })
     }
 
-    /// Keeps a route's breaker for a later actor (the table is capped).
+    /// Keeps a route's breaker for a later session (the table is capped).
     pub(crate) fn keep_breaker(
         &self,
         addr: TransportAddress,
@@ -125,6 +134,44 @@ impl Shared {
             }
         }
         table.insert(addr, breaker);
+    }
+
+    /// Records listener `id`'s counters (the table keeps the newest 64 listeners).
+    pub(crate) fn record_listener(&self, id: u64, addr: &TransportAddress, stats: ListenerStats) {
+        let mut table = lock(&self.listener_stats);
+        match table.iter_mut().find(|(i, _, _)| *i == id) {
+            Some(entry) => entry.2 = stats,
+            None => {
+                if table.len() >= 64 {
+                    table.remove(0);
+                }
+                table.push((id, addr.clone(), stats));
+            }
+        }
+    }
+
+    /// The receive state kept for `peer`'s last session, if not expired.
+    pub(crate) fn take_tombstone(&self, peer: &PeerId) -> Option<RecvSnapshot> {
+        let now = crate::peer::now();
+        let (snap, at) = lock(&self.tombstones).remove(peer)?;
+        (now.saturating_duration_since(at) < self.config.session_ttl).then_some(snap)
+    }
+
+    /// Keeps `peer`'s receive state (capped: expired entries go first, then the oldest).
+    pub(crate) fn keep_tombstone(&self, peer: PeerId, snap: RecvSnapshot) {
+        let now = crate::peer::now();
+        let ttl = self.config.session_ttl;
+        let mut table = lock(&self.tombstones);
+        let cap = self.config.max_peers.saturating_mul(4);
+        if table.len() >= cap {
+            table.retain(|_, (_, at)| now.saturating_duration_since(*at) < ttl);
+        }
+        if table.len() >= cap {
+            if let Some(oldest) = table.iter().min_by_key(|(_, (_, at))| *at).map(|(p, _)| *p) {
+                table.remove(&oldest);
+            }
+        }
+        table.insert(peer, (snap, now));
     }
 
     /// The peer's handle, starting its actor if it has none (or a stopped one).

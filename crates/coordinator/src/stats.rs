@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bitcraps_transport_core::{PeerId, TransportAddress, TransportKind};
 
-/// Traffic counters (the seed's fields). Bytes and packets count coordinator envelopes on
-/// the wire (application payload plus the 9-byte `DATA` header, and control envelopes).
+/// Traffic counters (the seed's fields). Packets are transport messages and bytes their size:
+/// coordinator envelopes on the wire (application payloads with their 14-byte `DATA`
+/// headers, and control envelopes), several envelopes to a packet when they were coalesced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TransportStats {
     /// Envelope bytes written.
@@ -33,9 +34,9 @@ pub(crate) struct Counters {
     errors: AtomicU64,
     /// Application messages delivered (peers only).
     pub(crate) delivered: AtomicU64,
-    /// Messages dropped by the receive rate limit (peers only).
-    pub(crate) rate_limited: AtomicU64,
-    /// Duplicates dropped by dedup (peers only).
+    /// Accepted messages reported undelivered (peers only).
+    pub(crate) undelivered: AtomicU64,
+    /// Duplicates received and dropped (peers only).
     pub(crate) duplicates: AtomicU64,
 }
 
@@ -84,9 +85,9 @@ pub struct PeerStats {
     pub traffic: TransportStats,
     /// Application messages delivered from it.
     pub delivered: u64,
-    /// Messages from it dropped by the receive rate limit.
-    pub rate_limited: u64,
-    /// Duplicate messages from it dropped (resent after a failover).
+    /// Messages to it reported undelivered.
+    pub undelivered: u64,
+    /// Duplicates from it dropped (resent after a reconnect or a retransmission).
     pub duplicates: u64,
 }
 

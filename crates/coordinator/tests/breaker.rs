@@ -57,8 +57,17 @@ async fn route_opens_after_n_dial_failures_and_probes_after_the_cooldown() {
         .await
         .unwrap_err();
     match err {
-        CoordinatorError::AllRoutesFailed { last, .. } => {
-            assert!(last.contains("breaker"), "{last}")
+        CoordinatorError::AllRoutesFailed { failures, .. } => {
+            assert!(
+                matches!(
+                    failures[..],
+                    [bitcraps_coordinator::RouteFailure {
+                        error: bitcraps_coordinator::RouteError::BreakerOpen { .. },
+                        ..
+                    }]
+                ),
+                "{failures:?}"
+            )
         }
         other => panic!("{other:?}"),
     }

@@ -4,7 +4,7 @@
 mod common;
 
 use bitcraps_coordinator::{CoordinatorError, CoordinatorEvent};
-use bitcraps_transport_core::ConnectionLimits;
+use bitcraps_transport_core::{ConnectionLimits, LimitKind};
 use bitcraps_transport_mem::MemoryNetwork;
 use common::*;
 
@@ -31,8 +31,12 @@ async fn outbound_connections_over_the_total_are_refused() {
         .await
         .unwrap_err();
     match err {
-        CoordinatorError::AllRoutesFailed { last, .. } => {
-            assert!(last.contains("total connections"), "{last}")
+        CoordinatorError::AllRoutesFailed { failures, .. } => {
+            let limit = failures.iter().any(|f| {
+                matches!(&f.error, bitcraps_coordinator::RouteError::Dial(e)
+                    if e.limit_rejection().is_some_and(|r| r.limit == LimitKind::TotalConnections))
+            });
+            assert!(limit, "{failures:?}");
         }
         other => panic!("{other:?}"),
     }
@@ -59,11 +63,9 @@ async fn inbound_connections_over_the_total_are_refused() {
         .connect_to_peer(r.local_peer_id(), vec![r_addr.clone()])
         .await;
     wait_for(&mut er, |e| match e {
-        CoordinatorEvent::Error {
-            peer: Some(p),
-            error,
-        } if *p == third.local_peer_id() => {
-            assert!(error.contains("total connections"), "{error}");
+        CoordinatorEvent::InboundRefused { error, .. } => {
+            assert_eq!(error.kind(), "Limit", "{error}");
+            assert!(error.to_string().contains("total connections"), "{error}");
             Some(())
         }
         _ => None,

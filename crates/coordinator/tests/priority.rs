@@ -2,7 +2,7 @@
 
 mod common;
 
-use bitcraps_coordinator::envelope::Envelope;
+use bitcraps_coordinator::envelope::{Envelope, Envelopes, FrameBuilder, Hello, LaneState};
 use bitcraps_coordinator::Priority;
 use bitcraps_transport_core::{Bytes, Keypair, Transport, TransportAddress};
 use bitcraps_transport_mem::{MemoryNetwork, MemoryTransport};
@@ -21,6 +21,17 @@ async fn interactive_overtakes_queued_bulk() {
     let pr = receiver.local_peer_id();
     s.connect_to_peer(pr, vec![addr]).await.unwrap();
     let mut conn = listener.accept_connection().await.unwrap();
+    // The raw receiver grants a window large enough for everything.
+    let mut f = FrameBuilder::new(bytes::BytesMut::new(), 1024);
+    f.hello(&Hello {
+        flags: 0,
+        session: 5,
+        window_messages: 4096,
+        window_bytes: 64 << 20,
+        your_session: 0,
+        lanes: [LaneState::default(); 2],
+    });
+    conn.send(f.finish().0).await.unwrap();
 
     const BULK: u32 = 400;
     let mut bulk = vec![0u8; 16 * 1024];
@@ -35,10 +46,19 @@ async fn interactive_overtakes_queued_bulk() {
         .unwrap();
 
     let mut order = Vec::new();
+    let mut payload_next = false;
     while order.len() < BULK as usize + 1 {
         let frame = conn.recv().await.unwrap().unwrap();
-        if let Envelope::Data { payload, .. } = Envelope::decode(frame).unwrap() {
-            order.push(payload);
+        if std::mem::take(&mut payload_next) {
+            order.push(frame);
+            continue;
+        }
+        for env in Envelopes::new(frame) {
+            match env.unwrap() {
+                Envelope::Data { payload, .. } => order.push(payload),
+                Envelope::DataNext { .. } => payload_next = true,
+                _ => {}
+            }
         }
     }
     let pos = order.iter().position(|p| &p[..] == b"BET!").unwrap();

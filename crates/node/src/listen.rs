@@ -58,8 +58,7 @@ pub(crate) async fn run(args: ListenArgs, out: Output) -> Result<()> {
     )?;
     let peer_id = backends.peer_id();
     let config = coordinator_config(limits, Duration::from_millis(args.reconnect_grace_ms));
-    let dial_timeout = config.dial_timeout;
-    let node = Node::build(&backends, &args.addrs, config, out, dial_timeout)?;
+    let node = Node::build(&backends, &args.addrs, config)?;
     let coordinator = node.coordinator.clone();
     let events = coordinator.events().context("the event stream")?;
 

@@ -9,7 +9,6 @@ mod backends;
 mod demo;
 mod listen;
 mod node;
-mod observe;
 mod output;
 mod send;
 mod tls;

@@ -1,9 +1,10 @@
 //! The node on the coordinator: a [`TransportCoordinator`] built from the backends its
-//! addresses need (each wrapped by the [`Observer`]), and the [`Pump`] that prints the
-//! coordinator's events as they happen.
+//! addresses need, and the [`Pump`] that prints the coordinator's typed events as they happen
+//! and keeps the tally `send` decides its exit code with.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -16,45 +17,37 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::backends::Backends;
-use crate::observe::Observer;
 use crate::output::{Event, Output};
 
-/// A coordinator and the observer of its transports.
+/// Ids listed in one `undelivered` event at most.
+const IDS_SHOWN: usize = 16;
+
+/// A coordinator over the node's backends.
 #[derive(Debug)]
 pub(crate) struct Node {
     /// The coordinator.
     pub(crate) coordinator: TransportCoordinator,
-    /// What watches its transports.
-    pub(crate) observer: Arc<Observer>,
 }
 
 impl Node {
-    /// A coordinator over the backends that serve `addrs` (each observed), with `config`.
-    /// Dials are given up after `dial_timeout` (keep `config.dial_timeout` longer, so the
-    /// observer sees the typed timeout).
+    /// A coordinator over the backends that serve `addrs`, with `config`.
     pub(crate) fn build(
         backends: &Backends,
         addrs: &[TransportAddress],
         config: CoordinatorConfig,
-        out: Output,
-        dial_timeout: Duration,
     ) -> Result<Self> {
-        let observer = Observer::new(out, dial_timeout);
         let mut builder = TransportCoordinator::builder().config(config);
         for transport in backends.serving(addrs)? {
-            builder = builder.transport(observer.wrap(transport));
+            builder = builder.transport(transport);
         }
         let coordinator = builder.build().context("build the coordinator")?;
-        Ok(Self {
-            coordinator,
-            observer,
-        })
+        Ok(Self { coordinator })
     }
 
-    /// Prints the coordinator's counters: per transport, and per peer from `peers` (taken
-    /// before the peers were shut down).
+    /// Prints the coordinator's counters: per listener, per transport, and per peer from
+    /// `peers` (taken before the peers were shut down).
     pub(crate) fn print_stats(&self, out: Output, peers: &[bitcraps_coordinator::PeerStats]) {
-        for (addr, stats) in self.observer.listener_stats() {
+        for (addr, stats) in self.coordinator.listener_stats() {
             out.emit(&Event::listener_stats(&addr, stats));
         }
         for (kind, stats) in self.coordinator.stats().per_transport {
@@ -66,18 +59,31 @@ impl Node {
     }
 }
 
+/// What the printer counted, for `send`'s verdict.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    /// Messages reported undelivered.
+    pub(crate) undelivered: AtomicU64,
+    /// Dials that failed (each reported with its typed error).
+    pub(crate) dial_failures: AtomicU64,
+    /// The last reason messages were not delivered.
+    pub(crate) last_reason: Mutex<Option<String>>,
+}
+
 /// The task printing the coordinator's events (and echoing messages with `--echo`).
 #[derive(Debug)]
 pub(crate) struct Pump {
     task: JoinHandle<()>,
     live: watch::Receiver<usize>,
     stop: watch::Sender<bool>,
+    /// What it counted.
+    pub(crate) tally: Arc<Tally>,
 }
 
 /// What the pump's task owns.
 struct Printer {
     coordinator: TransportCoordinator,
-    observer: Arc<Observer>,
+    tally: Arc<Tally>,
     out: Output,
     echo: bool,
     live: HashSet<PeerId>,
@@ -89,9 +95,10 @@ impl Pump {
     pub(crate) fn start(node: &Node, mut events: EventStream, out: Output, echo: bool) -> Self {
         let (live_tx, live) = watch::channel(0);
         let (stop, mut stop_rx) = watch::channel(false);
+        let tally = Arc::new(Tally::default());
         let mut printer = Printer {
             coordinator: node.coordinator.clone(),
-            observer: node.observer.clone(),
+            tally: tally.clone(),
             out,
             echo,
             live: HashSet::new(),
@@ -114,7 +121,12 @@ impl Pump {
                 printer.handle(event, false).await;
             }
         });
-        Self { task, live, stop }
+        Self {
+            task,
+            live,
+            stop,
+            tally,
+        }
     }
 
     /// Waits (at most `guard`) until every peer that connected was reported disconnected,
@@ -165,7 +177,7 @@ impl Printer {
                         .send_to_peer(peer, data, Priority::Interactive)
                         .await;
                     match sent {
-                        Ok(())
+                        Ok(_)
                         | Err(CoordinatorError::NotConnected(_))
                         | Err(CoordinatorError::Disconnected(_))
                         | Err(CoordinatorError::ShutDown) => {}
@@ -179,17 +191,44 @@ impl Printer {
             CoordinatorEvent::Breaker { peer, route, state } => {
                 out.emit(&Event::breaker(peer, &route, state));
             }
-            CoordinatorEvent::Error { peer, error } => {
-                // Dial failures were already reported, typed, by the observer.
-                if !self.observer.already_reported(&error) {
-                    out.emit(&Event::Error {
-                        peer_id: peer.map(|p| p.to_string()),
-                        remote: None,
-                        error,
-                        kind: "Coordinator",
-                        detail: None,
-                    });
+            CoordinatorEvent::DialFailed { peer, route, error } => {
+                self.tally.dial_failures.fetch_add(1, Ordering::Relaxed);
+                if out.is_json() {
+                    out.emit(&Event::error(Some(peer), Some(&route), &error));
+                } else {
+                    let (kind, detail) = crate::output::error_kind(&error);
+                    let detail = detail.map(|d| format!(": {d}")).unwrap_or_default();
+                    eprintln!("error: dial {route}: {error} ({kind}{detail})");
                 }
+            }
+            CoordinatorEvent::InboundRefused { remote, error, .. } => {
+                out.emit(&Event::coordinator_error(None, Some(&remote), &error));
+            }
+            CoordinatorEvent::LinkFailed {
+                peer,
+                address,
+                failure,
+            } => out.emit(&Event::LinkFailed {
+                peer_id: peer.to_string(),
+                address: address.to_string(),
+                reason: failure.to_string(),
+            }),
+            CoordinatorEvent::Undelivered { peer, ids, reason } => {
+                let reason = reason.to_string();
+                self.tally
+                    .undelivered
+                    .fetch_add(ids.len() as u64, Ordering::Relaxed);
+                *self
+                    .tally
+                    .last_reason
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
+                out.emit(&Event::Undelivered {
+                    peer_id: peer.to_string(),
+                    count: ids.len(),
+                    ids: ids.iter().take(IDS_SHOWN).map(|id| id.0).collect(),
+                    reason,
+                });
             }
             CoordinatorEvent::Lagged { missed } => out.emit(&Event::Lagged { missed }),
             other => tracing::debug!(?other, "unknown coordinator event ignored"),

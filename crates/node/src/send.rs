@@ -1,11 +1,12 @@
 //! `bitcraps-node send`: connect to a peer over one or more routes (its addresses, most
 //! preferred first; the coordinator fails over between them), each dial checking the
 //! expected identity; send one message or N numbered ones (optionally paced); then shut down
-//! gracefully: exit 0 only once every message was acknowledged by the peer's coordinator and
-//! every connection closed cleanly. Any failure is reported with its typed error and a
-//! non-zero exit.
+//! gracefully: exit 0 only once every message was acknowledged by the peer's application and
+//! every connection closed cleanly. Otherwise it exits non-zero and says how many messages
+//! were not delivered and why; any failure is reported with its typed error.
 
 use std::io::Write;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -16,7 +17,6 @@ use tokio::time::MissedTickBehavior;
 
 use crate::backends::Backends;
 use crate::node::{Node, Pump};
-use crate::observe::closed_cleanly;
 use crate::output::{Event, Output};
 use crate::{channel_config, load_key, Reported, SendArgs};
 
@@ -24,9 +24,6 @@ use crate::{channel_config, load_key, Reported, SendArgs};
 const CHUNK_BYTES: usize = 256 * 1024;
 /// The byte the `--count` payloads are padded with after their index.
 const PAD: u8 = b'.';
-/// The coordinator's own dial timeout exceeds the node's by this, so the typed timeout of
-/// the observed dial is the one reported.
-const DIAL_MARGIN: Duration = Duration::from_secs(1);
 
 /// Runs `send`.
 pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
@@ -39,11 +36,12 @@ pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
         &args.tls,
     )?;
     let mut config = CoordinatorConfig::default();
-    config.dial_timeout = timeout + DIAL_MARGIN;
-    let node = Node::build(&backends, &args.addrs, config, out, timeout)?;
+    config.dial_timeout = timeout;
+    let node = Node::build(&backends, &args.addrs, config)?;
     let coordinator = node.coordinator.clone();
     let events = coordinator.events().context("the event stream")?;
     let pump = Pump::start(&node, events, out, false);
+    let tally = pump.tally.clone();
 
     let peer = args.peer;
     let connected = coordinator.connect_to_peer(peer, args.addrs.clone()).await;
@@ -54,7 +52,7 @@ pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
             pump.stop_now().await;
             // Every failed dial was already reported with its typed error.
             let reported = matches!(error, CoordinatorError::AllRoutesFailed { .. })
-                && node.observer.dial_failures() > 0;
+                && tally.dial_failures.load(Ordering::Relaxed) > 0;
             return Err(if reported {
                 anyhow::Error::new(Reported)
             } else {
@@ -71,7 +69,7 @@ pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
             sender
                 .send(payload, Priority::Interactive)
                 .await
-                .map(|()| (1, len))
+                .map(|_| (1, len))
         }
         (None, Some(count)) => send_numbered(&sender, count, args.size, args.interval).await,
         (None, None) => Ok((0, 0)), // clap requires one of the two
@@ -84,18 +82,30 @@ pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
             return Err(fail(out, Some(peer), &error));
         }
     };
-    // Graceful: waits until the peer's coordinator acknowledged everything, then closes.
-    let open = node.observer.open_outbound();
+    // Graceful: waits until the peer's application has everything, then ends the session
+    // with a goodbye; whatever is unfinished then is reported undelivered.
     let report = coordinator.shutdown(timeout).await;
     let elapsed = started.elapsed();
-    let unclean = closed_cleanly(open, timeout).await;
     pump.finish(timeout).await;
-    if !report.flushed {
-        let text = format!("not every message was acknowledged within {timeout:?}");
-        return Err(fail_other(out, peer, "Unacknowledged", text));
+    let undelivered = tally.undelivered.load(Ordering::Relaxed);
+    let undelivered = undelivered.max(report.unfinished as u64);
+    if undelivered > 0 {
+        let reason = tally
+            .last_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| format!("not acknowledged within {timeout:?}"));
+        let text = format!("{undelivered} of {messages} messages were not delivered: {reason}");
+        return Err(fail_other(out, peer, "Undelivered", text));
     }
-    if !unclean.is_empty() {
-        let text = format!("connections did not close cleanly: {}", unclean.join("; "));
+    if !report.unclean.is_empty() {
+        let list: Vec<String> = report
+            .unclean
+            .iter()
+            .map(|(addr, e)| format!("{addr}: {e}"))
+            .collect();
+        let text = format!("connections did not close cleanly: {}", list.join("; "));
         return Err(fail_other(out, peer, "UncleanClose", text));
     }
     out.emit(&Event::summary(peer, messages, bytes, elapsed));

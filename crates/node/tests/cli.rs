@@ -56,7 +56,7 @@ async fn send_delivers_numbered_messages_in_order_and_closes_cleanly() {
     // The sender's coordinator closed its connection gracefully when it shut down.
     let reason = gone["reason"].as_str().unwrap();
     assert!(
-        reason.contains("closed by the remote") && reason.contains("shutdown"),
+        reason.contains("closed by the remote") && reason.contains("goodbye"),
         "{gone}"
     );
 

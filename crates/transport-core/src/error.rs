@@ -102,6 +102,39 @@ impl Error {
         }
     }
 
+    /// A stable name for the kind of error, the variant's name (for JSON output, logs and
+    /// metrics; it never changes for an existing variant).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unsupported(_) => "Unsupported",
+            Self::Io { .. } => "Io",
+            Self::Timeout { .. } => "Timeout",
+            Self::PeerMismatch { .. } => "PeerMismatch",
+            Self::Handshake(_) => "Handshake",
+            Self::Protocol(_) => "Protocol",
+            Self::MessageTooLarge { .. } => "MessageTooLarge",
+            Self::Limit(_) => "Limit",
+            Self::RemoteLimit(_) => "RemoteLimit",
+            Self::Closed(_) => "Closed",
+            Self::LinkLost(_) => "LinkLost",
+            Self::ListenerClosed => "ListenerClosed",
+            Self::Address(_) => "Address",
+            Self::Key(_) => "Key",
+            Self::Backend { .. } => "Backend",
+        }
+    }
+
+    /// A finer stable name where the variant has one: the handshake or protocol error's kind,
+    /// or the limit that refused.
+    pub fn detail(&self) -> Option<&'static str> {
+        match self {
+            Self::Handshake(h) => Some(h.kind()),
+            Self::Protocol(p) => Some(p.kind()),
+            Self::Limit(r) | Self::RemoteLimit(r) => Some(r.limit.name()),
+            _ => None,
+        }
+    }
+
     /// True for [`Error::Unsupported`]: another transport may serve the address.
     pub fn is_unsupported(&self) -> bool {
         matches!(self, Self::Unsupported(_))
@@ -161,6 +194,22 @@ pub enum HandshakeError {
     UnexpectedRecord(u8),
 }
 
+impl HandshakeError {
+    /// A stable name for the kind of failure (the variant's name).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Noise(_) => "Noise",
+            Self::UnsupportedSuite(_) => "UnsupportedSuite",
+            Self::BadLength { .. } => "BadLength",
+            Self::BadPayload(_) => "BadPayload",
+            Self::BadSignature => "BadSignature",
+            Self::UnexpectedEof => "UnexpectedEof",
+            Self::Tls(_) => "Tls",
+            Self::UnexpectedRecord(_) => "UnexpectedRecord",
+        }
+    }
+}
+
 /// A violation of the wire protocol after (or around) the handshake.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -194,6 +243,21 @@ pub enum ProtocolError {
     /// A datagram or record is malformed.
     #[error("malformed: {0}")]
     Malformed(&'static str),
+}
+
+impl ProtocolError {
+    /// A stable name for the kind of violation (the variant's name).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::FrameTooLarge { .. } => "FrameTooLarge",
+            Self::Decrypt => "Decrypt",
+            Self::EmptyRecord => "EmptyRecord",
+            Self::UnknownRecord(_) => "UnknownRecord",
+            Self::UnexpectedRecord(_) => "UnexpectedRecord",
+            Self::MessageTooLarge { .. } => "MessageTooLarge",
+            Self::Malformed(_) => "Malformed",
+        }
+    }
 }
 
 /// Why a connection ended.

@@ -1,56 +1,46 @@
-//! One peer: the handle the API uses ([`PeerHandle`], [`PeerSender`]), the actor task that
-//! owns the peer's routes, connections, queues and timers (`actor`, `links`), the reader task
-//! of each connection (`reader`) and the delivery task that dedups, rate-limits and hands
-//! messages to the application (`delivery`).
+//! One peer, as the API sees it: the handle the coordinator keeps ([`PeerHandle`]), the
+//! cheap [`PeerSender`] applications send with, delivery [`Receipt`]s, and the commands the
+//! peer's actor takes. The actor itself (`actor`, `io`) is a thin async shell around the
+//! peer's [`PeerMachine`](crate::machine::PeerMachine).
 //!
-//! No lock is held across an `.await`: the actor owns its state outright; the API talks to it
-//! through bounded queues, and the send window is a pair of semaphores.
+//! The send window is a pair of semaphores: `send` takes a permit per message (and one per
+//! payload byte) before it queues the message; the machine hands them back when the message
+//! finishes (acknowledged, or reported undelivered). No lock is held across an `.await`.
 
 mod actor;
-mod delivery;
-mod health;
-mod links;
-mod reader;
-mod routes;
+mod io;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
-use bitcraps_transport_core::{
-    AdmissionGuard, Bytes, Connection, PeerId, Result as CoreResult, TransportAddress,
-};
+use bitcraps_transport_core::{AdmissionGuard, Bytes, Connection, PeerId, TransportAddress};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use crate::envelope::AckIds;
 use crate::error::{CoordinatorError, Result};
-use crate::event::DisconnectReason;
+use crate::machine::{DisconnectReason, LocalReason, MessageId, UndeliveredReason};
 use crate::policy::Priority;
 use crate::stats::{Counters, PeerConnections};
 use crate::Shared;
 
 pub(crate) use actor::spawn_peer;
+pub(crate) use io::clock as now;
+
+/// Connections whose final close did not complete cleanly, with the transport's error.
+pub(crate) type Unclean = Vec<(TransportAddress, bitcraps_transport_core::Error)>;
+
+/// What a receipt resolves to.
+pub(crate) type Outcome = std::result::Result<(), UndeliveredReason>;
 
 /// A message waiting for the actor.
 #[derive(Debug)]
 pub(crate) struct Outbound {
+    pub(crate) id: MessageId,
     pub(crate) payload: Bytes,
     pub(crate) priority: Priority,
-}
-
-/// A control envelope a reader hands to the actor.
-#[derive(Debug)]
-pub(crate) enum Control {
-    Ack(AckIds),
-    Ping(u64),
-    Pong(u64),
-}
-
-/// Why a reader stopped.
-#[derive(Debug)]
-pub(crate) enum LinkEnd {
-    /// The connection closed or failed.
-    Closed(bitcraps_transport_core::CloseReason),
-    /// The remote sent a malformed envelope.
-    Protocol(String),
+    pub(crate) receipt: Option<oneshot::Sender<Outcome>>,
 }
 
 /// Commands to a peer's actor.
@@ -66,22 +56,13 @@ pub(crate) enum Ctl {
         transport: usize,
         listener: Option<u64>,
     },
-    Dialed {
-        route: usize,
-        result: CoreResult<(Connection, AdmissionGuard)>,
-    },
-    Received {
-        link: u64,
-        control: Control,
-    },
-    LinkEnded {
-        link: u64,
-        end: LinkEnd,
-    },
-    Acks(Vec<u64>),
-    Flood,
     Flush(oneshot::Sender<()>),
-    Disconnect(DisconnectReason),
+    /// Ends the session; `done` hears, once every connection's close finished, the ones that
+    /// did not close cleanly.
+    Disconnect {
+        reason: LocalReason,
+        done: Option<oneshot::Sender<Unclean>>,
+    },
     ListenerClosed(u64),
 }
 
@@ -95,6 +76,7 @@ pub(crate) struct PeerHandle {
     pub(crate) window_bytes: Semaphore,
     pub(crate) counters: Counters,
     pub(crate) view: Mutex<PeerConnections>,
+    pub(crate) next_id: AtomicU64,
 }
 
 impl PeerHandle {
@@ -126,23 +108,53 @@ impl PeerSender {
         self.handle.peer
     }
 
-    /// Queues `payload` for the peer at `priority`. Waits (at most `send_timeout`) while the
-    /// peer's window of unacknowledged messages is full. Returns once the message is in the
-    /// window: from then on it is delivered at least once on the wire (and exactly once to
-    /// the remote application) unless the peer is disconnected. See the crate docs.
-    pub async fn send(&self, payload: Bytes, priority: Priority) -> Result<()> {
+    /// Queues `payload` for the peer at `priority` and returns its id. Waits (at most
+    /// `send_timeout`) while the peer's window of unfinished messages is full. From `Ok` on,
+    /// the message ends in exactly one of two ways: the remote application receives it (once),
+    /// or it is reported in an [`Undelivered`](crate::CoordinatorEvent::Undelivered) event with
+    /// its id and the reason. See the crate docs.
+    pub async fn send(&self, payload: Bytes, priority: Priority) -> Result<MessageId> {
+        self.enqueue(payload, priority, None).await
+    }
+
+    /// Like [`send`](Self::send), and returns a [`Receipt`] that resolves once the remote
+    /// application has the message, or with the reason it never will.
+    pub async fn send_with_receipt(&self, payload: Bytes, priority: Priority) -> Result<Receipt> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.enqueue(payload, priority, Some(tx)).await?;
+        Ok(Receipt { id, rx })
+    }
+
+    async fn enqueue(
+        &self,
+        payload: Bytes,
+        priority: Priority,
+        receipt: Option<oneshot::Sender<Outcome>>,
+    ) -> Result<MessageId> {
         let config = &self.shared.config;
-        if payload.len() > self.shared.max_payload {
+        let max = self.shared.max_payload;
+        if payload.len() > max {
             return Err(CoordinatorError::MessageTooLarge {
                 len: payload.len(),
-                max: self.shared.max_payload,
+                max,
             });
         }
         let peer = self.handle.peer;
-        let cost = byte_cost(payload.len(), config.max_unacked_bytes);
+        let len = payload.len() as u32;
+        // Fast path: room in the window now (no future, no timer).
+        if let Ok(m) = self.handle.window.try_acquire() {
+            match self.handle.window_bytes.try_acquire_many(len) {
+                Ok(b) => {
+                    m.forget();
+                    b.forget();
+                    return self.queue(payload, priority, receipt).await;
+                }
+                Err(_) => drop(m),
+            }
+        }
         let acquire = async {
             let m = self.handle.window.acquire().await?;
-            let b = self.handle.window_bytes.acquire_many(cost).await?;
+            let b = self.handle.window_bytes.acquire_many(len).await?;
             m.forget();
             b.forget();
             Ok::<_, tokio::sync::AcquireError>(())
@@ -157,17 +169,57 @@ impl PeerSender {
             Ok(Err(_)) => return Err(CoordinatorError::Disconnected(peer)),
             Ok(Ok(())) => {}
         }
-        // The window bounds what is in flight, and the queue holds as many items as the
+        self.queue(payload, priority, receipt).await
+    }
+
+    /// Queues a message whose window permits are taken.
+    async fn queue(
+        &self,
+        payload: Bytes,
+        priority: Priority,
+        receipt: Option<oneshot::Sender<Outcome>>,
+    ) -> Result<MessageId> {
+        let peer = self.handle.peer;
+        let id = MessageId(self.handle.next_id.fetch_add(1, Ordering::Relaxed));
+        // The window bounds what is unfinished and the queue holds as many items as the
         // window, so this never waits in practice.
         self.handle
             .data
-            .send(Outbound { payload, priority })
+            .send(Outbound {
+                id,
+                payload,
+                priority,
+                receipt,
+            })
             .await
-            .map_err(|_| CoordinatorError::Disconnected(peer))
+            .map_err(|_| CoordinatorError::Disconnected(peer))?;
+        Ok(id)
     }
 }
 
-/// Bytes of window a payload takes (at least 0, at most the whole window).
-pub(crate) fn byte_cost(len: usize, max: usize) -> u32 {
-    len.min(max).min(u32::MAX as usize) as u32
+/// Resolves once the remote application has one message (`Ok`), or with the reason it never
+/// will. Dropping it costs nothing and changes nothing about the message.
+#[derive(Debug)]
+pub struct Receipt {
+    id: MessageId,
+    rx: oneshot::Receiver<Outcome>,
+}
+
+impl Receipt {
+    /// The message's id.
+    pub fn id(&self) -> MessageId {
+        self.id
+    }
+}
+
+impl Future for Receipt {
+    type Output = std::result::Result<(), UndeliveredReason>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx).poll(cx).map(|r| {
+            r.unwrap_or(Err(UndeliveredReason::SessionEnded(
+                DisconnectReason::Local(LocalReason::Dropped),
+            )))
+        })
+    }
 }

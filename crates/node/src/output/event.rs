@@ -28,8 +28,22 @@ pub(crate) enum Event {
         bytes: usize,
         text: Option<String>,
     },
-    /// A connection ended.
+    /// A peer's session ended.
     Disconnected { peer_id: String, reason: String },
+    /// Accepted messages that will never reach the peer's application.
+    Undelivered {
+        peer_id: String,
+        count: usize,
+        /// The first ids (at most 16).
+        ids: Vec<u64>,
+        reason: String,
+    },
+    /// One connection of a peer was given up (traffic moves to another if there is one).
+    LinkFailed {
+        peer_id: String,
+        address: String,
+        reason: String,
+    },
     /// Something failed: a refused inbound attempt, a failed connection, a failed dial.
     Error {
         peer_id: Option<String>,
@@ -109,7 +123,7 @@ pub(crate) enum Event {
         peer_id: String,
         delivered: u64,
         duplicates: u64,
-        rate_limited: u64,
+        undelivered: u64,
         bytes_sent: u64,
         bytes_received: u64,
         connections: usize,
@@ -252,7 +266,7 @@ impl Event {
             peer_id: stats.peer.to_string(),
             delivered: stats.delivered,
             duplicates: stats.duplicates,
-            rate_limited: stats.rate_limited,
+            undelivered: stats.undelivered,
             bytes_sent: stats.traffic.bytes_sent,
             bytes_received: stats.traffic.bytes_received,
             connections: stats.traffic.connection_count,
@@ -288,59 +302,22 @@ pub(super) fn preview(message: &[u8]) -> Option<String> {
     Some(text.chars().take(TEXT_CHARS).collect())
 }
 
-/// The variant name of a core error (`kind`), and the inner variant where there is one.
+/// The variant name of a core error (`kind`), and the inner variant where there is one (the
+/// handshake or protocol error's kind, or the limit), from the core's stable names.
 pub(crate) fn error_kind(error: &Error) -> (&'static str, Option<String>) {
     use bitcraps_transport_core::ProtocolError as P;
-    let inner = |d: &dyn std::fmt::Debug| {
-        let text = format!("{d:?}");
-        let end = text.find(['(', ' ', '{']).unwrap_or(text.len());
-        text[..end].to_string()
+    let kind = match error {
+        Error::Protocol(P::MessageTooLarge { .. }) => "IncomingMessageTooLarge",
+        Error::Protocol(p) => p.kind(),
+        e => e.kind(),
     };
-    match error {
-        Error::Unsupported(_) => ("Unsupported", None),
-        Error::Io { .. } => ("Io", None),
-        Error::Timeout { .. } => ("Timeout", None),
-        Error::PeerMismatch { .. } => ("PeerMismatch", None),
-        Error::Handshake(h) => ("Handshake", Some(inner(h))),
-        Error::Protocol(p) => {
-            let kind = match p {
-                P::FrameTooLarge { .. } => "FrameTooLarge",
-                P::Decrypt => "Decrypt",
-                P::EmptyRecord => "EmptyRecord",
-                P::UnknownRecord(_) => "UnknownRecord",
-                P::UnexpectedRecord(_) => "UnexpectedRecord",
-                P::MessageTooLarge { .. } => "IncomingMessageTooLarge",
-                P::Malformed(_) => "Malformed",
-                _ => "Protocol",
-            };
-            (kind, Some(inner(p)))
-        }
-        Error::MessageTooLarge { .. } => ("MessageTooLarge", None),
-        Error::Limit(r) => ("Limit", Some(inner(&r.limit))),
-        Error::RemoteLimit(r) => ("RemoteLimit", Some(inner(&r.limit))),
-        Error::Closed(_) => ("Closed", None),
-        Error::LinkLost(_) => ("LinkLost", None),
-        Error::ListenerClosed => ("ListenerClosed", None),
-        Error::Address(_) => ("Address", None),
-        Error::Key(_) => ("Key", None),
-        Error::Backend { .. } => ("Backend", None),
-        _ => ("Other", None),
-    }
+    (kind, error.detail().map(str::to_owned))
 }
 
-/// The variant name of a coordinator error (`kind`).
+/// The variant name of a coordinator error (`kind`; the core error's inside `Transport`).
 pub(crate) fn coordinator_error_kind(error: &CoordinatorError) -> &'static str {
     match error {
-        CoordinatorError::NoTransport(_) => "NoTransport",
-        CoordinatorError::NotConnected(_) => "NotConnected",
-        CoordinatorError::Disconnected(_) => "Disconnected",
-        CoordinatorError::AllRoutesFailed { .. } => "AllRoutesFailed",
-        CoordinatorError::NoRoutes => "NoRoutes",
-        CoordinatorError::MessageTooLarge { .. } => "MessageTooLarge",
-        CoordinatorError::WindowTimeout { .. } => "WindowTimeout",
-        CoordinatorError::TooManyPeers(_) => "TooManyPeers",
         CoordinatorError::Transport(e) => error_kind(e).0,
-        CoordinatorError::ShutDown => "ShutDown",
-        _ => "Other",
+        e => e.kind(),
     }
 }

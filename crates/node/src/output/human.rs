@@ -24,6 +24,23 @@ pub(super) fn human(event: &Event) -> String {
         Event::Disconnected { peer_id, reason } => {
             format!("[{}] disconnected: {reason}", short(peer_id))
         }
+        Event::Undelivered {
+            peer_id,
+            count,
+            reason,
+            ..
+        } => format!(
+            "[{}] {count} messages not delivered: {reason}",
+            short(peer_id)
+        ),
+        Event::LinkFailed {
+            peer_id,
+            address,
+            reason,
+        } => format!(
+            "[{}] connection {address} given up: {reason}",
+            short(peer_id)
+        ),
         Event::Error {
             peer_id,
             remote,
@@ -107,20 +124,20 @@ pub(super) fn human(event: &Event) -> String {
             connections,
             errors,
         } => format!(
-            "  {transport}: sent {packets_sent} envelopes / {bytes_sent} B, received \
+            "  {transport}: sent {packets_sent} transport messages / {bytes_sent} B, received \
              {packets_received} / {bytes_received} B, {connections} open, {errors} errors"
         ),
         Event::PeerStats {
             peer_id,
             delivered,
             duplicates,
-            rate_limited,
+            undelivered,
             bytes_sent,
             bytes_received,
             connections,
         } => format!(
-            "  peer {}: delivered {delivered}, duplicates dropped {duplicates}, rate limited \
-             {rate_limited}, sent {bytes_sent} B, received {bytes_received} B, {connections} open",
+            "  peer {}: delivered {delivered}, duplicates dropped {duplicates}, undelivered \
+             {undelivered}, sent {bytes_sent} B, received {bytes_received} B, {connections} open",
             short(peer_id)
         ),
     }

@@ -190,6 +190,16 @@ impl ConnectionSender {
         }
     }
 
+    /// Waits until the send queue has room for at least one message (then a
+    /// [`try_send`](Self::try_send) from the only writer succeeds), or the connection ended.
+    /// Cancel-safe; nothing is queued.
+    pub async fn ready(&self) -> Result<()> {
+        match self.queue.reserve().await {
+            Ok(_permit) => Ok(()),
+            Err(_) => Err(self.shared.closed_error()),
+        }
+    }
+
     /// Flushes every message queued before this call, sends a close with `reason`, and waits
     /// until the remote acknowledges or the link ends, at most the configured close timeout.
     /// Closing an already-closed connection succeeds at once.

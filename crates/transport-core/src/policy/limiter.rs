@@ -131,6 +131,19 @@ pub enum LimitKind {
     HandshakesInFlight,
 }
 
+impl LimitKind {
+    /// A stable name (the variant's name), for JSON output and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TotalConnections => "TotalConnections",
+            Self::ConnectionsPerPeer => "ConnectionsPerPeer",
+            Self::NewConnectionRate => "NewConnectionRate",
+            Self::Cooldown => "Cooldown",
+            Self::HandshakesInFlight => "HandshakesInFlight",
+        }
+    }
+}
+
 impl fmt::Display for LimitKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
