@@ -64,6 +64,13 @@ pub trait Harness: Send + Sync + 'static {
         true
     }
 
+    /// True if a dialer refused by a source limit before the handshake is told the limit and
+    /// its dial fails with `Error::RemoteLimit` (TCP, memory, `ws://`); false where the refusal
+    /// is silent (QUIC, UDP, `wss://`, BLE). Gates `refused_dialer_learns_the_limit`.
+    fn refuses_explicitly(&self) -> bool {
+        false
+    }
+
     /// A raw, unauthenticated byte connection to `addr` from source number `source`. Distinct
     /// sources must be distinct for the listener's limiter (TCP binds the client socket to
     /// `127.0.0.{source + 1}`; memory uses `MemoryNetwork::connect_raw` with a distinct id).
