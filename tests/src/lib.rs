@@ -28,6 +28,7 @@
 #[macro_use]
 mod support;
 pub mod cases;
+pub mod faults;
 pub mod harness;
 
 use std::sync::Arc;

@@ -176,8 +176,10 @@ async fn read_loop(
             Err(ReadFrameError::Io(e)) => break read_failure(e, &link),
         }
     };
-    drop(incoming);
+    // The failure is recorded before the queue closes, so a receiver that sees the end also
+    // sees why (a failed link is never reported as a clean end of stream).
     link.end_reading(failure);
+    drop(incoming);
 }
 
 /// Maps a write failure; `Ok` when the connection ended in a way the reader reports.
