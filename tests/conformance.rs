@@ -50,6 +50,7 @@ fn profile(make: HarnessFactory) -> (&'static str, Profile) {
         let profile = Profile {
             capabilities: transport.capabilities(),
             raw: h.has_raw_access(),
+            refuses_explicitly: h.refuses_explicitly(),
         };
         (h.name(), profile)
     })

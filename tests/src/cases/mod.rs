@@ -29,6 +29,9 @@ pub enum Requirement {
     Datagram,
     /// Byte-level raw access to a listener ([`Harness::has_raw_access`]).
     Raw,
+    /// A listener that tells a dialer refused before the handshake which limit refused it
+    /// ([`Harness::refuses_explicitly`]: the TCP refusal frame, an HTTP 429).
+    ExplicitRefusal,
 }
 
 /// What a backend offers, as the suite sees it when it lists the trials.
@@ -38,6 +41,8 @@ pub struct Profile {
     pub capabilities: Capabilities,
     /// Whether the harness gives raw byte access.
     pub raw: bool,
+    /// Whether the backend answers a refusal before the handshake with the limit.
+    pub refuses_explicitly: bool,
 }
 
 impl Requirement {
@@ -52,6 +57,9 @@ impl Requirement {
             }
             Self::Datagram if caps.reliable => Some("n/a: datagram backends only"),
             Self::Raw if !profile.raw => Some("n/a: no raw byte access"),
+            Self::ExplicitRefusal if !profile.refuses_explicitly => {
+                Some("n/a: refusals before the handshake get no answer (no amplification)")
+            }
             _ => None,
         }
     }
@@ -115,6 +123,7 @@ pub const CASES: &[Case] = &[
     case!(limits::limit_per_peer_outbound, Any),
     case!(limits::limit_rate_per_source, Raw),
     case!(limits::cooldown_after_garbage, Raw),
+    case!(limits::refused_dialer_learns_the_limit, ExplicitRefusal),
     case!(limits::outbound_backoff_after_failed_dial, Any),
     // Hostile input.
     case!(hostile::garbage_is_refused, Raw),
@@ -130,7 +139,11 @@ mod tests {
     use super::*;
 
     fn profile(capabilities: Capabilities, raw: bool) -> Profile {
-        Profile { capabilities, raw }
+        Profile {
+            capabilities,
+            raw,
+            refuses_explicitly: raw,
+        }
     }
 
     #[test]

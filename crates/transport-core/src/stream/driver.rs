@@ -102,8 +102,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
             other => break Some(ProtocolError::UnexpectedRecord(other).into()),
         }
     };
-    drop(incoming);
+    // The failure is recorded before the queue closes, so a receiver that sees the end also
+    // sees why (a failed link is never reported as a clean end of stream).
     link.end_reading(failure);
+    drop(incoming);
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(
