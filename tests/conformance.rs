@@ -50,6 +50,7 @@ fn profile(make: HarnessFactory) -> (&'static str, Profile, Option<String>) {
                 capabilities: bitcraps_transport_core::Capabilities::reliable(0),
                 raw: false,
                 one_link_per_pair: false,
+                refuses_explicitly: false,
             };
             return (h.name(), profile, Some(why));
         }
@@ -62,6 +63,7 @@ fn profile(make: HarnessFactory) -> (&'static str, Profile, Option<String>) {
             capabilities: transport.capabilities(),
             raw: h.has_raw_access(),
             one_link_per_pair: h.one_link_per_pair(),
+            refuses_explicitly: h.refuses_explicitly(),
         };
         (h.name(), profile, None)
     })

@@ -28,6 +28,7 @@
 #[macro_use]
 mod support;
 pub mod cases;
+pub mod faults;
 pub mod harness;
 
 use std::sync::Arc;
@@ -74,6 +75,13 @@ pub trait Harness: Send + Sync + 'static {
     /// (hostile input, per-source limits) are reported as ignored when it is false.
     fn has_raw_access(&self) -> bool {
         true
+    }
+
+    /// True if a dialer refused by a source limit before the handshake is told the limit and
+    /// its dial fails with `Error::RemoteLimit` (TCP, memory, `ws://`); false where the refusal
+    /// is silent (QUIC, UDP, `wss://`, BLE). Gates `refused_dialer_learns_the_limit`.
+    fn refuses_explicitly(&self) -> bool {
+        false
     }
 
     /// A raw, unauthenticated byte connection to `addr` from source number `source`. Distinct

@@ -3,7 +3,8 @@
 //! Runs `cargo test --locked -p bitcraps-conformance --test conformance -- --test-threads N
 //! [<backend>::]...`, streams the output through while keeping a copy, then parses the libtest
 //! result lines (`<backend>::<case>`) and prints a case x backend table. Fails if a case failed,
-//! if cargo failed, or if no test ran at all.
+//! if cargo failed, or if no test ran at all. With `--faults` it runs the `faults` target
+//! instead: trials `<backend>::<profile>/<case>`, so the table is case x backend x profile.
 
 use std::path::Path;
 
@@ -19,6 +20,8 @@ pub(crate) const PACKAGE: &str = "bitcraps-conformance";
 
 /// The integration-test target of the suite.
 const TEST_TARGET: &str = "conformance";
+/// The integration-test target of the fault run (`--faults`).
+const FAULTS_TARGET: &str = "faults";
 
 /// Options of `cargo xtask conformance`.
 #[derive(Debug, Args)]
@@ -31,6 +34,10 @@ pub(crate) struct ConformanceArgs {
     /// Threads libtest runs tests on.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub(crate) test_threads: usize,
+    /// Run the backends on TCP or UDP through the fault proxy under every fault profile
+    /// instead (rows `<profile>/<case>`, one column per backend).
+    #[arg(long)]
+    pub(crate) faults: bool,
 }
 
 impl Default for ConformanceArgs {
@@ -38,6 +45,7 @@ impl Default for ConformanceArgs {
         Self {
             backends: Vec::new(),
             test_threads: 2,
+            faults: false,
         }
     }
 }
@@ -51,7 +59,11 @@ pub(crate) fn cargo_args(args: &ConformanceArgs) -> Result<Vec<String>> {
         "-p",
         PACKAGE,
         "--test",
-        TEST_TARGET,
+        if args.faults {
+            FAULTS_TARGET
+        } else {
+            TEST_TARGET
+        },
         "--",
         "--test-threads",
     ]
@@ -78,7 +90,11 @@ pub(crate) fn run(root: &Path, args: &ConformanceArgs) -> Result<()> {
     let table = Table::new(&parsed.results);
 
     println!();
-    println!("conformance results ({}: per case and backend)", PACKAGE);
+    if args.faults {
+        println!("fault results ({PACKAGE}: per profile/case and backend)");
+    } else {
+        println!("conformance results ({PACKAGE}: per case and backend)");
+    }
     println!();
     print!("{}", table.render());
     for name in &parsed.unresolved {
@@ -122,11 +138,25 @@ mod tests {
         let args = ConformanceArgs {
             backends: vec!["tcp".into(), "ble-sim-23".into()],
             test_threads: 1,
+            faults: false,
         };
         let args = cargo_args(&args).expect("valid");
         assert_eq!(
             args[args.len() - 4..],
             ["--test-threads", "1", "tcp::", "ble-sim-23::"]
+        );
+    }
+
+    #[test]
+    fn faults_run_the_fault_target() {
+        let args = ConformanceArgs {
+            faults: true,
+            ..ConformanceArgs::default()
+        };
+        let args = cargo_args(&args).expect("valid");
+        assert_eq!(
+            args.join(" "),
+            "test --locked -p bitcraps-conformance --test faults -- --test-threads 2"
         );
     }
 

@@ -1,8 +1,10 @@
 //! Fuzzing with cargo-fuzz on the nightly toolchain: `cargo xtask fuzz` and the CI smoke run.
 //!
 //! For every target that `cargo +nightly fuzz list` prints in `<root>/fuzz` (or the one asked
-//! for): `cargo +nightly fuzz run <target> -- -max_total_time=<N> -rss_limit_mb=2048`. With no
-//! nightly toolchain the CI smoke run is skipped (and says why) while `cargo xtask fuzz` fails.
+//! for): `cargo +nightly fuzz run <target> target/fuzz-corpus/<target> fuzz/corpus/<target> --
+//! -max_total_time=<N> -rss_limit_mb=2048`: the committed seed corpus is read, new inputs go to
+//! the scratch corpus under `target/`, so a run never dirties the repository. With no nightly
+//! toolchain the CI smoke run is skipped (and says why) while `cargo xtask fuzz` fails.
 
 use std::path::Path;
 
@@ -96,9 +98,18 @@ pub(crate) fn fuzz(
         None => all,
     };
     for target in &chosen {
-        Cmd::cargo(&fuzz_dir, &["+nightly", "fuzz", "run"])
-            .arg(target.as_str())
-            .arg("--")
+        // New inputs go to a scratch corpus under target/; the committed seeds in
+        // fuzz/corpus/<target> are read, never written.
+        let scratch = root.join("target").join("fuzz-corpus").join(target);
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("creating {}", scratch.display()))?;
+        let seeds = fuzz_dir.join("corpus").join(target);
+        let mut cmd = Cmd::cargo(&fuzz_dir, &["+nightly", "fuzz", "run"]).arg(target.as_str());
+        cmd = cmd.arg(scratch.display().to_string());
+        if seeds.is_dir() {
+            cmd = cmd.arg(seeds.display().to_string());
+        }
+        cmd.arg("--")
             .arg(format!("-max_total_time={seconds}"))
             .arg(format!("-rss_limit_mb={RSS_LIMIT_MB}"))
             .run()

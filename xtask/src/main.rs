@@ -2,8 +2,9 @@
 //!
 //! - `cargo xtask ci`: format, clippy, tests, the conformance suite, cargo-deny and a fuzz smoke
 //!   run, in that order, stopping at the first failure.
-//! - `cargo xtask conformance [--backend NAME]...`: the cross-backend conformance suite, with a
-//!   table of results per case and backend.
+//! - `cargo xtask conformance [--backend NAME]... [--faults]`: the cross-backend conformance
+//!   suite, with a table of results per case and backend; `--faults` runs the TCP and UDP
+//!   backends through the fault proxy under every fault profile instead.
 //! - `cargo xtask fuzz [--seconds N] [--target NAME]`: every cargo-fuzz target (or one) for a while.
 //! - `cargo xtask bench`: each backend's throughput against its raw library; writes
 //!   `docs/benchmarks.md`.

@@ -62,26 +62,34 @@ pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
     };
 
     let started = Instant::now();
-    let sent = match (&args.message, args.count) {
+    let requested = args.count.unwrap_or(1);
+    let (messages, bytes, failed) = match (&args.message, args.count) {
         (Some(text), _) => {
             let payload = Bytes::from(text.clone().into_bytes());
             let len = payload.len() as u64;
-            sender
-                .send(payload, Priority::Interactive)
-                .await
-                .map(|_| (1, len))
+            match sender.send(payload, Priority::Interactive).await {
+                Ok(_) => (1, len, None),
+                Err(e) => (0, 0, Some(e)),
+            }
         }
         (None, Some(count)) => send_numbered(&sender, count, args.size, args.interval).await,
-        (None, None) => Ok((0, 0)), // clap requires one of the two
+        (None, None) => (0, 0, None), // clap requires one of the two
     };
-    let (messages, bytes) = match sent {
-        Ok(totals) => totals,
-        Err(error) => {
-            coordinator.shutdown(Duration::ZERO).await;
-            pump.stop_now().await;
-            return Err(fail(out, Some(peer), &error));
-        }
-    };
+    if let Some(error) = failed {
+        // The session ended while sending: report the error, then what became of the
+        // messages already accepted (each reported undelivered, or delivered).
+        report_event(out, &Event::coordinator_error(Some(peer), None, &error));
+        coordinator.shutdown(Duration::ZERO).await;
+        pump.finish(timeout).await;
+        let undelivered = tally.undelivered.load(Ordering::Relaxed);
+        let text = format!(
+            "{undelivered} of {messages} accepted messages were not delivered and {} were \
+             never sent: {}",
+            requested.saturating_sub(messages),
+            last_reason(&tally).unwrap_or_else(|| error.to_string())
+        );
+        return Err(fail_other(out, peer, "Undelivered", text));
+    }
     // Graceful: waits until the peer's application has everything, then ends the session
     // with a goodbye; whatever is unfinished then is reported undelivered.
     let report = coordinator.shutdown(timeout).await;
@@ -90,12 +98,8 @@ pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
     let undelivered = tally.undelivered.load(Ordering::Relaxed);
     let undelivered = undelivered.max(report.unfinished as u64);
     if undelivered > 0 {
-        let reason = tally
-            .last_reason
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .unwrap_or_else(|| format!("not acknowledged within {timeout:?}"));
+        let reason =
+            last_reason(&tally).unwrap_or_else(|| format!("not acknowledged within {timeout:?}"));
         let text = format!("{undelivered} of {messages} messages were not delivered: {reason}");
         return Err(fail_other(out, peer, "Undelivered", text));
     }
@@ -110,6 +114,15 @@ pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
     }
     out.emit(&Event::summary(peer, messages, bytes, elapsed));
     Ok(())
+}
+
+/// The reason of the last `undelivered` event, if any.
+fn last_reason(tally: &crate::node::Tally) -> Option<String> {
+    tally
+        .last_reason
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
 }
 
 /// Reports a coordinator failure (a JSON `error` event, or a line on stderr) and returns the
@@ -142,13 +155,13 @@ fn report_event(out: Output, event: &Event) {
 }
 
 /// Sends `count` messages of `size` bytes, numbered from 0, one every `interval_ms` if given;
-/// returns the messages and payload bytes sent.
+/// returns the messages and payload bytes accepted, and the error that stopped it early.
 async fn send_numbered(
     sender: &PeerSender,
     count: u64,
     size: usize,
     interval_ms: Option<u64>,
-) -> Result<(u64, u64), CoordinatorError> {
+) -> (u64, u64, Option<CoordinatorError>) {
     let mut pace = interval_ms.map(|ms| {
         let mut t = tokio::time::interval(Duration::from_millis(ms.max(1)));
         t.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -161,10 +174,13 @@ async fn send_numbered(
             pace.tick().await;
         }
         let payload = numbered(&mut chunk, index, size);
-        bytes += payload.len() as u64;
-        sender.send(payload, Priority::Bulk).await?;
+        let len = payload.len() as u64;
+        if let Err(e) = sender.send(payload, Priority::Bulk).await {
+            return (index, bytes, Some(e));
+        }
+        bytes += len;
     }
-    Ok((count, bytes))
+    (count, bytes, None)
 }
 
 /// Message `index` of `size` bytes: the index in decimal, a space, then padding (cut to `size`

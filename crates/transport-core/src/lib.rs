@@ -11,6 +11,7 @@
 //! - Framing ([`framing`]): `u32` big-endian length prefixes, checked before allocation.
 //! - Policies ([`policy`]): the connection limiter, token buckets and the replay window, as
 //!   plain structs with time passed in; [`SharedLimiter`] shares one between tasks.
+//! - The pre-handshake refusal on byte streams ([`refusal`]).
 //! - Typed errors ([`Error`]) and events ([`TransportEvent`]).
 //!
 //! ```no_run
@@ -33,6 +34,7 @@ mod identity;
 mod inbound;
 mod limits;
 pub mod policy;
+pub mod refusal;
 pub mod secure;
 pub mod stream;
 mod transport;

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use tokio::io::DuplexStream;
 use tokio::sync::mpsc;
 
-use bitcraps_transport_core::stream::{AcceptedStream, RawStream, StreamAcceptor};
+use bitcraps_transport_core::refusal::send_refusal;
+use bitcraps_transport_core::stream::{AcceptedStream, RawStream, RefusalTask, StreamAcceptor};
+use bitcraps_transport_core::LimitRejection;
 use bitcraps_transport_core::{Error, Result, SourceKey, TransportAddress};
 
 use crate::stream::MemoryStream;
@@ -175,5 +177,15 @@ impl StreamAcceptor for MemoryAcceptor {
             },
             source: SourceKey::Opaque(pending.from),
         })
+    }
+
+    /// The stream refusal frame, as on TCP.
+    fn refusal(
+        &self,
+        stream: AcceptedStream<DuplexStream, DuplexStream>,
+        rejection: LimitRejection,
+    ) -> Option<RefusalTask> {
+        let RawStream { reader, writer, .. } = stream.raw;
+        Some(Box::pin(send_refusal(reader, writer, rejection)))
     }
 }

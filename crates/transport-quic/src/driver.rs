@@ -7,6 +7,10 @@
 //! (discarding) until the remote's FIN, which acknowledges that the remote read everything;
 //! then it closes the QUIC connection with code 0 and its reason. The remote, on seeing the
 //! FIN, finishes its own send stream, then waits for that CONNECTION_CLOSE to learn the reason.
+//! The closing side's `close` returns only once quinn has handed the CONNECTION_CLOSE to the
+//! socket (bounded: see [`close_flushed`]), so an application may exit right after it.
+
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use quinn::{ReadError, RecvStream, SendStream, WriteError};
@@ -45,13 +49,47 @@ pub(crate) fn spawn<G: Send + 'static>(
         let write = write_loop(send, &conn, &mut outgoing, link.clone(), fin_rx);
         tokio::join!(read, write);
         // A no-op when a loop already closed the connection.
-        conn.close(CLOSE_ABORT, b"link ended");
+        close_flushed(&conn, CLOSE_ABORT, b"link ended").await;
         link.finish();
         // The send queue stays open until the end, so a `close` racing the remote's close
         // waits for the finish instead of seeing a dropped queue.
         drop(outgoing);
         drop(guard);
     });
+}
+
+/// How long closing waits for quinn to hand the CONNECTION_CLOSE packet to the socket.
+const CLOSE_FLUSH: Duration = Duration::from_millis(250);
+/// How often that wait looks.
+const CLOSE_FLUSH_POLL: Duration = Duration::from_millis(1);
+
+/// Closes `conn` with `code` and `reason`, then waits (at most [`CLOSE_FLUSH`]) until quinn
+/// has built the CONNECTION_CLOSE packet and handed it to the socket. A no-op if the
+/// connection is already closed (by us, with the flush done then, or by the remote).
+///
+/// Why: `quinn::Connection::close` only queues the close; quinn's connection driver, another
+/// task, transmits it later. `Connection::close` (ours) returns, and the connection's
+/// `closed()` resolves, once this task finishes; an application that exits right then (as
+/// `bitcraps-node send` does) dropped the runtime, and with it that driver, before the packet
+/// left in about one close in a hundred, so the remote never learned of the close (it saw a
+/// lost link after its health checks or close timeout). quinn has no event for "close sent",
+/// but its connection statistics count every datagram it built, and its driver builds and
+/// sends under one lock: the first datagram counted after `close` is the close packet, already
+/// passed to the socket (or held until the socket is writable).
+pub(crate) async fn close_flushed(conn: &quinn::Connection, code: quinn::VarInt, reason: &[u8]) {
+    if conn.close_reason().is_some() {
+        return;
+    }
+    let before = conn.stats().udp_tx.datagrams;
+    conn.close(code, reason);
+    let sent = async {
+        while conn.stats().udp_tx.datagrams == before {
+            tokio::time::sleep(CLOSE_FLUSH_POLL).await;
+        }
+    };
+    if tokio::time::timeout(CLOSE_FLUSH, sent).await.is_err() {
+        tracing::debug!("quic close not transmitted within {CLOSE_FLUSH:?}");
+    }
 }
 
 /// Classifies a read failure; `None` when it is the end of a close, not a failure.
@@ -138,8 +176,8 @@ async fn read_loop(
             Err(ReadFrameError::Io(e)) => break read_failure(e, &link),
         }
     };
-    // The failure first: a receiver that sees the queue end must find it, or it would take
-    // a lost link for a clean end (found by the BlueZ emulator's link-drop test).
+    // The failure is recorded before the queue closes, so a receiver that sees the end also
+    // sees why (a failed link is never reported as a clean end of stream).
     link.end_reading(failure);
     drop(incoming);
 }
@@ -242,7 +280,7 @@ async fn write_loop(
                     link.abort();
                     conn.close(CLOSE_ABORT, b"close timed out");
                 } else {
-                    conn.close(CLOSE_NORMAL, clip_reason(&reason).as_bytes());
+                    close_flushed(conn, CLOSE_NORMAL, clip_reason(&reason).as_bytes()).await;
                 }
                 return Ok(());
             }

@@ -4,7 +4,8 @@
 //! [`PeerId`] before any application byte is accepted. `TCP_NODELAY` is set on every socket;
 //! writes are batched by the core's connection driver, so small messages do not cost a syscall
 //! each. Inbound connections are checked against the limits by source IP before the handshake
-//! costs any CPU.
+//! costs any CPU; a refused dialer gets the 10-byte refusal frame naming the limit and when to
+//! retry, and its dial fails with [`Error::RemoteLimit`].
 //!
 //! ```no_run
 //! # async fn run() -> bitcraps_transport_core::Result<()> {
@@ -30,13 +31,14 @@ use async_trait::async_trait;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
+use bitcraps_transport_core::refusal::send_refusal;
 use bitcraps_transport_core::secure::LocalIdentity;
 use bitcraps_transport_core::stream::{
-    spawn_stream_listener, AcceptedStream, RawStream, StreamAcceptor, StreamContext,
+    spawn_stream_listener, AcceptedStream, RawStream, RefusalTask, StreamAcceptor, StreamContext,
 };
 use bitcraps_transport_core::{
-    Capabilities, ChannelConfig, Connection, ConnectionLimits, Error, Keypair, Listener, PeerId,
-    Result, SharedLimiter, SourceKey, Transport, TransportAddress, TransportKind,
+    Capabilities, ChannelConfig, Connection, ConnectionLimits, Error, Keypair, LimitRejection,
+    Listener, PeerId, Result, SharedLimiter, SourceKey, Transport, TransportAddress, TransportKind,
 };
 
 /// Settings of a [`TcpTransport`].
@@ -123,6 +125,16 @@ impl StreamAcceptor for TcpAcceptor {
             },
             source: SourceKey::from(remote),
         })
+    }
+
+    /// The 10-byte refusal frame of `docs/protocol.md` (section 3), then FIN.
+    fn refusal(
+        &self,
+        stream: AcceptedStream<OwnedReadHalf, OwnedWriteHalf>,
+        rejection: LimitRejection,
+    ) -> Option<RefusalTask> {
+        let RawStream { reader, writer, .. } = stream.raw;
+        Some(Box::pin(send_refusal(reader, writer, rejection)))
     }
 }
 

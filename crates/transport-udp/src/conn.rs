@@ -160,8 +160,6 @@ pub(crate) fn spawn<G: Send + 'static>(
             };
             task.active(&mut outgoing, &incoming, &link).await
         };
-        drop(incoming);
-        drop(outgoing);
         match ending {
             Ending::Closed | Ending::RemoteClosed | Ending::Aborted => {}
             Ending::Failed(error) => {
@@ -169,6 +167,9 @@ pub(crate) fn spawn<G: Send + 'static>(
                 link.fail(error);
             }
         }
+        // After the failure is recorded: a receiver that sees the end also sees why.
+        drop(incoming);
+        drop(outgoing);
         link.set_reader_done();
         link.finish();
         drop(guard);

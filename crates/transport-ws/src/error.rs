@@ -22,6 +22,10 @@ pub enum WsError {
         /// Why.
         reason: &'static str,
     },
+    /// The listener refused the dialer by a source limit before the upgrade (an HTTP 429 with
+    /// the limit); the dialer reports it as `Error::RemoteLimit`.
+    #[error("refused before the upgrade: {0}")]
+    Refused(bitcraps_transport_core::LimitRejection),
     /// The listener answered the dialer's upgrade request with a status other than 101.
     #[error("the server answered the upgrade with HTTP {0}")]
     HttpStatus(u16),
@@ -53,7 +57,7 @@ impl WsError {
         match self {
             Self::ClosedDuringUpgrade => io::ErrorKind::UnexpectedEof,
             Self::UpgradeFailed => io::ErrorKind::BrokenPipe,
-            Self::Tls(_) | Self::ClientHandshake(_) | Self::HttpStatus(_) => {
+            Self::Tls(_) | Self::ClientHandshake(_) | Self::HttpStatus(_) | Self::Refused(_) => {
                 io::ErrorKind::ConnectionRefused
             }
             _ => io::ErrorKind::InvalidData,

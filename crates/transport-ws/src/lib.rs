@@ -152,7 +152,10 @@ impl WebSocketTransport {
             .map_err(|e| ws_io("websocket tls", e))?;
         let stream = upgrade::connect(socket, &ws.to_string(), self.ws_config)
             .await
-            .map_err(|e| ws_io("websocket upgrade", e))?;
+            .map_err(|e| match e {
+                WsError::Refused(rejection) => Error::RemoteLimit(rejection),
+                e => ws_io("websocket upgrade", e),
+            })?;
         let (reader, writer) = byte_stream(stream);
         Ok((reader, writer, ws_address(local, ws.secure, &ws.path)))
     }

@@ -6,16 +6,18 @@
 //! means a source over its rate or in its cooldown is dropped before it costs a TLS handshake,
 //! an HTTP parse or a WebSocket upgrade; an admitted one runs TLS, upgrade and Noise handshake
 //! together inside the core's handshake task, under its handshake timeout and in-flight cap.
+//! A refused `ws://` source is answered with an HTTP 429 (see [`WsAcceptor`]'s `refusal`).
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use bitcraps_transport_core::stream::{AcceptedStream, RawStream, StreamAcceptor};
-use bitcraps_transport_core::{SourceKey, TransportAddress, WebSocketAddress};
+use bitcraps_transport_core::stream::{AcceptedStream, RawStream, RefusalTask, StreamAcceptor};
+use bitcraps_transport_core::{LimitRejection, SourceKey, TransportAddress, WebSocketAddress};
+use tokio::io::AsyncReadExt;
 
 use crate::stream::{lazy, WsReader, WsWriter};
 use crate::upgrade;
@@ -53,8 +55,16 @@ impl StreamAcceptor for WsAcceptor {
             Ok(a) => ws_address(a, self.local.secure, &self.local.path),
             Err(_) => self.local.clone(),
         };
-        let upgrade = upgrade::accept(tcp, self.tls.clone(), self.path.clone(), self.config);
-        let (reader, writer) = lazy(upgrade);
+        let refusal = Arc::new(OnceLock::new());
+        let upgrade = upgrade::accept(
+            tcp,
+            self.tls.clone(),
+            self.path.clone(),
+            self.config,
+            refusal.clone(),
+        );
+        let (mut reader, writer) = lazy(upgrade);
+        reader.refusal = Some(refusal);
         Ok(AcceptedStream {
             raw: RawStream {
                 reader,
@@ -68,5 +78,29 @@ impl StreamAcceptor for WsAcceptor {
             },
             source: SourceKey::from(remote),
         })
+    }
+
+    /// `ws://`: reads the request head (at most [`crate::MAX_REQUEST_HEAD`]) and answers
+    /// `429 Too Many Requests` with `Retry-After` and the limit (`docs/protocol.md`, section
+    /// 8). `wss://`: closed without a byte, as a refusal would first cost the TLS handshake
+    /// that the limit is there to save.
+    fn refusal(
+        &self,
+        stream: AcceptedStream<WsReader, WsWriter>,
+        rejection: LimitRejection,
+    ) -> Option<RefusalTask> {
+        if self.tls.is_some() {
+            return None;
+        }
+        let RawStream {
+            mut reader, writer, ..
+        } = stream.raw;
+        reader.refusal.as_ref()?.set(rejection).ok()?;
+        Some(Box::pin(async move {
+            // The first read runs the upgrade, which answers the refusal and fails.
+            let mut byte = [0u8; 1];
+            let _ = reader.read(&mut byte).await;
+            drop(writer);
+        }))
     }
 }

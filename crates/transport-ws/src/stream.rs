@@ -40,9 +40,10 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{ready, Context, Poll};
 
+use bitcraps_transport_core::LimitRejection;
 use bytes::{Buf, Bytes, BytesMut};
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
@@ -108,6 +109,7 @@ where
             writer: Some(writer_tx),
         },
         current: Bytes::new(),
+        refusal: None,
     };
     let writer = WsWriter {
         state: WriteState::Waiting(writer_rx),
@@ -132,6 +134,9 @@ pub struct WsReader {
     state: ReadState,
     /// The rest of the payload being read.
     current: Bytes,
+    /// On a listener's lazy stream: where a source-limit refusal is left for the upgrade to
+    /// answer (with 429) instead of upgrading.
+    pub(crate) refusal: Option<Arc<OnceLock<LimitRejection>>>,
 }
 
 enum ReadState {
@@ -166,6 +171,7 @@ impl WsReader {
         Self {
             state: ReadState::Open(shared),
             current: Bytes::new(),
+            refusal: None,
         }
     }
 

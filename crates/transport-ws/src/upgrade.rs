@@ -16,10 +16,17 @@
 //! | head over 8 KiB or too many headers | 431 Request Header Fields Too Large |
 //!
 //! A valid request gets `101 Switching Protocols` with `Sec-WebSocket-Protocol: bitcraps.v1`.
+//! A source refused by a limit before the upgrade (`ws://` only) gets `429 Too Many Requests`
+//! with `Retry-After` and the limit, which the dialer turns into `Error::RemoteLimit`.
 //!
 //! Dialer: tokio-tungstenite's `client_async_with_config` over our own (TLS) stream, offering
 //! `bitcraps.v1`; tungstenite fails the handshake unless the answer selects it.
 
+use std::time::Duration;
+
+use bitcraps_transport_core::refusal::{limit_from_id, retry_ms};
+use bitcraps_transport_core::secure::record::limit_id;
+use bitcraps_transport_core::LimitRejection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -182,16 +189,31 @@ async fn read_head(
 }
 
 /// Listener side: TLS accept (if configured), then the HTTP upgrade on `path`.
+///
+/// When `refused` holds a source-limit refusal by the time the head is read, the answer is
+/// `429 Too Many Requests` (see [`too_many_requests`]) whatever the request.
 pub(crate) async fn accept(
     tcp: tokio::net::TcpStream,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     path: std::sync::Arc<str>,
     config: WebSocketConfig,
+    refused: std::sync::Arc<std::sync::OnceLock<LimitRejection>>,
 ) -> Result<WebSocketStream<Socket>, WsError> {
     let mut socket = Socket::accept(tcp, tls.as_ref()).await?;
-    let answer = read_head(&mut socket)
-        .await?
-        .and_then(|(request, leftover)| check(&request, &path).map(|key| (key, leftover)));
+    let head = read_head(&mut socket).await?;
+    if let Some(rejection) = refused.get() {
+        // Best effort, like every refusal: the limit is reported by the accept loop.
+        let _ = socket
+            .write_all(too_many_requests(rejection).as_bytes())
+            .await;
+        let _ = socket.shutdown().await;
+        return Err(WsError::Rejected {
+            status: 429,
+            reason: "source limit",
+        });
+    }
+    let answer =
+        head.and_then(|(request, leftover)| check(&request, &path).map(|key| (key, leftover)));
     match answer {
         Ok((key, leftover)) => {
             let response = format!(
@@ -232,6 +254,46 @@ pub(crate) async fn accept(
     }
 }
 
+/// The header naming the limit in a 429 (its REJECT id, `docs/protocol.md` section 4).
+pub(crate) const LIMIT_HEADER: &str = "Bitcraps-Limit";
+/// The header with the exact retry time in milliseconds in a 429 (absent when unknown).
+pub(crate) const RETRY_MS_HEADER: &str = "Bitcraps-Retry-After-Ms";
+
+/// The answer to a source refused by a limit before the upgrade: `429 Too Many Requests`,
+/// `Retry-After` in whole seconds (rounded up) and the exact limit and retry time in our own
+/// headers; both retry headers are absent when the retry time is unknown.
+pub(crate) fn too_many_requests(rejection: &LimitRejection) -> String {
+    let ms = retry_ms(rejection.retry_after);
+    let retry = if ms == u32::MAX {
+        String::new()
+    } else {
+        format!(
+            "Retry-After: {}\r\n{RETRY_MS_HEADER}: {ms}\r\n",
+            u64::from(ms).div_ceil(1000)
+        )
+    };
+    let why = rejection.to_string();
+    format!(
+        "HTTP/1.1 429 Too Many Requests\r\n{retry}{LIMIT_HEADER}: {}\r\n\
+         Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{why}\n",
+        limit_id(rejection.limit),
+        why.len() + 1,
+    )
+}
+
+/// The limit a 429 answer names, if it carries our [`LIMIT_HEADER`] (a 429 from anyone else,
+/// e.g. a proxy, stays a plain HTTP status).
+fn refusal_of(headers: &tokio_tungstenite::tungstenite::http::HeaderMap) -> Option<LimitRejection> {
+    let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
+    let limit = limit_from_id(text(LIMIT_HEADER)?.parse().ok()?)?;
+    let retry_after = match (text(RETRY_MS_HEADER), text("Retry-After")) {
+        (Some(ms), _) => ms.parse().ok().map(Duration::from_millis),
+        (None, Some(secs)) => secs.parse().ok().map(Duration::from_secs),
+        (None, None) => None,
+    };
+    Some(LimitRejection { limit, retry_after })
+}
+
 /// Dialer side: the WebSocket handshake for `url` over `socket`, offering `bitcraps.v1`.
 pub(crate) async fn connect(
     socket: Socket,
@@ -248,7 +310,12 @@ pub(crate) async fn connect(
     );
     match tokio_tungstenite::client_async_with_config(request, socket, Some(config)).await {
         Ok((ws, _response)) => Ok(ws),
-        Err(T::Http(response)) => Err(WsError::HttpStatus(response.status().as_u16())),
+        Err(T::Http(response)) => {
+            match (response.status().as_u16(), refusal_of(response.headers())) {
+                (429, Some(rejection)) => Err(WsError::Refused(rejection)),
+                (status, _) => Err(WsError::HttpStatus(status)),
+            }
+        }
         Err(T::Io(_) | T::ConnectionClosed | T::AlreadyClosed) => Err(WsError::ClosedDuringUpgrade),
         Err(e) => Err(WsError::ClientHandshake(e.to_string())),
     }
@@ -296,6 +363,37 @@ mod tests {
         assert_eq!(answer("GET / HTTP/1.1\r\n\u{1}\r\n\r\n"), Err(400));
         let many: String = (0..40).map(|i| format!("X-{i}: y\r\n")).collect();
         assert_eq!(answer(&format!("GET / HTTP/1.1\r\n{many}\r\n")), Err(431));
+    }
+
+    #[test]
+    fn a_429_names_the_limit_and_the_retry_time() {
+        let rejection = LimitRejection {
+            limit: bitcraps_transport_core::LimitKind::NewConnectionRate,
+            retry_after: Some(Duration::from_millis(2500)),
+        };
+        let answer = too_many_requests(&rejection);
+        assert!(answer.starts_with("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\n"));
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut response = httparse::Response::new(&mut headers);
+        let Ok(httparse::Status::Complete(len)) = response.parse(answer.as_bytes()) else {
+            panic!("a complete response");
+        };
+        assert_eq!(response.code, Some(429));
+        let mut map = tokio_tungstenite::tungstenite::http::HeaderMap::new();
+        for h in response.headers.iter() {
+            map.insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(h.name.as_bytes())
+                    .unwrap(),
+                HeaderValue::from_bytes(h.value).unwrap(),
+            );
+        }
+        assert_eq!(refusal_of(&map), Some(rejection));
+        assert_eq!(&answer[len..], format!("{rejection}\n"));
+        let unknown = LimitRejection {
+            retry_after: None,
+            ..rejection
+        };
+        assert!(!too_many_requests(&unknown).contains("Retry-After"));
     }
 
     #[test]

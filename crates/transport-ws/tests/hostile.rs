@@ -185,8 +185,14 @@ async fn the_limiter_refuses_before_any_upgrade_work() {
         let get = "GET /bitcraps HTTP/1.1\r\nHost: x\r\n\r\n";
         assert!(http(addr, 3, get).await.starts_with("HTTP/1.1 426"));
         assert_eq!(rejected_status(&refused(&mut listener).await), Some(426));
-        // Same source, over its rate: dropped after the TCP accept, no HTTP answer at all.
-        assert_eq!(http(addr, 3, get).await, "");
+        // Same source, over its rate: no upgrade work, a 429 naming the limit.
+        let answer = http(addr, 3, get).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 429 Too Many Requests\r\n"),
+            "{answer}"
+        );
+        assert!(answer.contains("\r\nRetry-After: "), "{answer}");
+        assert!(answer.contains("\r\nBitcraps-Limit: 3\r\n"), "{answer}");
         assert!(matches!(refused(&mut listener).await, Error::Limit(_)));
         // Another source is unaffected.
         assert!(http(addr, 4, get).await.starts_with("HTTP/1.1 426"));
@@ -336,6 +342,40 @@ async fn garbage_inside_an_upgraded_stream_from_another_source_is_refused() {
         let _ = reader.read_to_end(&mut rest).await;
         assert!(rest.is_empty(), "nothing answers garbage");
         still_serves(&server, &mut listener).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dialer_over_its_rate_gets_remote_limit_with_a_retry_time() {
+    guarded(async {
+        let mut config = config(false);
+        config.limits = ConnectionLimits {
+            max_new_connections_per_minute: 1,
+            ..ConnectionLimits::unlimited()
+        };
+        let server = transport(config);
+        let mut listener = server.listen(&listen_url(false)).await.unwrap();
+        let client = transport(self::config(false));
+        // Within the allowance: served as usual.
+        let (dialed, mut accepted) = connect(&client, &server, &mut listener).await;
+        dialed.send(Bytes::from_static(b"ok")).await.unwrap();
+        assert_eq!(accepted.recv().await.unwrap().unwrap(), &b"ok"[..]);
+        // Over it, from the same source: a typed refusal naming the limit and the retry time.
+        let err = client
+            .dial(listener.local_addr(), Some(server.local_peer_id()))
+            .await
+            .expect_err("over the rate");
+        println!("websocket refused dialer: Display: {err}");
+        println!("websocket refused dialer: Debug: {err:?}");
+        match &err {
+            Error::RemoteLimit(bitcraps_transport_core::LimitRejection {
+                limit: bitcraps_transport_core::LimitKind::NewConnectionRate,
+                retry_after: Some(wait),
+            }) if !wait.is_zero() => {}
+            other => panic!("expected RemoteLimit(NewConnectionRate, Some(..)), got {other:?}"),
+        }
+        assert!(matches!(refused(&mut listener).await, Error::Limit(_)));
     })
     .await;
 }

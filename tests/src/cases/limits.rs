@@ -177,6 +177,49 @@ pub(crate) async fn limit_rate_per_source(h: Arc<dyn Harness>) -> CaseResult {
     Ok(())
 }
 
+/// A dialer over its source's rate is told so: `RemoteLimit(NewConnectionRate)` with a retry
+/// time, not a link that ends mid-handshake; the dial within the allowance is unaffected.
+pub(crate) async fn refused_dialer_learns_the_limit(h: Arc<dyn Harness>) -> CaseResult {
+    let limits = ConnectionLimits {
+        max_new_connections_per_minute: 1,
+        ..unlimited()
+    };
+    let mut server = serve(&*h, limits, channel()).await?;
+    let dialer = client(&*h, unlimited(), channel());
+    let (first, mut first_accepted) = connect(&*dialer, &mut server).await?;
+    exchange(&first, &mut first_accepted, "within the allowance".into()).await?;
+    let second = within(
+        "second dial",
+        dialer.dial(&server.addr, Some(server.peer())),
+    )
+    .await?;
+    match second {
+        Err(Error::RemoteLimit(LimitRejection {
+            limit: LimitKind::NewConnectionRate,
+            retry_after: Some(wait),
+        })) if !wait.is_zero() => {}
+        Err(other) => {
+            return Err(format!(
+                "second dial from one source: expected RemoteLimit(NewConnectionRate, \
+                 retry_after Some(>0)), got Err({other:?})"
+            ))
+        }
+        Ok(_) => return Err("second dial connected despite the rate limit".into()),
+    }
+    let refusal = server.next_refusal().await?;
+    ensure!(
+        matches!(
+            refusal,
+            Error::Limit(LimitRejection {
+                limit: LimitKind::NewConnectionRate,
+                ..
+            })
+        ),
+        "listener reported {refusal:?}, expected Limit(NewConnectionRate)"
+    );
+    exchange(&first, &mut first_accepted, "still open".into()).await
+}
+
 const GARBAGE_SOURCE: u8 = 7;
 
 pub(crate) async fn cooldown_after_garbage(h: Arc<dyn Harness>) -> CaseResult {

@@ -34,6 +34,9 @@ pub enum Requirement {
     SeveralPerPair,
     /// [`Requirement::Raw`] and [`Requirement::SeveralPerPair`].
     RawSeveralPerPair,
+    /// A listener that tells a dialer refused before the handshake which limit refused it
+    /// ([`Harness::refuses_explicitly`]: the TCP refusal frame, an HTTP 429).
+    ExplicitRefusal,
 }
 
 /// What a backend offers, as the suite sees it when it lists the trials.
@@ -45,6 +48,8 @@ pub struct Profile {
     pub raw: bool,
     /// Whether one pair of endpoints holds at most one connection at a time.
     pub one_link_per_pair: bool,
+    /// Whether the backend answers a refusal before the handshake with the limit.
+    pub refuses_explicitly: bool,
 }
 
 impl Requirement {
@@ -61,6 +66,9 @@ impl Requirement {
             Self::Raw | Self::RawSeveralPerPair if !profile.raw => Some("n/a: no raw byte access"),
             Self::SeveralPerPair | Self::RawSeveralPerPair if profile.one_link_per_pair => {
                 Some("n/a: one link per pair of devices")
+            }
+            Self::ExplicitRefusal if !profile.refuses_explicitly => {
+                Some("n/a: refusals before the handshake get no answer (no amplification)")
             }
             _ => None,
         }
@@ -125,6 +133,7 @@ pub const CASES: &[Case] = &[
     case!(limits::limit_per_peer_outbound, SeveralPerPair),
     case!(limits::limit_rate_per_source, RawSeveralPerPair),
     case!(limits::cooldown_after_garbage, Raw),
+    case!(limits::refused_dialer_learns_the_limit, ExplicitRefusal),
     case!(limits::outbound_backoff_after_failed_dial, Any),
     // Hostile input.
     case!(hostile::garbage_is_refused, Raw),
@@ -144,6 +153,7 @@ mod tests {
             capabilities,
             raw,
             one_link_per_pair: false,
+            refuses_explicitly: raw,
         }
     }
 

@@ -27,6 +27,10 @@ pub fn harness() -> Arc<dyn Harness> {
 
 #[async_trait]
 impl Harness for MemoryHarness {
+    fn refuses_explicitly(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "memory"
     }

@@ -25,6 +25,10 @@ pub fn harness() -> Arc<dyn Harness> {
 
 #[async_trait]
 impl Harness for TcpHarness {
+    fn refuses_explicitly(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "tcp"
     }

@@ -107,6 +107,10 @@ impl AsyncWrite for Joined {
 
 #[async_trait]
 impl Harness for WebSocketHarness {
+    fn refuses_explicitly(&self) -> bool {
+        !self.secure
+    }
+
     fn name(&self) -> &'static str {
         if self.secure {
             "wss"
@@ -153,6 +157,9 @@ impl Harness for WebSocketHarness {
             Err(Error::Io { context, .. }) if context != "websocket connect" => {
                 Ok(Box::new(HungUp) as Box<dyn RawIo>)
             }
+            // `ws://` answers such a source with a 429 naming the limit instead: the raw
+            // connection existed, and the listener closed it after the answer.
+            Err(Error::RemoteLimit(_)) => Ok(Box::new(HungUp) as Box<dyn RawIo>),
             Err(e) => Err(io::Error::other(e.to_string())),
         })
     }

@@ -159,6 +159,16 @@ impl ConnectionSender {
         self.shared.max_message_size
     }
 
+    /// A connection that has ended takes no more messages, even in the moment between its end
+    /// and its driver dropping the queue (a `close` that returned is always followed by
+    /// `Error::Closed`).
+    fn check_open(&self) -> Result<()> {
+        if self.shared.is_finished() {
+            return Err(self.shared.closed_error());
+        }
+        Ok(())
+    }
+
     fn check_size(&self, message: &Bytes) -> Result<()> {
         if message.len() > self.shared.max_message_size {
             return Err(Error::MessageTooLarge {
@@ -173,6 +183,7 @@ impl ConnectionSender {
     /// maximum size fails with [`Error::MessageTooLarge`] and the connection stays usable.
     pub async fn send(&self, message: Bytes) -> Result<()> {
         self.check_size(&message)?;
+        self.check_open()?;
         self.queue
             .send(Outgoing::Message(message))
             .await
@@ -183,6 +194,7 @@ impl ConnectionSender {
     /// full (the message was not queued).
     pub fn try_send(&self, message: Bytes) -> Result<bool> {
         self.check_size(&message)?;
+        self.check_open()?;
         match self.queue.try_send(Outgoing::Message(message)) {
             Ok(()) => Ok(true),
             Err(mpsc::error::TrySendError::Full(_)) => Ok(false),

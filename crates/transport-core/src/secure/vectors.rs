@@ -2,12 +2,16 @@
 //! document, so the document cannot drift from the code. Run with `BITCRAPS_PRINT_VECTORS=1` to
 //! print them.
 
+use std::time::Duration;
+
 use bytes::BytesMut;
 
 use super::handshake::{InitiatorHandshake, ResponderHandshake};
 use super::record::{KIND_ACCEPT, KIND_CLOSE};
 use super::{CipherSuite, LocalIdentity};
 use crate::framing::encode_frame;
+use crate::policy::{LimitKind, LimitRejection};
+use crate::refusal::encode_refusal;
 use crate::Keypair;
 
 fn compute() -> Vec<(String, String)> {
@@ -73,6 +77,22 @@ fn compute() -> Vec<(String, String)> {
         v.push((format!("{name}.initiator_data_frame"), hex::encode(&data)));
         v.push((format!("{name}.initiator_close_frame"), hex::encode(&close)));
     }
+    let rate = LimitRejection {
+        limit: LimitKind::NewConnectionRate,
+        retry_after: Some(Duration::from_millis(2500)),
+    };
+    let in_flight = LimitRejection {
+        limit: LimitKind::HandshakesInFlight,
+        retry_after: None,
+    };
+    v.push((
+        "refusal.rate_frame".into(),
+        hex::encode(encode_refusal(&rate)),
+    ));
+    v.push((
+        "refusal.in_flight_frame".into(),
+        hex::encode(encode_refusal(&in_flight)),
+    ));
     v
 }
 

@@ -102,8 +102,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
             other => break Some(ProtocolError::UnexpectedRecord(other).into()),
         }
     };
-    // The failure first: a receiver that sees the queue end must find it, or it would take
-    // a lost link for a clean end (found by the BlueZ emulator's link-drop test).
+    // The failure is recorded before the queue closes, so a receiver that sees the end also
+    // sees why (a failed link is never reported as a clean end of stream).
     link.end_reading(failure);
     drop(incoming);
 }

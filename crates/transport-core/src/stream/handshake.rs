@@ -5,6 +5,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::framing::{encode_frame, read_frame, FrameDecoder, ReadFrameError};
 use crate::policy::LimitRejection;
+use crate::refusal::{decode_refusal, is_refusal_len};
 use crate::secure::handshake::{
     InitiatorHandshake, ResponderHandshake, MSG1_LEN, MSG2_LEN, MSG3_LEN,
 };
@@ -63,9 +64,13 @@ where
     let (mut hs, m1) = InitiatorHandshake::start(identity, config.suite, expect)?;
     encode_frame(&m1, &mut out);
     write(w, &mut out).await?;
+    // Message 2, or the listener's pre-handshake refusal (a shorter frame: see `refusal`).
     let m2 = read_frame(r, &mut buf, &FrameDecoder::new(MSG2_LEN))
         .await
         .map_err(map_read)?;
+    if is_refusal_len(m2.len()) {
+        return Err(Error::RemoteLimit(decode_refusal(&m2)?));
+    }
     let peer = hs.read_message2(&m2)?;
     let guard = admit(peer).map_err(Error::Limit)?;
     let (m3, _, sealer, mut opener) = hs.write_message3()?;

@@ -5,17 +5,19 @@
 
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::{RawStream, StreamContext};
 use crate::limits::InboundTicket;
-use crate::policy::SourceKey;
+use crate::policy::{LimitRejection, SourceKey};
+use crate::refusal::{REFUSALS_IN_FLIGHT, REFUSAL_TIMEOUT};
 use crate::{
     finish_inbound, Error, Inbound, Listener, ListenerCounters, ListenerStats, Result,
     TransportAddress,
@@ -33,6 +35,9 @@ pub struct AcceptedStream<R, W> {
     pub source: SourceKey,
 }
 
+/// A bounded answer to a refused stream (see [`StreamAcceptor::refusal`]).
+pub type RefusalTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
 /// A backend's raw accept.
 pub trait StreamAcceptor: Send + 'static {
     /// The read half of an accepted stream.
@@ -45,6 +50,19 @@ pub trait StreamAcceptor: Send + 'static {
     fn accept(
         &mut self,
     ) -> impl Future<Output = io::Result<AcceptedStream<Self::Reader, Self::Writer>>> + Send;
+
+    /// How to tell a dialer refused by a source limit before the handshake: a task that sends
+    /// a few bytes naming the limit (the TCP refusal frame, an HTTP 429) and ends the stream.
+    /// The listener runs it under [`REFUSAL_TIMEOUT`], at most [`REFUSALS_IN_FLIGHT`] at a time,
+    /// off the accept loop. `None` (the default) closes the stream without a byte.
+    fn refusal(
+        &self,
+        stream: AcceptedStream<Self::Reader, Self::Writer>,
+        rejection: LimitRejection,
+    ) -> Option<RefusalTask> {
+        let _ = (stream, rejection);
+        None
+    }
 }
 
 /// The [`Listener`] of every stream backend.
@@ -80,6 +98,7 @@ async fn accept_loop<A: StreamAcceptor>(
     counters: Arc<ListenerCounters>,
 ) {
     let mut handshakes = JoinSet::new();
+    let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
     let mut consecutive_errors = 0u32;
     loop {
         tokio::select! {
@@ -99,9 +118,19 @@ async fn accept_loop<A: StreamAcceptor>(
                             counters.refused_by_limit();
                             tracing::debug!(remote = %accepted.raw.remote_addr, %rejection, "inbound refused");
                             let _ = tx.try_send(Inbound::Refused {
-                                remote: accepted.raw.remote_addr,
+                                remote: accepted.raw.remote_addr.clone(),
                                 error: Error::Limit(rejection),
                             });
+                            // Answered off the loop, bounded in time and number; when the
+                            // budget is used up, closed without a byte.
+                            if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                                if let Some(task) = acceptor.refusal(accepted, rejection) {
+                                    handshakes.spawn(async move {
+                                        let _ = tokio::time::timeout(REFUSAL_TIMEOUT, task).await;
+                                        drop(permit);
+                                    });
+                                }
+                            }
                         }
                         Ok(ticket) => {
                             handshakes.spawn(handshake(accepted.raw, ticket, ctx.clone(), tx.clone(), counters.clone()));

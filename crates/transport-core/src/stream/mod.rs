@@ -9,7 +9,9 @@ mod driver;
 mod handshake;
 mod listener;
 
-pub use listener::{spawn_stream_listener, AcceptedStream, StreamAcceptor, StreamListener};
+pub use listener::{
+    spawn_stream_listener, AcceptedStream, RefusalTask, StreamAcceptor, StreamListener,
+};
 
 use std::future::Future;
 use std::sync::Arc;
