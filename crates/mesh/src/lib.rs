@@ -20,6 +20,7 @@ pub mod crypto;
 pub mod dedup;
 mod engine;
 mod forward;
+pub mod frame;
 mod inbound;
 pub mod relay;
 pub mod routes;

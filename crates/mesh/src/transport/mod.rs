@@ -22,14 +22,18 @@ use bitcraps_transport_core::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{ConfigError, MeshConfig};
-use crate::crypto::MAX_DIRECTED_PLAINTEXT;
+use crate::crypto::{MAX_BROADCAST_PLAINTEXT, MAX_DIRECTED_PLAINTEXT};
+use crate::frame::FRAME_HEADER;
 use crate::{MemoryUsage, SendError, Stats};
 use shell::Command;
 
 /// The backend name of mesh connections (`TransportKind::Other`).
 pub const KIND: TransportKind = TransportKind::Other("mesh");
-/// The largest message of a virtual connection: the plaintext of one directed mesh packet.
-pub const MAX_VIRTUAL_MESSAGE: usize = MAX_DIRECTED_PLAINTEXT;
+/// The largest message of a virtual connection: the plaintext of one directed mesh packet less
+/// the application frame's header ([`crate::frame`]): 967 bytes.
+pub const MAX_VIRTUAL_MESSAGE: usize = MAX_DIRECTED_PLAINTEXT - FRAME_HEADER;
+/// The largest payload of [`MeshTransport::broadcast`]: 1,015 bytes.
+pub const MAX_BROADCAST_MESSAGE: usize = MAX_BROADCAST_PLAINTEXT - FRAME_HEADER;
 
 /// Settings of a [`MeshTransport`].
 #[derive(Debug, Clone)]
@@ -98,6 +102,14 @@ pub enum MeshTransportError {
     /// `max_direct_links` direct links are up.
     #[error("{0} direct links are up already")]
     TooManyLinks(usize),
+    /// A broadcast longer than [`MAX_BROADCAST_MESSAGE`].
+    #[error("broadcast of {len} bytes exceeds the maximum {max}")]
+    TooLong {
+        /// Its length.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
     /// A direct link's remote is this node.
     #[error("a direct link to ourselves")]
     LinkToSelf,
@@ -152,8 +164,12 @@ pub struct MeshTransportStats {
     pub dropped_deliveries: u64,
     /// Broadcasts dropped because the broadcast stream was full or not taken.
     pub dropped_broadcasts: u64,
-    /// Transmissions dropped because a direct link's send queue was full.
+    /// Transmissions dropped because a direct link's send queue was full, or messages the
+    /// engine refused to originate.
     pub dropped_transmissions: u64,
+    /// Payloads for us refused by the application frame: stale (a replay, or a clock off by
+    /// more than the freshness window) or malformed.
+    pub refused_frames: u64,
 }
 
 struct Inner {
@@ -276,9 +292,15 @@ impl MeshTransport {
             .ok_or_else(|| MeshTransportError::NoTransport(addr.clone()))
     }
 
-    /// Floods `payload` (at most [`crate::crypto::MAX_BROADCAST_PLAINTEXT`] bytes) to every
-    /// node of the mesh, signed by this node: best effort, at most once per node, no receipt.
+    /// Floods `payload` (at most [`MAX_BROADCAST_MESSAGE`] bytes) to every node of the mesh,
+    /// signed by this node: best effort, at most once per node, no receipt.
     pub async fn broadcast(&self, payload: Bytes) -> std::result::Result<(), MeshTransportError> {
+        if payload.len() > MAX_BROADCAST_MESSAGE {
+            return Err(MeshTransportError::TooLong {
+                len: payload.len(),
+                max: MAX_BROADCAST_MESSAGE,
+            });
+        }
         self.ask(|reply| Command::Broadcast { payload, reply })
             .await?
             .map_err(MeshTransportError::Send)

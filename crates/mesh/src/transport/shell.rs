@@ -21,7 +21,7 @@ use super::virtual_conn::{self, MeshListener, VcEvent, VcInput, VirtualEntry};
 use super::{
     limit, MeshBroadcast, MeshTransportConfig, MeshTransportError, MeshTransportStats, KIND,
 };
-use crate::{Action, Destination, LinkId, Mesh, SendError};
+use crate::{frame, Action, Destination, LinkId, Mesh, SendError};
 use links::{DirectLink, LinkEvent};
 
 /// Commands the mesh task takes from [`super::MeshTransport`] handles.
@@ -148,11 +148,18 @@ impl Shell {
                 Action::Transmit { link, bytes } => self.transmit(link, bytes),
                 Action::Deliver {
                     origin,
-                    destination: Destination::Broadcast,
+                    destination,
                     hops,
                     payload,
                     ..
                 } => {
+                    let Some(payload) = self.unframe(&payload) else {
+                        continue;
+                    };
+                    if destination != Destination::Broadcast {
+                        self.deliver_directed(origin, payload);
+                        continue;
+                    }
                     let b = MeshBroadcast {
                         origin,
                         hops,
@@ -162,9 +169,19 @@ impl Shell {
                         self.stats.dropped_broadcasts += 1;
                     }
                 }
-                Action::Deliver {
-                    origin, payload, ..
-                } => self.deliver_directed(origin, payload),
+            }
+        }
+    }
+
+    /// The message inside a received payload, if its frame is well formed and fresh.
+    fn unframe(&mut self, payload: &Bytes) -> Option<Bytes> {
+        let window = frame::freshness(self.config.mesh.dedup_expiry);
+        match frame::decode(payload, frame::now_ms(), window) {
+            Ok(message) => Some(message),
+            Err(e) => {
+                tracing::debug!(error = %e, "mesh payload refused");
+                self.stats.refused_frames += 1;
+                None
             }
         }
     }
@@ -265,7 +282,8 @@ impl Shell {
                 ));
             }
             Command::Broadcast { payload, reply } => {
-                let sent = self.mesh.send(Destination::Broadcast, payload, clock());
+                let framed = frame::encode(frame::now_ms(), &payload);
+                let sent = self.mesh.send(Destination::Broadcast, framed, clock());
                 let _ = reply.send(sent.map(drop));
             }
             Command::Stats(reply) => {
@@ -283,7 +301,8 @@ impl Shell {
     fn vc_event(&mut self, event: VcEvent) {
         match event {
             VcEvent::Send { peer, payload } => {
-                if let Err(e) = self.mesh.send(Destination::Peer(peer), payload, clock()) {
+                let framed = frame::encode(frame::now_ms(), &payload);
+                if let Err(e) = self.mesh.send(Destination::Peer(peer), framed, clock()) {
                     tracing::trace!(error = %e, "mesh send refused");
                     self.stats.dropped_transmissions += 1;
                 }

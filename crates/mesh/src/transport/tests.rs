@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bitcraps_transport_core::{
-    Bytes, Error, Keypair, LimitKind, PeerId, Transport, TransportAddress,
+    Bytes, Connection, Error, Keypair, LimitKind, PeerId, Transport, TransportAddress,
 };
 use bitcraps_transport_mem::{MemoryNetwork, MemoryTransport};
 
@@ -139,6 +139,61 @@ async fn a_direct_link_that_ends_is_down_and_frees_its_slot() {
     until(&a, |s| s.direct_links == 0 && s.memory.links == 0).await;
     a.dial_direct(&c_addr, Some(pc)).await.unwrap();
     assert_eq!(a.stats().await.unwrap().direct_links, 1);
+}
+
+/// Two connected connections between `a` and `b`, as a backend would make them.
+fn raw_pair(a: &Keypair, b: &Keypair) -> (Connection, Connection) {
+    use bitcraps_transport_core::{new_connection, ChannelConfig, ConnectionInfo, TransportKind};
+    let info = |l: PeerId, r: PeerId| ConnectionInfo {
+        local_peer: l,
+        remote_peer: r,
+        local_addr: TransportAddress::Memory(1),
+        remote_addr: TransportAddress::Memory(2),
+        kind: TransportKind::Memory,
+        outbound: true,
+    };
+    let (ca, mut ia) = new_connection(info(a.peer_id(), b.peer_id()), &ChannelConfig::default());
+    let (cb, mut ib) = new_connection(info(b.peer_id(), a.peer_id()), &ChannelConfig::default());
+    tokio::spawn(async move {
+        while let Some(bitcraps_transport_core::Outgoing::Message(m)) = ia.outgoing.recv().await {
+            ib.incoming.deliver(m).await;
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(bitcraps_transport_core::Outgoing::Message(m)) = ib.outgoing.recv().await {
+            ia.incoming.deliver(m).await;
+        }
+    });
+    (ca, cb)
+}
+
+/// A packet signed by its origin but framed outside the freshness window (a replay after the
+/// duplicate cache forgot it) is refused; the same packet framed now is delivered.
+#[tokio::test(start_paused = true)]
+async fn a_stale_frame_is_refused_even_when_the_packet_is_new() {
+    use crate::crypto::seal_directed;
+    use crate::frame::{encode, now_ms};
+    use crate::wire::MessageId;
+    let net = MemoryNetwork::new();
+    let (c, pc) = node(&net, MeshTransportConfig::default());
+    let mut listener = c.listen(&TransportAddress::Mesh(pc)).await.unwrap();
+    let origin = Keypair::generate();
+    // A direct link from `origin` to C (only the remote's identity matters to C's mesh).
+    let (at_origin, at_c) = raw_pair(&origin, &Keypair::generate());
+    c.add_link(at_c).await.unwrap();
+    let packet = |id: u8, sent_at: u64| {
+        let frame = encode(sent_at, b"replayed bet");
+        let p = seal_directed(&origin, MessageId([id; 16]), 7, pc, [id; 32], &frame).unwrap();
+        p.encode()
+    };
+    let old = now_ms() - 200_000;
+    at_origin.send(packet(1, old)).await.unwrap();
+    until(&c, |s| s.refused_frames == 1).await;
+    assert_eq!(c.stats().await.unwrap().virtual_connections, 0);
+    at_origin.send(packet(2, now_ms())).await.unwrap();
+    let mut conn = listener.accept_connection().await.unwrap();
+    assert_eq!(conn.remote_peer(), origin.peer_id());
+    assert_eq!(conn.recv().await.unwrap().unwrap(), "replayed bet");
 }
 
 #[tokio::test(start_paused = true)]
