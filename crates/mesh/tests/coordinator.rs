@@ -163,8 +163,13 @@ async fn two_hops(lossy: bool) {
     ca.connect_to_peer(c.id(), vec![dead.clone(), mesh_c.clone()])
         .await
         .unwrap();
-    // Every message must fit one directed mesh packet.
-    assert!(ca.max_payload() < bitcraps_mesh::crypto::MAX_DIRECTED_PLAINTEXT);
+    // Every message must fit one directed mesh packet: the coordinator's maximum payload is
+    // the mesh's (the smallest of its transports) less the DATA envelope header.
+    assert_eq!(
+        ca.max_payload(),
+        bitcraps_mesh::transport::MAX_VIRTUAL_MESSAGE - bitcraps_coordinator::envelope::DATA_HEADER
+    );
+    assert_eq!(ca.max_payload(), 953);
 
     const N: u32 = 300;
     let mut receipts = Vec::new();
