@@ -177,6 +177,8 @@ struct Inner {
     commands: mpsc::Sender<Command>,
     underlying: Vec<Arc<dyn Transport>>,
     broadcasts: Mutex<Option<MeshBroadcasts>>,
+    /// Dropped with the last handle: tells the `listen_direct` tasks to close their listeners.
+    alive: tokio::sync::watch::Sender<()>,
 }
 
 /// The mesh as a backend: see the module docs. Cheap to clone (one `Arc` inside); the mesh
@@ -211,6 +213,7 @@ impl MeshTransport {
                 commands,
                 underlying,
                 broadcasts: Mutex::new(Some(MeshBroadcasts { rx: broadcasts })),
+                alive: tokio::sync::watch::Sender::new(()),
             }),
         })
     }
@@ -261,8 +264,17 @@ impl MeshTransport {
         let mut listener = t.listen(addr).await?;
         let bound = listener.local_addr().clone();
         let mesh = self.clone_weak();
+        let mut alive = self.inner.alive.subscribe();
         tokio::spawn(async move {
-            while let Ok(conn) = listener.accept_connection().await {
+            loop {
+                let conn = tokio::select! {
+                    // Only ever an error: the last handle is gone.
+                    _ = alive.changed() => break,
+                    conn = listener.accept_connection() => match conn {
+                        Ok(conn) => conn,
+                        Err(_) => break,
+                    },
+                };
                 let Some(mesh) = mesh.upgrade() else { break };
                 let mesh = MeshTransport { inner: mesh };
                 match mesh.add_link(conn).await {

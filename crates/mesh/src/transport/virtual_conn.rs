@@ -108,9 +108,14 @@ async fn run(
             },
             input = inputs.recv() => match input {
                 Some(VcInput::Data(m)) => {
-                    // Waits while the application's receive budget is full; the mesh task
-                    // meanwhile drops what overflows this connection's queue.
-                    let _ = incoming.deliver(m).await;
+                    // Waits while the application's receive budget is full (the mesh task
+                    // meanwhile drops what overflows this connection's queue), or until a
+                    // close that timed out aborts the connection.
+                    tokio::select! {
+                        biased;
+                        _ = link.wait_aborted() => break None,
+                        _ = incoming.deliver(m) => {}
+                    }
                 }
                 Some(VcInput::End(error)) => break Some(error),
                 None => break Some(Error::LinkLost("the mesh transport dropped the connection".into())),
