@@ -59,6 +59,11 @@ pub struct MeshTransportConfig {
     pub accept_queue: usize,
     /// How long a `close` of a virtual connection may take (default 5 s).
     pub close_timeout: Duration,
+    /// Packets per second each direct link may bring in (default 500); more are dropped
+    /// before any signature check, so one neighbour cannot make this node verify without end.
+    pub link_packets_per_second: u32,
+    /// The burst of packets above that rate a direct link may bring in (default 1,000).
+    pub link_packet_burst: u32,
 }
 
 impl Default for MeshTransportConfig {
@@ -72,6 +77,8 @@ impl Default for MeshTransportConfig {
             broadcast_queue: 256,
             accept_queue: 16,
             close_timeout: Duration::from_secs(5),
+            link_packets_per_second: 500,
+            link_packet_burst: 1_000,
         }
     }
 }
@@ -170,6 +177,8 @@ pub struct MeshTransportStats {
     /// Payloads for us refused by the application frame: stale (a replay, or a clock off by
     /// more than the freshness window) or malformed.
     pub refused_frames: u64,
+    /// Packets dropped because their direct link was over its rate limit.
+    pub rate_limited: u64,
 }
 
 struct Inner {

@@ -196,6 +196,30 @@ async fn a_stale_frame_is_refused_even_when_the_packet_is_new() {
     assert_eq!(conn.recv().await.unwrap().unwrap(), "replayed bet");
 }
 
+/// A direct link over its packet rate has the excess dropped before any other work.
+#[tokio::test(start_paused = true)]
+async fn a_direct_link_over_its_rate_is_cut_off() {
+    let net = MemoryNetwork::new();
+    let config = MeshTransportConfig {
+        link_packets_per_second: 0,
+        link_packet_burst: 2,
+        ..MeshTransportConfig::default()
+    };
+    let (c, _) = node(&net, config);
+    let neighbour = Keypair::generate();
+    let (at_neighbour, at_c) = raw_pair(&neighbour, &Keypair::generate());
+    c.add_link(at_c).await.unwrap();
+    for _ in 0..5 {
+        at_neighbour
+            .send(Bytes::from_static(b"junk"))
+            .await
+            .unwrap();
+    }
+    until(&c, |s| s.rate_limited == 3).await;
+    let s = c.stats().await.unwrap();
+    assert_eq!(s.engine.rejected, 2, "only the burst reached the decoder");
+}
+
 #[tokio::test(start_paused = true)]
 async fn broadcasts_reach_every_node_once() {
     let net = MemoryNetwork::new();

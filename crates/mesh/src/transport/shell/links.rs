@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 
+use bitcraps_transport_core::policy::TokenBucket;
 use bitcraps_transport_core::{Bytes, Connection, ConnectionSender};
 
 use super::{clock, Shell};
@@ -24,6 +25,8 @@ const LINK_STASH: usize = 256;
 pub(super) struct DirectLink {
     sender: ConnectionSender,
     stash: VecDeque<Bytes>,
+    /// What the link may still bring in.
+    bucket: TokenBucket,
 }
 
 impl Shell {
@@ -99,6 +102,11 @@ impl Shell {
             DirectLink {
                 sender,
                 stash: VecDeque::new(),
+                bucket: TokenBucket::new(
+                    self.config.link_packet_burst.max(1),
+                    f64::from(self.config.link_packets_per_second),
+                    clock(),
+                ),
             },
         );
         self.mesh.link_up(id, peer, clock());
@@ -119,6 +127,14 @@ impl Shell {
         let now = clock();
         match event {
             LinkEvent::Packet(link, bytes) => {
+                let over = self
+                    .links
+                    .get_mut(&link)
+                    .is_some_and(|l| l.bucket.try_take(1, now).is_err());
+                if over {
+                    self.stats.rate_limited += 1;
+                    return;
+                }
                 if let Err(e) = self.mesh.handle_packet(link, bytes, now) {
                     tracing::trace!(link = link.0, error = %e, "mesh packet dropped");
                 }
