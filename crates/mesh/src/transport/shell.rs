@@ -291,7 +291,11 @@ impl Shell {
                     engine: self.mesh.stats(),
                     memory: self.mesh.memory(),
                     direct_links: self.links.len(),
-                    virtual_connections: self.virtuals.len(),
+                    virtual_connections: self
+                        .virtuals
+                        .values()
+                        .filter(|v| !v.tx.is_closed())
+                        .count(),
                     ..self.stats
                 });
             }
