@@ -1,5 +1,6 @@
 //! Real coordinators over the mesh: A — B — C in a line over in-memory links (A and C not
-//! linked; B relays). A's coordinator reaches C at `mesh://C` after its direct route fails, and
+//! linked; B relays). A's coordinator reaches C at `mesh://C` when its direct route fails (at
+//! the dial, or mid-stream), and
 //! the coordinator's session protocol gives exactly-once, per-priority ordered delivery with
 //! receipts over two hops; a message to a peer the mesh cannot reach ends as `Undelivered`.
 //! Paused time: every wait is on an event, bounded by a guard against hangs only.
@@ -250,6 +251,67 @@ async fn two_hops(lossy: bool) {
         assert!(
             !matches!(event, CoordinatorEvent::Undelivered { .. }),
             "{event:?}"
+        );
+    }
+}
+
+/// A direct route that dies mid-stream: traffic moves to `mesh://C`, and C's application still
+/// gets every message once, in order.
+#[tokio::test(start_paused = true)]
+async fn a_direct_route_lost_mid_stream_fails_over_to_the_mesh() {
+    let net = MemoryNetwork::new();
+    let (a, _b, c, _) = line(&net, false).await;
+    let (ca, mut ea) = a.coordinator();
+    let (cc, mut ec) = c.coordinator();
+    let mesh_c = TransportAddress::Mesh(c.id());
+    cc.listen(&mesh_c).await.unwrap();
+    let direct = cc.listen(&TransportAddress::Memory(0)).await.unwrap();
+    ca.connect_to_peer(c.id(), vec![direct.clone(), mesh_c.clone()])
+        .await
+        .unwrap();
+    const N: u32 = 200;
+    let mut receipts = Vec::new();
+    let mut got = 0;
+    for i in 0..N {
+        receipts.push(
+            ca.send_with_receipt(c.id(), msg(i), Priority::Interactive)
+                .await
+                .unwrap(),
+        );
+        if i == N / 2 {
+            // Receive the first half over the direct route, then kill it.
+            while got <= i {
+                if let CoordinatorEvent::DataReceived { data, .. } = next_event(&mut ec).await {
+                    assert_eq!(&data[..6], format!("{got:06}").as_bytes());
+                    got += 1;
+                }
+            }
+            cc.close_listener(&direct).await.unwrap();
+        }
+    }
+    while got < N {
+        if let CoordinatorEvent::DataReceived { data, .. } = next_event(&mut ec).await {
+            assert_eq!(&data[..6], format!("{got:06}").as_bytes(), "once, in order");
+            got += 1;
+        }
+    }
+    for r in receipts {
+        tokio::time::timeout(GUARD, r)
+            .await
+            .expect("guard")
+            .unwrap();
+    }
+    loop {
+        if let CoordinatorEvent::RouteChanged { to, .. } = next_event(&mut ea).await {
+            assert_eq!(to, mesh_c);
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    while let Some(event) = ec.try_recv() {
+        assert!(
+            !matches!(event, CoordinatorEvent::DataReceived { .. }),
+            "a duplicate reached the application: {event:?}"
         );
     }
 }
