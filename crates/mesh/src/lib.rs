@@ -10,6 +10,8 @@
 //! to the destination. State lives in owned parts with one job each: the duplicate cache
 //! ([`dedup`]), the route table ([`routes`]), the relay scheduler ([`relay`]) and the
 //! store-and-forward buffer ([`store`]). [`sim`] runs many engines over simulated radio links.
+//! With the `transport` feature (default), [`MeshTransport`] runs the engine as a
+//! `bitcraps_transport_core::Transport` for `mesh://<peer-id>` addresses.
 //! The relay rules and defaults are explained in `docs/mesh.md`; the wire format in
 //! `docs/protocol.md`.
 
@@ -18,11 +20,14 @@ pub mod crypto;
 pub mod dedup;
 mod engine;
 mod forward;
+pub mod frame;
 mod inbound;
 pub mod relay;
 pub mod routes;
 pub mod sim;
 pub mod store;
+#[cfg(feature = "transport")]
+pub mod transport;
 pub mod wire;
 
 #[cfg(test)]
@@ -35,6 +40,11 @@ pub use config::{ConfigError, MeshConfig, RelayPolicy, StoreLimits};
 pub use crypto::CryptoError;
 pub use engine::{MemoryUsage, Mesh, Stats, MAX_LINKS};
 pub use inbound::{Accepted, PacketError};
+#[cfg(feature = "transport")]
+pub use transport::{
+    MeshBroadcast, MeshBroadcasts, MeshTransport, MeshTransportConfig, MeshTransportError,
+    MeshTransportStats,
+};
 pub use wire::{DecodeError, Destination, MessageId, Packet};
 
 /// The caller's name for one link (a connection to a neighbour), unique while it is up.

@@ -73,6 +73,12 @@ fn compute() -> Vec<(String, String)> {
         peers
     );
     v.push(("mesh.neighbours".into(), hex::encode(&encoded)));
+    let framed = crate::frame::encode(1_700_000_000_000, b"roll 3 4");
+    assert_eq!(
+        crate::frame::decode(&framed, 1_700_000_000_000, std::time::Duration::ZERO).unwrap(),
+        "roll 3 4"
+    );
+    v.push(("mesh.frame".into(), hex::encode(&framed)));
     v
 }
 

@@ -143,6 +143,21 @@ impl Backends {
     pub(crate) fn peer_id(&self) -> bitcraps_transport_core::PeerId {
         self.identity.peer_id()
     }
+
+    /// This node's keypair.
+    pub(crate) fn keypair(&self) -> &Keypair {
+        self.identity.keypair()
+    }
+
+    /// The transports, in preference order.
+    pub(crate) fn transports(&self) -> Vec<Arc<dyn Transport>> {
+        self.transports.clone()
+    }
+
+    /// Adds a backend built on the others (the mesh), last in preference.
+    pub(crate) fn add(&mut self, transport: Arc<dyn Transport>) {
+        self.transports.push(transport);
+    }
 }
 
 #[cfg(test)]

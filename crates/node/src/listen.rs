@@ -50,7 +50,7 @@ pub(crate) async fn run(args: ListenArgs, out: Output) -> Result<()> {
         max_new_connections_per_minute: args.max_new_per_minute,
         ..ConnectionLimits::default()
     };
-    let backends = Backends::new(
+    let mut backends = Backends::new(
         keypair,
         channel_config(args.handshake_timeout_ms),
         SharedLimiter::new(limits.clone()),
@@ -58,14 +58,20 @@ pub(crate) async fn run(args: ListenArgs, out: Output) -> Result<()> {
     )?;
     let peer_id = backends.peer_id();
     let config = coordinator_config(limits, Duration::from_millis(args.reconnect_grace_ms));
-    let node = Node::build(&backends, &args.addrs, config)?;
+    // A relaying node is also reachable through the mesh, at mesh://<its peer id>.
+    let mesh = args.mesh.start(&mut backends, &args.addrs)?;
+    let mut addrs = args.addrs.clone();
+    if mesh.is_some() {
+        addrs.push(TransportAddress::Mesh(peer_id));
+    }
+    let node = Node::build(&backends, &addrs, config)?;
     let coordinator = node.coordinator.clone();
     let events = coordinator.events().context("the event stream")?;
 
     let mut signals = Signals::install()?;
     // Bind everything first: a bad address fails the command before anything is announced.
-    let mut bound = Vec::with_capacity(args.addrs.len());
-    for addr in &args.addrs {
+    let mut bound = Vec::with_capacity(addrs.len());
+    for addr in &addrs {
         let local = coordinator
             .listen(addr)
             .await
@@ -77,6 +83,9 @@ pub(crate) async fn run(args: ListenArgs, out: Output) -> Result<()> {
             address: address.to_string(),
             peer_id: peer_id.to_string(),
         });
+    }
+    if let Some(mesh) = &mesh {
+        args.mesh.link(mesh, out).await?;
     }
     let pump = Pump::start(&node, events, out, args.echo);
     let mut control = control_lines();

@@ -8,6 +8,7 @@
 mod backends;
 mod demo;
 mod listen;
+mod mesh;
 mod node;
 mod output;
 mod send;
@@ -76,6 +77,8 @@ struct ListenArgs {
     reconnect_grace_ms: u64,
     #[command(flatten)]
     tls: TlsArgs,
+    #[command(flatten)]
+    mesh: mesh::MeshArgs,
 }
 
 /// Options of `send`.
@@ -113,6 +116,8 @@ struct SendArgs {
     timeout_ms: u64,
     #[command(flatten)]
     tls: TlsArgs,
+    #[command(flatten)]
+    mesh: mesh::MeshArgs,
 }
 
 /// The keypair from `--key FILE` (loaded, or generated and saved 0600), or a fresh one.

@@ -29,17 +29,21 @@ const PAD: u8 = b'.';
 pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
     let keypair = load_key(args.key.as_deref())?;
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
-    let backends = Backends::new(
+    let mut backends = Backends::new(
         keypair,
         channel_config(args.timeout_ms),
         SharedLimiter::new(ConnectionLimits::default()),
         &args.tls,
     )?;
+    let mesh = args.mesh.start(&mut backends, &args.addrs)?;
     let mut config = CoordinatorConfig::default();
     config.dial_timeout = timeout;
     let node = Node::build(&backends, &args.addrs, config)?;
     let coordinator = node.coordinator.clone();
     let events = coordinator.events().context("the event stream")?;
+    if let Some(mesh) = &mesh {
+        args.mesh.link(mesh, out).await?;
+    }
     let pump = Pump::start(&node, events, out, false);
     let tally = pump.tally.clone();
 

@@ -20,6 +20,10 @@ const TEXT_BYTES: usize = TEXT_CHARS * 4;
 pub(crate) enum Event {
     /// A listener is bound (with its real port).
     Listening { address: String, peer_id: String },
+    /// The mesh takes direct links from neighbours here (`listen --relay`).
+    Relaying { address: String, peer_id: String },
+    /// A direct mesh link to a neighbour is up (`--mesh-via`).
+    MeshLinked { address: String, peer_id: String },
     /// A connection was authenticated.
     Connected { peer_id: String, address: String },
     /// A message arrived.

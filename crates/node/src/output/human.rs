@@ -10,6 +10,12 @@ fn short(peer_id: &str) -> &str {
 pub(super) fn human(event: &Event) -> String {
     match event {
         Event::Listening { address, peer_id } => format!("listening on {address} as {peer_id}"),
+        Event::Relaying { address, peer_id } => {
+            format!("relaying mesh links on {address} as {peer_id} (reachable at mesh://{peer_id})")
+        }
+        Event::MeshLinked { address, peer_id } => {
+            format!("[{}] mesh link up ({address}) {peer_id}", short(peer_id))
+        }
         Event::Connected { peer_id, address } => {
             format!("[{}] connected ({address}) {peer_id}", short(peer_id))
         }
