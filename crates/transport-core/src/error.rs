@@ -83,17 +83,50 @@ pub enum Error {
     /// A key or key-file problem.
     #[error(transparent)]
     Key(#[from] KeyError),
-    /// A backend-specific failure that fits no other variant.
-    #[error("{backend}: {message}")]
+    /// A backend-specific failure that fits no other variant. `source` is the backend's own
+    /// typed error (quinn's, rustls's, ...): reach it the same way for every backend with
+    /// [`Error::backend_source`] and `downcast_ref`.
+    #[error("{backend}: {context}: {source}")]
     Backend {
         /// The backend's name.
         backend: &'static str,
-        /// What went wrong.
-        message: String,
+        /// What was being done.
+        context: &'static str,
+        /// The backend's error.
+        source: Arc<dyn std::error::Error + Send + Sync + 'static>,
     },
 }
 
 impl Error {
+    /// A backend-specific failure: `source` is the backend's typed error.
+    pub fn backend(
+        backend: &'static str,
+        context: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Self::Backend {
+            backend,
+            context,
+            source: Arc::from(source.into()),
+        }
+    }
+
+    /// The backend's own error inside [`Error::Backend`], to `downcast_ref` to the library's
+    /// type (the same way for every backend).
+    ///
+    /// ```
+    /// # use bitcraps_transport_core::Error;
+    /// let e = Error::backend("example", "parsing", "bad input".parse::<u8>().unwrap_err());
+    /// let inner = e.backend_source().and_then(|s| s.downcast_ref::<std::num::ParseIntError>());
+    /// assert!(inner.is_some());
+    /// ```
+    pub fn backend_source(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            Self::Backend { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+
     /// Wraps an I/O error with what was being done.
     pub fn io(context: &'static str, source: io::Error) -> Self {
         Self::Io {

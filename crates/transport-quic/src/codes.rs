@@ -148,16 +148,23 @@ pub(crate) fn dial_error(error: &ConnectionError) -> Error {
         ConnectionError::TimedOut => Error::LinkLost("the QUIC idle timeout expired".into()),
         ConnectionError::Reset => Error::LinkLost("reset by the remote".into()),
         ConnectionError::LocallyClosed => Error::Closed(CloseReason::Local("closed".into())),
-        other => Error::Backend {
-            backend: "quic",
-            message: other.to_string(),
-        },
+        other => Error::backend("quic", "connection", other.clone()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_quinn_errors_keep_their_type_for_downcasting() {
+        let e = dial_error(&ConnectionError::VersionMismatch);
+        assert_eq!(e.kind(), "Backend");
+        let inner = e
+            .backend_source()
+            .and_then(|s| s.downcast_ref::<ConnectionError>());
+        assert_eq!(inner, Some(&ConnectionError::VersionMismatch));
+    }
 
     #[test]
     fn limit_rejections_round_trip() {

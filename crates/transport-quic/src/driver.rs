@@ -192,10 +192,7 @@ fn write_failure(error: WriteError) -> Result<(), Error> {
         WriteError::Stopped(code) => Err(Error::LinkLost(format!(
             "the remote stopped reading with code {code}"
         ))),
-        other => Err(Error::Backend {
-            backend: "quic",
-            message: other.to_string(),
-        }),
+        other => Err(Error::backend("quic", "writing", other)),
     }
 }
 

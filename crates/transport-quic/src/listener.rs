@@ -202,10 +202,8 @@ async fn accept_one(
     let conn = connecting.await.map_err(|e| crate::codes::dial_error(&e))?;
     // If anything below fails, the connection is closed with an abort code.
     let mut close_guard = CloseOnDrop::new(&conn);
-    let peer = crate::tls::remote_identity(&conn).map_err(|m| Error::Backend {
-        backend: "quic",
-        message: m.to_string(),
-    })?;
+    let peer = crate::tls::remote_identity(&conn)
+        .map_err(|m| Error::backend("quic", "the remote identity", m.to_string()))?;
     let guard = match shared.limiter.admit(peer, Direction::Inbound) {
         Ok(g) => g,
         Err(rejection) => {
@@ -221,20 +219,14 @@ async fn accept_one(
     let mut first = [0u8; 1];
     recv.read_exact(&mut first)
         .await
-        .map_err(|e| Error::Backend {
-            backend: "quic",
-            message: format!("reading the stream opening: {e}"),
-        })?;
+        .map_err(|e| Error::backend("quic", "reading the stream opening", e))?;
     if first[0] != STREAM_OPEN {
         conn.close(CLOSE_PROTOCOL, b"unknown stream kind");
         return Err(ProtocolError::Malformed("unknown stream kind").into());
     }
     send.write_all(&[STREAM_ACCEPT])
         .await
-        .map_err(|e| Error::Backend {
-            backend: "quic",
-            message: format!("accepting the stream: {e}"),
-        })?;
+        .map_err(|e| Error::backend("quic", "accepting the stream", e))?;
     close_guard.disarm();
     Ok(start_connection(
         shared,

@@ -47,11 +47,11 @@ pub struct QuicTransport {
     shared: Arc<Shared>,
 }
 
-fn setup_error(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Backend {
-        backend: "quic",
-        message: format!("{what}: {e}"),
-    }
+fn setup_error(
+    what: &'static str,
+    e: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+) -> Error {
+    Error::backend("quic", what, e)
 }
 
 impl QuicTransport {

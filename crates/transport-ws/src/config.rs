@@ -68,10 +68,7 @@ impl Default for WsConfig {
 }
 
 fn tls_error(context: &'static str, e: rustls::Error) -> Error {
-    Error::Backend {
-        backend: "websocket",
-        message: format!("{context}: {e}"),
-    }
+    Error::backend("websocket", context, e)
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
