@@ -66,8 +66,9 @@ pub(crate) struct Inbox {
     /// When the oldest unsent state change happened (acknowledgements are delayed a little
     /// so they ride along with data).
     dirty_since: Option<Instant>,
-    /// Deliveries not yet acknowledged.
+    /// Deliveries not yet acknowledged, and their bytes.
     unacked_deliveries: u64,
+    unacked_bytes: u64,
     duplicates: u64,
 }
 
@@ -97,6 +98,7 @@ impl Inbox {
             dirty: [false; 2],
             dirty_since: None,
             unacked_deliveries: 0,
+            unacked_bytes: 0,
             duplicates: 0,
         }
     }
@@ -152,6 +154,7 @@ impl Inbox {
         if !self.any_dirty() {
             self.dirty_since = None;
             self.unacked_deliveries = 0;
+            self.unacked_bytes = 0;
         }
         was
     }
@@ -165,13 +168,15 @@ impl Inbox {
     }
 
     /// When the acknowledgement of the oldest unsent change is due (`delay` after it), or at
-    /// once when a quarter of the window was delivered unacknowledged.
+    /// once when a quarter of the window (messages or bytes) was delivered unacknowledged.
     pub(crate) fn ack_due(&self, delay: Duration) -> Option<Instant> {
         if !self.any_dirty() {
             return None;
         }
         let since = self.dirty_since?;
-        if self.unacked_deliveries * 4 >= self.window_messages {
+        if self.unacked_deliveries * 4 >= self.window_messages
+            || self.unacked_bytes * 4 >= self.window_bytes
+        {
             return Some(since);
         }
         Some(since + delay)
@@ -269,6 +274,7 @@ impl Inbox {
         self.buffered_bytes -= payload.len() as u64;
         self.dirty[i] = true;
         self.unacked_deliveries += 1;
+        self.unacked_bytes += payload.len() as u64;
         self.touch(now);
         Some(Delivery {
             lane: i as u8,
@@ -345,6 +351,38 @@ mod tests {
         assert!(!i.has_delivery(now));
         assert!(i.has_delivery(at));
         assert_eq!(i.deliver(at).unwrap().seq, 1);
+    }
+
+    #[test]
+    fn acknowledgements_wait_a_little_unless_a_quarter_of_the_window_was_delivered() {
+        let now = Instant::now();
+        let delay = Duration::from_millis(1);
+        // 8 messages or 4 KiB of window: a quarter is 2 messages or 1 KiB.
+        let mut i = Inbox::new(8, 4096, 4096, RateLimits::unlimited());
+        i.adopt(1, None);
+        i.take_dirty(0);
+        i.take_dirty(1);
+        i.arrive(1, 0, Bytes::from(vec![0; 10]));
+        i.touch(now);
+        assert_eq!(i.ack_due(delay), Some(now + delay));
+        i.deliver(now).unwrap();
+        assert_eq!(
+            i.ack_due(delay),
+            Some(now + delay),
+            "one small delivery waits"
+        );
+        i.arrive(1, 1, Bytes::from(vec![0; 10]));
+        i.deliver(now).unwrap();
+        assert_eq!(i.ack_due(delay), Some(now), "two of eight: at once");
+        i.take_dirty(1);
+        assert_eq!(i.ack_due(delay), None);
+        i.arrive(1, 2, Bytes::from(vec![0; 1024]));
+        i.deliver(now).unwrap();
+        assert_eq!(
+            i.ack_due(delay),
+            Some(now),
+            "a quarter of the bytes: at once"
+        );
     }
 
     #[test]
