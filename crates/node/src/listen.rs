@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bitcraps_coordinator::CoordinatorConfig;
-use bitcraps_transport_core::{ConnectionLimits, SharedLimiter, TransportAddress};
+use bitcraps_transport_core::{
+    ConnectionLimits, SharedLimiter, Ticket, TransportAddress, MAX_TICKET_ROUTES,
+};
 use tokio::sync::mpsc;
 
 use crate::backends::Backends;
@@ -82,6 +84,14 @@ pub(crate) async fn run(args: ListenArgs, out: Output) -> Result<()> {
         out.emit(&Event::Listening {
             address: address.to_string(),
             peer_id: peer_id.to_string(),
+        });
+    }
+    // One line with the identity and every bound address, for `send --ticket`.
+    let routes: Vec<TransportAddress> = bound.iter().take(MAX_TICKET_ROUTES).cloned().collect();
+    if let Ok(ticket) = Ticket::new(peer_id, routes) {
+        out.emit(&Event::Ticket {
+            peer_id: peer_id.to_string(),
+            ticket: ticket.to_string(),
         });
     }
     if let Some(mesh) = &mesh {

@@ -84,13 +84,18 @@ struct ListenArgs {
 /// Options of `send`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("payload").required(true).args(["message", "count"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["addrs", "ticket"])))]
 struct SendArgs {
-    /// The peer's addresses (its routes), most preferred first, e.g. tcp://127.0.0.1:8765.
-    #[arg(required = true, value_name = "ADDR")]
+    /// The peer's addresses (its routes), most preferred first, e.g. tcp://127.0.0.1:8765
+    /// (with --peer), or give a --ticket instead.
+    #[arg(value_name = "ADDR", requires = "peer")]
     addrs: Vec<TransportAddress>,
     /// The peer id (64 hex digits) the remote must prove.
-    #[arg(long, value_name = "ID")]
-    peer: PeerId,
+    #[arg(long, value_name = "ID", conflicts_with = "ticket")]
+    peer: Option<PeerId>,
+    /// The peer's ticket, as `listen` prints it (its peer id and routes in one line).
+    #[arg(long, value_name = "TICKET", conflicts_with = "addrs")]
+    ticket: Option<bitcraps_transport_core::Ticket>,
     /// Send this one message.
     #[arg(long, value_name = "TEXT", conflicts_with = "count")]
     message: Option<String>,
@@ -118,6 +123,17 @@ struct SendArgs {
     tls: TlsArgs,
     #[command(flatten)]
     mesh: mesh::MeshArgs,
+}
+
+impl SendArgs {
+    /// The peer and its routes, from the ticket or from the addresses and `--peer`.
+    fn target(&self) -> Result<(PeerId, Vec<TransportAddress>)> {
+        match (&self.ticket, self.peer) {
+            (Some(t), _) => Ok((t.peer(), t.routes().to_vec())),
+            (None, Some(peer)) if !self.addrs.is_empty() => Ok((peer, self.addrs.clone())),
+            _ => anyhow::bail!("give the peer's addresses with --peer, or its --ticket"),
+        }
+    }
 }
 
 /// The keypair from `--key FILE` (loaded, or generated and saved 0600), or a fresh one.

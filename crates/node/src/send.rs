@@ -27,6 +27,7 @@ const PAD: u8 = b'.';
 
 /// Runs `send`.
 pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
+    let (peer, addrs) = args.target()?;
     let keypair = load_key(args.key.as_deref())?;
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
     let mut backends = Backends::new(
@@ -35,10 +36,10 @@ pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
         SharedLimiter::new(ConnectionLimits::default()),
         &args.tls,
     )?;
-    let mesh = args.mesh.start(&mut backends, &args.addrs)?;
+    let mesh = args.mesh.start(&mut backends, &addrs)?;
     let mut config = CoordinatorConfig::default();
     config.dial_timeout = timeout;
-    let node = Node::build(&backends, &args.addrs, config)?;
+    let node = Node::build(&backends, &addrs, config)?;
     let coordinator = node.coordinator.clone();
     let events = coordinator.events().context("the event stream")?;
     if let Some(mesh) = &mesh {
@@ -47,8 +48,7 @@ pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
     let pump = Pump::start(&node, events, out, false);
     let tally = pump.tally.clone();
 
-    let peer = args.peer;
-    let connected = coordinator.connect_to_peer(peer, args.addrs.clone()).await;
+    let connected = coordinator.connect_to_peer(peer, addrs).await;
     let sender = match connected.and_then(|()| coordinator.peer_sender(peer)) {
         Ok(sender) => sender,
         Err(error) => {

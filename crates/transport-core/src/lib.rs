@@ -37,6 +37,7 @@ pub mod policy;
 pub mod refusal;
 pub mod secure;
 pub mod stream;
+mod ticket;
 mod transport;
 
 pub use address::{AddressError, TransportAddress, WebSocketAddress};
@@ -50,6 +51,9 @@ pub use identity::{KeyError, Keypair, PeerId};
 pub use inbound::{finish_inbound, ListenerCounters};
 pub use limits::{AdmissionGuard, InboundTicket, LimiterSnapshot, OutboundTicket, SharedLimiter};
 pub use policy::{ConnectionLimits, LimitKind, LimitRejection, SourceKey};
+pub use ticket::{
+    Ticket, TicketError, MAX_TICKET_LEN, MAX_TICKET_ROUTES, TICKET_PREFIX, TICKET_VERSION,
+};
 pub use transport::{
     ensure_supported, Capabilities, Inbound, Listener, ListenerStats, Transport, TransportKind,
 };

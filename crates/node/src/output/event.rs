@@ -20,6 +20,8 @@ const TEXT_BYTES: usize = TEXT_CHARS * 4;
 pub(crate) enum Event {
     /// A listener is bound (with its real port).
     Listening { address: String, peer_id: String },
+    /// The node's ticket: its peer id and every bound address in one line (`send --ticket`).
+    Ticket { peer_id: String, ticket: String },
     /// The mesh takes direct links from neighbours here (`listen --relay`).
     Relaying { address: String, peer_id: String },
     /// A direct mesh link to a neighbour is up (`--mesh-via`).

@@ -27,6 +27,7 @@ pub(super) fn human(event: &Event) -> String {
             Some(t) => format!("[{}] {bytes} bytes: {t:?}", short(peer_id)),
             None => format!("[{}] {bytes} bytes (binary)", short(peer_id)),
         },
+        Event::Ticket { ticket, .. } => format!("ticket: {ticket}"),
         Event::Disconnected { peer_id, reason } => {
             format!("[{}] disconnected: {reason}", short(peer_id))
         }
