@@ -44,6 +44,12 @@ fn coordinator() -> anyhow::Result<TransportCoordinator> {
     let mut c = CoordinatorConfig::default();
     c.rate_limits = RateLimits::unlimited();
     c.limits = ConnectionLimits::unlimited();
+    if let Some(v) = std::env::var_os("INLINE_LIMIT") {
+        c.inline_limit = v
+            .to_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(c.inline_limit);
+    }
     Ok(TransportCoordinator::builder()
         .config(c)
         .transport(tcp())

@@ -375,6 +375,11 @@ impl FrameBuilder {
         Self { buf, limit }
     }
 
+    /// Raises (or lowers) the size limit; bytes already written stay.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
     /// Bytes written so far.
     pub fn len(&self) -> usize {
         self.buf.len()

@@ -68,7 +68,8 @@ impl PeerMachine {
         if link.blocked {
             return None;
         }
-        let limit = limit.min(link.info.max_message).max(DATA_HEADER + 1);
+        let link_max = link.info.max_message;
+        let limit = limit.min(link_max).max(DATA_HEADER + 1);
         let hello = link.hello_due.then(|| self.hello_for(link));
         let link = self.links.get_mut(id)?;
         if let Some(p) = link.pending_payload.take() {
@@ -127,7 +128,16 @@ impl PeerMachine {
                     break;
                 }
                 if !f.data(pick.lane, pick.seq, &pick.payload) {
-                    self.out.unpick(pick.lane, pick.seq);
+                    // Larger than the coalescing limit: it goes alone (with what is already
+                    // in the message), up to the connection's own maximum.
+                    let need = f.len() + DATA_HEADER + len;
+                    if need <= link_max {
+                        f.set_limit(need);
+                        let written = f.data(pick.lane, pick.seq, &pick.payload);
+                        debug_assert!(written);
+                    } else {
+                        self.out.unpick(pick.lane, pick.seq);
+                    }
                     break;
                 }
             }

@@ -413,3 +413,19 @@ fn acknowledgements_ride_along_with_replies() {
     p.run_for(ms(5));
     assert_eq!(p.a.unfinished(), 0);
 }
+
+#[test]
+fn a_payload_larger_than_the_coalescing_limit_still_goes() {
+    // Inline (no DATA_NEXT) on a lossy link, and a coalescing limit below the payload.
+    let mut a = config();
+    a.coalesce_limit = 1024;
+    a.inline_limit = 1 << 20;
+    let mut p = Pair::with_config(vec![RouteSpec::lossy(0.0, 0.0, 0.0)], 16, a, config());
+    p.connect();
+    p.run_for(ms(100));
+    for _ in 0..5 {
+        p.send(Priority::Bulk, 3000, false);
+    }
+    p.run_for(Duration::from_secs(1));
+    assert_eq!(p.received(1), seqs(5));
+}
