@@ -6,17 +6,17 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bitcraps_transport_core::policy::Direction;
 use bitcraps_transport_core::{
-    AdmissionGuard, Bytes, Connection, ConnectionReceiver, ConnectionSender, Error as CoreError,
-    TransportAddress, TransportKind,
+    AdmissionGuard, Bytes, Connection, ConnectionReceiver, Error as CoreError, TransportAddress,
+    TransportKind,
 };
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, FuturesUnordered, SelectAll};
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::actor::{read_failure, view};
+use super::conns::{LinkIo, CLOSE_BUDGET};
 use super::{Outbound, Outcome, PeerHandle};
 use crate::event::CoordinatorEvent;
 use crate::machine::{
@@ -29,28 +29,18 @@ pub(crate) fn clock() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
-/// How long a farewell and close of one connection may take in the background.
-const CLOSE_BUDGET: Duration = Duration::from_secs(5);
 /// Probe floor on BLE links: one large message takes seconds of airtime there.
 const BLE_PROBE_FLOOR: Duration = Duration::from_secs(3);
 
 type ReadItem = bitcraps_transport_core::Result<Option<Bytes>>;
 type DialResult = bitcraps_transport_core::Result<(Connection, AdmissionGuard)>;
 
-struct LinkIo {
-    sender: ConnectionSender,
-    stash: VecDeque<Bytes>,
-    transport: usize,
-    listener: Option<u64>,
-    _guard: AdmissionGuard,
-}
-
 /// The actor's I/O state around its machine.
 pub(crate) struct Io {
     pub(crate) shared: Arc<Shared>,
     pub(crate) handle: Arc<PeerHandle>,
     pub(crate) machine: PeerMachine,
-    links: HashMap<LinkId, LinkIo>,
+    pub(super) links: HashMap<LinkId, LinkIo>,
     pub(crate) readers: SelectAll<BoxStream<'static, (LinkId, ReadItem)>>,
     pub(crate) dials: FuturesUnordered<BoxFuture<'static, (DialId, usize, DialResult)>>,
     pub(crate) ready: FuturesUnordered<BoxFuture<'static, (LinkId, bool)>>,
@@ -61,7 +51,7 @@ pub(crate) struct Io {
     /// Room in the event stream that data never takes, so other events are not crowded out.
     pub(crate) headroom: usize,
     /// The closes started by the end of the session, each with its connection's address.
-    closing: Vec<tokio::task::JoinHandle<Option<(TransportAddress, CoreError)>>>,
+    pub(super) closing: Vec<tokio::task::JoinHandle<Option<(TransportAddress, CoreError)>>>,
     /// Who waits to hear how the final closes went.
     pub(crate) done: Vec<tokio::sync::oneshot::Sender<super::Unclean>>,
 }
@@ -268,61 +258,6 @@ impl Io {
         }
     }
 
-    fn write(&mut self, link: LinkId, frame: Bytes, now: Instant) {
-        let Some(l) = self.links.get_mut(&link) else {
-            return;
-        };
-        let len = frame.len();
-        if !l.stash.is_empty() {
-            l.stash.push_back(frame);
-            return;
-        }
-        match l.sender.try_send(frame.clone()) {
-            Ok(true) => {
-                self.handle.counters.sent(len);
-                self.shared.transport_counters[l.transport].sent(len);
-            }
-            Ok(false) => {
-                l.stash.push_back(frame);
-                let sender = l.sender.clone();
-                self.ready
-                    .push(async move { (link, sender.ready().await.is_ok()) }.boxed());
-                self.machine.set_blocked(link, true);
-            }
-            Err(e) => self.machine.link_lost(link, LinkFailure::Failed(e), now),
-        }
-    }
-
-    pub(crate) fn on_ready(&mut self, link: LinkId, ready: bool, now: Instant) {
-        let Some(l) = self.links.get_mut(&link) else {
-            return;
-        };
-        if !ready {
-            let e = CoreError::Closed(l.sender.close_reason().unwrap_or_else(|| {
-                bitcraps_transport_core::CloseReason::Failed("send queue closed".into())
-            }));
-            return self.machine.link_lost(link, LinkFailure::Failed(e), now);
-        }
-        while let Some(frame) = l.stash.pop_front() {
-            let len = frame.len();
-            match l.sender.try_send(frame.clone()) {
-                Ok(true) => {
-                    self.handle.counters.sent(len);
-                    self.shared.transport_counters[l.transport].sent(len);
-                }
-                Ok(false) => {
-                    l.stash.push_front(frame);
-                    let sender = l.sender.clone();
-                    self.ready
-                        .push(async move { (link, sender.ready().await.is_ok()) }.boxed());
-                    return;
-                }
-                Err(e) => return self.machine.link_lost(link, LinkFailure::Failed(e), now),
-            }
-        }
-        self.machine.set_blocked(link, false);
-    }
-
     fn perform(&mut self, action: Action) {
         match action {
             Action::Dial {
@@ -365,7 +300,7 @@ impl Io {
         }
     }
 
-    fn notify(&mut self, notice: Notice) {
+    pub(super) fn notify(&mut self, notice: Notice) {
         let peer = self.handle.peer;
         let event = match notice {
             Notice::Connected { address } => {
@@ -392,70 +327,6 @@ impl Io {
             }
         };
         self.shared.events.emit(event);
-    }
-
-    fn dial(&mut self, dial: DialId, address: TransportAddress) {
-        let Some(transport) = self.shared.transport_for(&address) else {
-            let e = CoreError::Unsupported(address);
-            self.dials.push(async move { (dial, 0, Err(e)) }.boxed());
-            return;
-        };
-        let t = self.shared.transports[transport].clone();
-        let peer = self.handle.peer;
-        let timeout = self.shared.config.dial_timeout;
-        let limiter = self.shared.limiter.clone();
-        let fut = async move {
-            let result = match tokio::time::timeout(timeout, t.dial(&address, Some(peer))).await {
-                Err(_) => Err(CoreError::Timeout {
-                    operation: "dial",
-                    after: timeout,
-                }),
-                Ok(Err(e)) => Err(e),
-                Ok(Ok(conn)) => match limiter.admit(peer, Direction::Outbound) {
-                    Ok(guard) => Ok((conn, guard)),
-                    Err(rejection) => {
-                        tokio::spawn(async move {
-                            let _ = conn.close("coordinator connection limit").await;
-                        });
-                        Err(CoreError::Limit(rejection))
-                    }
-                },
-            };
-            (dial, transport, result)
-        };
-        self.dials.push(fut.boxed());
-    }
-
-    fn close(&mut self, link: LinkId, farewell: Vec<Bytes>, reason: &'static str) {
-        let Some(l) = self.links.remove(&link) else {
-            return;
-        };
-        self.shared.transport_counters[l.transport].connection_closed();
-        self.handle.set_view(view(self.handle.peer, &self.machine));
-        let LinkIo { sender, stash, .. } = l;
-        let remote = sender.info().remote_addr.clone();
-        let task = tokio::spawn(async move {
-            let work = async {
-                for frame in stash.into_iter().chain(farewell) {
-                    sender.send(frame).await?;
-                }
-                sender.close(reason).await
-            };
-            match tokio::time::timeout(CLOSE_BUDGET, work).await {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some((remote, e)),
-                Err(_) => Some((
-                    remote,
-                    CoreError::Timeout {
-                        operation: "close",
-                        after: CLOSE_BUDGET,
-                    },
-                )),
-            }
-        });
-        if self.machine.is_ended() {
-            self.closing.push(task);
-        }
     }
 
     /// True when nothing accepted is unfinished (including what `send` queued and this actor

@@ -8,6 +8,7 @@
 //! finishes (acknowledged, or reported undelivered). No lock is held across an `.await`.
 
 mod actor;
+mod conns;
 mod io;
 
 use std::future::Future;

@@ -1,6 +1,7 @@
 //! Envelope round trips, the byte-exact vectors of docs/coordinator.md, and decoder bounds.
 
 use super::*;
+use bytes::BytesMut;
 use proptest::prelude::*;
 
 fn all(frame: Bytes) -> Result<Vec<Envelope>, EnvelopeError> {
