@@ -73,20 +73,29 @@ fn slope(ys: &[f64]) -> f64 {
 
 /// One metric's report line: range, peak, slopes per minute and the verdict. It plateaus when
 /// the second half grows by less than 5 % of its mean (or by at most 2 units) over its length,
-/// or grows at under a quarter of the first half's rate.
+/// grows at under a quarter of the first half's rate, or never exceeds the first half's peak
+/// (bounded; an oscillating count can have a noisy slope).
 fn plateau(name: &str, ys: &[f64]) -> String {
     let half = ys.len() / 2;
     let (first, second) = ys.split_at(half);
     let (s1, s2) = (slope(first) * 60.0, slope(second) * 60.0);
     let mean2 = second.iter().sum::<f64>() / second.len().max(1) as f64;
     let growth2 = slope(second) * second.len() as f64;
-    let flat = growth2 <= (0.05 * mean2).max(2.0) || s2 <= 0.25 * s1;
-    let peak = ys.iter().cloned().fold(0.0, f64::max);
+    let max = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
+    let verdict = if growth2 <= (0.05 * mean2).max(2.0) {
+        "plateaus (second half flat)"
+    } else if s2 <= 0.25 * s1 {
+        "plateaus (growth slowing)"
+    } else if max(second) <= max(first) {
+        "plateaus (bounded by the first half's peak)"
+    } else {
+        "GROWS"
+    };
     format!(
-        "{name:>9}: first {:.1}, last {:.1}, peak {peak:.1}; slope/min first half {s1:+.2}, second half {s2:+.2} -> {}",
+        "{name:>9}: first {:.1}, last {:.1}, peak {:.1}; slope/min first half {s1:+.2}, second half {s2:+.2} -> {verdict}",
         ys.first().unwrap_or(&0.0),
         ys.last().unwrap_or(&0.0),
-        if flat { "plateaus" } else { "GROWS" }
+        max(ys)
     )
 }
 
