@@ -8,6 +8,10 @@
 //! - `cargo xtask fuzz [--seconds N] [--target NAME]`: every cargo-fuzz target (or one) for a while.
 //! - `cargo xtask bench`: each backend's throughput against its raw library; writes
 //!   `docs/benchmarks.md`.
+//! - `cargo xtask flood [--attempts N] [--connections N]`: connection floods from many source
+//!   addresses and many concurrent authenticated clients through one coordinator.
+//! - `cargo xtask soak [--minutes N]`: churn through coordinators; RSS, fds and tasks sampled
+//!   each second, with a plateau verdict and every message accounted for.
 //! - `cargo xtask sim --nodes N --seed S [--range M] [--link-cap K] [--churn P] [--partition]
 //!   [--json] [--plots DIR]`: the mesh simulator (see `docs/mesh.md`).
 //!
@@ -22,6 +26,7 @@ mod libtest;
 mod process;
 mod report;
 mod sim;
+mod stress;
 mod svg;
 mod tools;
 
@@ -52,6 +57,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The mesh relay simulator: N nodes on a plane, delivery and cost figures.
     Sim(sim::SimArgs),
+    /// Connection floods against the listeners, then concurrent clients through a coordinator.
+    Flood(stress::FloodArgs),
+    /// Churn through coordinators for N minutes; reports whether memory, fds and tasks plateau.
+    Soak(stress::SoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +72,8 @@ fn main() -> ExitCode {
         Command::Fuzz(args) => fuzz::run(&root, &args),
         Command::Bench(args) => bench::run(&root, &args),
         Command::Sim(args) => sim::run(&root, &args),
+        Command::Flood(args) => stress::flood(&root, &args),
+        Command::Soak(args) => stress::soak(&root, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,7 +9,6 @@
 //! each comes from its namespace's own address: host A over its rate is told so
 //! (`RemoteLimit(NewConnectionRate)`, the refusal frame), while host B is served.
 
-use std::process::Command;
 use std::time::Duration;
 
 use bitcraps_transport_core::{
@@ -20,29 +19,13 @@ use bitcraps_transport_tcp::{TcpConfig, TcpTransport};
 const CHILD_ADDR: &str = "BITCRAPS_NETNS_DIAL";
 const CHILD_PEER: &str = "BITCRAPS_NETNS_PEER";
 
-/// Runs `ip` with `args`; `Err` with its stderr if it fails.
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
+#[path = "../../../tests/shared/netns.rs"]
+mod netns;
+use netns::{exec_in, ip, Namespaces};
 
 /// Two namespaces, each with a veth pair to this one; removed on drop.
 struct Hosts {
-    names: Vec<String>,
-    /// This side's veth ends (gone with their namespaces; deleted too in case setup failed
-    /// before the pair was split).
-    links: Vec<String>,
+    ns: Namespaces,
     /// This side's address on host A's link (the listener binds it).
     listen_ip: String,
 }
@@ -52,33 +35,19 @@ impl Hosts {
         let pid = std::process::id();
         let n = pid % 250 + 1;
         let mut hosts = Self {
-            names: Vec::new(),
-            links: Vec::new(),
+            ns: Namespaces::default(),
             listen_ip: format!("10.213.{n}.1"),
         };
         for (tag, net) in [("a", 213), ("b", 214)] {
             let ns = format!("bcx{tag}{pid}");
             let outer = format!("bcx{tag}{}r", pid % 1_000_000);
             let inner = format!("bcx{tag}{}n", pid % 1_000_000);
-            ip(&["netns", "add", &ns])?;
-            hosts.names.push(ns.clone());
-            ip(&[
-                "link", "add", &outer, "type", "veth", "peer", "name", &inner,
-            ])?;
-            ip(&["link", "set", &inner, "netns", &ns])?;
-            ip(&["addr", "add", &format!("10.{net}.{n}.1/24"), "dev", &outer])?;
-            ip(&["link", "set", &outer, "up"])?;
-            ip(&[
-                "-n",
+            hosts.ns.add(&ns)?;
+            hosts.ns.veth(
                 &ns,
-                "addr",
-                "add",
-                &format!("10.{net}.{n}.2/24"),
-                "dev",
-                &inner,
-            ])?;
-            ip(&["-n", &ns, "link", "set", &inner, "up"])?;
-            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+                (&outer, &format!("10.{net}.{n}.1/24")),
+                (&inner, &format!("10.{net}.{n}.2/24")),
+            )?;
             if net == 214 {
                 // Host B reaches the listener's address through its own link.
                 let route = format!("10.213.{n}.0/24");
@@ -97,31 +66,9 @@ impl Hosts {
     }
 }
 
-impl Drop for Hosts {
-    fn drop(&mut self) {
-        // Deleting a namespace deletes its veth end, and with it the pair.
-        for ns in &self.names {
-            let _ = ip(&["netns", "del", ns]);
-        }
-        for link in &self.links {
-            let _ = ip(&["link", "del", link]);
-        }
-    }
-}
-
 /// Runs one dial from namespace `ns` in a child process; returns its outcome line.
 fn dial_from(ns: &str, addr: &TransportAddress, peer: &str) -> String {
-    let exe = std::env::current_exe().expect("test binary");
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns])
-        .arg(exe)
-        .args([
-            "--exact",
-            "netns_child",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+    let out = exec_in(ns, "netns_child")
         .env(CHILD_ADDR, addr.to_string())
         .env(CHILD_PEER, peer)
         .output()
@@ -199,7 +146,7 @@ async fn per_source_limits_from_real_distinct_hosts() {
         .expect("listen on the veth address");
     let addr = listener.local_addr().clone();
     let peer = server.local_peer_id().to_string();
-    let (a, b) = (hosts.names[0].clone(), hosts.names[1].clone());
+    let (a, b) = (hosts.ns.names[0].clone(), hosts.ns.names[1].clone());
     let accepting = tokio::spawn(async move {
         let mut events = Vec::new();
         while let Ok(Ok(event)) =

@@ -1,6 +1,8 @@
 //! Helpers shared by the coordinator's integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod procfs;
+
 use std::sync::Arc;
 use std::time::Duration;
 
