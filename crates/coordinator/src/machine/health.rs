@@ -96,7 +96,15 @@ impl PeerMachine {
         let mut dead = Vec::new();
         let mut missed_routes = Vec::new();
         let mut nonces = Vec::new();
+        // While data is outstanding, a probe on the active connection decides the route as a
+        // dark probe does (one miss on a connection that promises delivery).
+        let dark_link = self.active.filter(|_| self.out.awaiting_receipt());
         for l in self.links.iter_mut() {
+            if Some(l.id) == dark_link {
+                if let Some(p) = l.probe.as_mut() {
+                    p.kind = ProbeKind::Dark;
+                }
+            }
             match l.check_probe(max_missed, now) {
                 ProbeCheck::Fine => {}
                 ProbeCheck::Missed => missed_routes.extend(l.route),
@@ -143,7 +151,12 @@ impl PeerMachine {
             self.out.rewind();
             self.progress_at = now;
         }
-        if !probing {
+        if probing {
+            // A health probe already in flight now decides the route as a dark probe does.
+            if let Some(p) = self.links.get_mut(id).and_then(|l| l.probe.as_mut()) {
+                p.kind = ProbeKind::Dark;
+            }
+        } else {
             let nonce = self.next_nonce();
             if let Some(l) = self.links.get_mut(id) {
                 l.start_probe(nonce, ProbeKind::Dark, now);

@@ -136,6 +136,32 @@ fn a_dark_route_moves_traffic_within_half_a_second() {
 }
 
 #[test]
+fn a_dark_route_moves_traffic_fast_even_with_a_health_probe_in_flight() {
+    // A short health interval: a health probe is usually in flight when the route goes dark.
+    let mut c = config();
+    c.health_interval = ms(250);
+    let mut p = Pair::with_config(
+        vec![RouteSpec::reliable(), RouteSpec::reliable()],
+        17,
+        c.clone(),
+        c,
+    );
+    p.connect();
+    p.run_for(ms(300));
+    let mut darkened = false;
+    let gap = longest_gap(&mut p, Duration::from_secs(3), |p, t| {
+        if t >= ms(1_105) && !darkened {
+            darkened = true;
+            p.go_dark(0);
+        }
+    });
+    eprintln!("dark route, health probe in flight: longest gap in delivery {gap:?}");
+    assert!(gap <= ms(500), "longest gap {gap:?}");
+    let n = p.apps[1].delivered.len() as u64;
+    assert_eq!(p.received(0), seqs(n), "no loss, no duplicate");
+}
+
+#[test]
 fn a_dead_preferred_route_delays_the_first_message_by_the_stagger_only() {
     let mut dead = RouteSpec::reliable();
     dead.mode = RouteMode::Blackhole;
