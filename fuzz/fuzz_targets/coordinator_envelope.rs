@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bitcraps_coordinator::envelope::{Envelope, Envelopes, FrameBuilder, TYPE_PING, TYPE_PONG};
 use bitcraps_coordinator::machine::{LinkId, LinkInfo, MachineConfig, PeerMachine};
-use bitcraps_coordinator::{CoordinatorConfig, RttConfig};
+use bitcraps_coordinator::CoordinatorConfig;
 use bitcraps_transport_core::TransportAddress;
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
@@ -28,23 +28,10 @@ fn reencode(env: &Envelope, f: &mut FrameBuilder) {
 }
 
 fn config() -> MachineConfig {
-    let c = CoordinatorConfig::default();
-    MachineConfig {
-        rtt: RttConfig::default(),
-        health_interval: c.health_interval,
-        max_missed_pings: c.max_missed_pings,
-        switch_back_after: c.switch_back_after,
-        dial_stagger: c.dial_stagger,
-        grace: Duration::from_secs(15),
-        idle_timeout: None,
-        recv_window: 16,
-        recv_window_bytes: 4096,
-        max_payload: 2048,
-        rate_limits: c.rate_limits,
-        coalesce_limit: c.coalesce_limit,
-        inline_limit: c.inline_limit,
-        ack_delay: c.ack_delay,
-    }
+    let mut c = MachineConfig::from_coordinator(&CoordinatorConfig::default(), 2048);
+    c.recv_window = 16;
+    c.recv_window_bytes = 4096;
+    c
 }
 
 fuzz_target!(|data: &[u8]| {

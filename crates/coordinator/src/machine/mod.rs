@@ -81,6 +81,30 @@ pub struct MachineConfig {
     pub ack_delay: Duration,
 }
 
+impl MachineConfig {
+    /// The settings a coordinator with `config` gives each peer's machine; `max_payload` is the
+    /// largest payload its transports carry.
+    pub fn from_coordinator(config: &crate::CoordinatorConfig, max_payload: usize) -> Self {
+        let c = config;
+        Self {
+            rtt: c.rtt,
+            health_interval: c.health_interval,
+            max_missed_pings: c.max_missed_pings,
+            switch_back_after: c.switch_back_after,
+            dial_stagger: c.dial_stagger,
+            grace: c.dial_timeout + c.health_interval,
+            idle_timeout: c.idle_timeout,
+            recv_window: c.recv_window,
+            recv_window_bytes: c.recv_window_bytes,
+            max_payload,
+            rate_limits: c.rate_limits.clone(),
+            coalesce_limit: c.coalesce_limit,
+            inline_limit: c.inline_limit,
+            ack_delay: c.ack_delay,
+        }
+    }
+}
+
 /// Where the session is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {

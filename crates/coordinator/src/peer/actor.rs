@@ -63,23 +63,7 @@ pub(crate) fn spawn_peer(shared: &Arc<Shared>, peer: PeerId) -> Arc<PeerHandle> 
 
 /// The machine's settings, from the coordinator's.
 pub(crate) fn machine_config(shared: &Shared) -> MachineConfig {
-    let c = &shared.config;
-    MachineConfig {
-        rtt: c.rtt,
-        health_interval: c.health_interval,
-        max_missed_pings: c.max_missed_pings,
-        switch_back_after: c.switch_back_after,
-        dial_stagger: c.dial_stagger,
-        grace: c.dial_timeout + c.health_interval,
-        idle_timeout: c.idle_timeout,
-        recv_window: c.recv_window,
-        recv_window_bytes: c.recv_window_bytes,
-        max_payload: shared.max_payload,
-        rate_limits: c.rate_limits.clone(),
-        coalesce_limit: c.coalesce_limit,
-        inline_limit: c.inline_limit,
-        ack_delay: c.ack_delay,
-    }
+    MachineConfig::from_coordinator(&shared.config, shared.max_payload)
 }
 
 async fn run(mut io: Io, mut ctl_rx: mpsc::Receiver<Ctl>, mut data_rx: mpsc::Receiver<Outbound>) {

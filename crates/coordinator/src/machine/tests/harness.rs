@@ -15,7 +15,7 @@ use crate::machine::{
     Action, DialId, DisconnectReason, LinkFailure, LinkId, LinkInfo, MachineConfig, MessageId,
     PeerMachine, UndeliveredReason,
 };
-use crate::policy::{BreakerConfig, CircuitBreaker, Priority, RttConfig};
+use crate::policy::{BreakerConfig, CircuitBreaker, Priority};
 use crate::CoordinatorConfig;
 
 /// One-way latency of every simulated link.
@@ -112,25 +112,14 @@ pub(crate) struct Pair {
     pub(crate) dial_timeout: Duration,
 }
 
-/// The machine settings the tests use: the coordinator's defaults.
+/// The machine settings the tests use: the coordinator's defaults, with a window of 64
+/// messages and 1 MiB, and no idle timeout.
 pub(crate) fn config() -> MachineConfig {
-    let c = CoordinatorConfig::default();
-    MachineConfig {
-        rtt: RttConfig::default(),
-        health_interval: c.health_interval,
-        max_missed_pings: c.max_missed_pings,
-        switch_back_after: c.switch_back_after,
-        dial_stagger: c.dial_stagger,
-        grace: c.dial_timeout + c.health_interval,
-        idle_timeout: None,
-        recv_window: 64,
-        recv_window_bytes: 1 << 20,
-        max_payload: 60_000,
-        rate_limits: c.rate_limits,
-        coalesce_limit: c.coalesce_limit,
-        inline_limit: c.inline_limit,
-        ack_delay: c.ack_delay,
-    }
+    let mut c = MachineConfig::from_coordinator(&CoordinatorConfig::default(), 60_000);
+    c.recv_window = 64;
+    c.recv_window_bytes = 1 << 20;
+    c.idle_timeout = None;
+    c
 }
 
 pub(crate) fn addr(i: usize) -> TransportAddress {
