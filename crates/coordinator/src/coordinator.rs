@@ -91,8 +91,14 @@ impl TransportCoordinator {
         let id = self.shared.next_link_id();
         let (stop_tx, stop_rx) = oneshot::channel();
         let shared = self.shared.clone();
-        let task = tokio::spawn(crate::listener::accept_loop(
-            shared, listener, transport, id, stop_rx,
+        let span = tracing::info_span!(
+            "listener",
+            address = %bound,
+            transport = %self.shared.transports[transport].kind(),
+        );
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            crate::listener::accept_loop(shared, listener, transport, id, stop_rx),
+            span,
         ));
         lock(&self.shared.listeners).insert(
             id,
@@ -356,9 +362,37 @@ impl TransportCoordinator {
         }
     }
 
-    /// Traffic counters per transport and per peer.
+    /// Traffic counters per transport and per peer, and message totals since the start.
     pub fn stats(&self) -> CoordinatorStats {
         use std::sync::atomic::Ordering::Relaxed;
+        // The ended sessions are read before the live peers, and a session is absorbed only
+        // after it left the table: one ending in between is counted at most once, so the
+        // totals never go down (it is counted by the next call).
+        let ended = self.shared.ended.totals();
+        let handles = self.shared.handles();
+        let per_peer: Vec<PeerStats> = handles
+            .iter()
+            .map(|h| {
+                let mut traffic = h.counters.snapshot();
+                traffic.connection_count = h.view().connections.len();
+                let t = h.counters.totals();
+                let srtt = h.counters.srtt_micros.load(Relaxed);
+                PeerStats {
+                    peer: h.peer,
+                    traffic,
+                    delivered: t.delivered,
+                    undelivered: t.undelivered,
+                    duplicates: t.duplicates,
+                    route_changes: t.route_changes,
+                    breaker_trips: t.breaker_trips,
+                    breakers_open: h.counters.breakers_open.load(Relaxed),
+                    srtt: (srtt > 0).then(|| Duration::from_micros(srtt)),
+                }
+            })
+            .collect();
+        let totals = handles
+            .iter()
+            .fold(ended, |acc, h| acc + h.counters.totals());
         CoordinatorStats {
             per_transport: self
                 .shared
@@ -367,22 +401,8 @@ impl TransportCoordinator {
                 .zip(&self.shared.transport_counters)
                 .map(|(t, c)| (t.kind(), c.snapshot()))
                 .collect(),
-            per_peer: self
-                .shared
-                .handles()
-                .iter()
-                .map(|h| {
-                    let mut traffic = h.counters.snapshot();
-                    traffic.connection_count = h.view().connections.len();
-                    PeerStats {
-                        peer: h.peer,
-                        traffic,
-                        delivered: h.counters.delivered.load(Relaxed),
-                        undelivered: h.counters.undelivered.load(Relaxed),
-                        duplicates: h.counters.duplicates.load(Relaxed),
-                    }
-                })
-                .collect(),
+            per_peer,
+            totals,
         }
     }
 

@@ -43,6 +43,8 @@ mod error;
 pub mod event;
 mod listener;
 pub mod machine;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod peer;
 pub mod policy;
 mod shared;
@@ -59,6 +61,9 @@ pub use machine::{
 };
 pub use peer::{PeerSender, Receipt};
 pub use policy::{BreakerConfig, BreakerState, Priority, RttConfig};
-pub use stats::{ConnectionStats, CoordinatorStats, PeerConnections, PeerStats, TransportStats};
+pub use stats::{
+    ConnectionStats, CoordinatorStats, MessageTotals, PeerConnections, PeerStats, RttHistogram,
+    TransportStats, RTT_BUCKETS,
+};
 
 pub(crate) use shared::Shared;

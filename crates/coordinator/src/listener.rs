@@ -31,6 +31,7 @@ pub(crate) async fn accept_loop(
         let conn = match inbound {
             Ok(Inbound::Connection(conn)) => conn,
             Ok(Inbound::Refused { remote, error }) => {
+                tracing::debug!(%remote, %error, "inbound attempt refused by the listener");
                 shared.transport_counters[transport].error();
                 shared.events.emit(CoordinatorEvent::InboundRefused {
                     listener: local.clone(),
@@ -48,6 +49,7 @@ pub(crate) async fn accept_loop(
         if let Err(error) = admit_and_attach(&shared, conn, transport, Some(id)).await {
             shared.transport_counters[transport].error();
             let (remote, error) = *error;
+            tracing::debug!(%remote, %error, "inbound connection refused by the coordinator");
             shared.events.emit(CoordinatorEvent::InboundRefused {
                 listener: local.clone(),
                 remote,
@@ -71,6 +73,9 @@ pub(crate) async fn admit_and_attach(
     let guard = match shared.limiter.admit(peer, Direction::Inbound) {
         Ok(g) => g,
         Err(rejection) => {
+            shared.transport_counters[transport]
+                .refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tokio::spawn(async move {
                 let _ = conn.close("connection limit").await;
             });

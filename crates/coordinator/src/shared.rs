@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     pub(crate) config: CoordinatorConfig,
     pub(crate) transports: Vec<Arc<dyn Transport>>,
     pub(crate) transport_counters: Vec<Arc<Counters>>,
+    /// The message counters of every peer session that ended (for the totals).
+    pub(crate) ended: Counters,
     pub(crate) events: EventSink,
     pub(crate) events_rx: Mutex<Option<EventStream>>,
     pub(crate) limiter: SharedLimiter,
@@ -72,6 +74,7 @@ impl Shared {
             .min(config.recv_window_bytes as usize);
         Self {
             transport_counters: transports.iter().map(|_| Arc::default()).collect(),
+            ended: Counters::default(),
             limiter: SharedLimiter::new(config.limits.clone()),
             config,
             transports,

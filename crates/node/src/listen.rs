@@ -80,6 +80,10 @@ pub(crate) async fn run(args: ListenArgs, out: Output) -> Result<()> {
             .with_context(|| format!("listen on {addr}"))?;
         bound.push(local);
     }
+    let metrics = match args.metrics {
+        Some(addr) => Some(crate::metrics::serve(addr, &coordinator).await?),
+        None => None,
+    };
     for address in &bound {
         out.emit(&Event::Listening {
             address: address.to_string(),
@@ -92,6 +96,11 @@ pub(crate) async fn run(args: ListenArgs, out: Output) -> Result<()> {
         out.emit(&Event::Ticket {
             peer_id: peer_id.to_string(),
             ticket: ticket.to_string(),
+        });
+    }
+    if let Some(server) = &metrics {
+        out.emit(&Event::Metrics {
+            address: server.url(),
         });
     }
     if let Some(mesh) = &mesh {

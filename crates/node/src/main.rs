@@ -9,6 +9,7 @@ mod backends;
 mod demo;
 mod listen;
 mod mesh;
+mod metrics;
 mod node;
 mod output;
 mod send;
@@ -75,6 +76,10 @@ struct ListenArgs {
     /// fail over to another address, before `disconnected` is reported, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 15_000)]
     reconnect_grace_ms: u64,
+    /// Serve the coordinator's metrics in the Prometheus text format at
+    /// http://HOST:PORT/metrics (port 0 picks one; the `metrics` event says which).
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics: Option<std::net::SocketAddr>,
     #[command(flatten)]
     tls: TlsArgs,
     #[command(flatten)]

@@ -203,6 +203,12 @@ impl PeerMachine {
         self.links.get(self.active?).map(|l| &l.info.remote)
     }
 
+    /// The RTT estimator of the active connection (read by the stats).
+    pub fn active_rtt(&self) -> Option<(LinkId, &crate::policy::RttEstimator)> {
+        let id = self.active?;
+        self.links.get(id).map(|l| (id, &l.rtt))
+    }
+
     /// Remote addresses of every open connection.
     pub fn connections(&self) -> Vec<TransportAddress> {
         self.links.iter().map(|l| l.info.remote.clone()).collect()

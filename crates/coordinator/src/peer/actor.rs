@@ -53,7 +53,13 @@ pub(crate) fn spawn_peer(shared: &Arc<Shared>, peer: PeerId) -> Arc<PeerHandle> 
         clock(),
     );
     let io = Io::new(shared.clone(), handle.clone(), machine);
-    let span = tracing::debug_span!("peer", %peer, session = format_args!("{session:016x}"));
+    // `route` is recorded when a connection carries the peer's traffic (and on each change).
+    let span = tracing::debug_span!(
+        "peer",
+        %peer,
+        session = format_args!("{session:016x}"),
+        route = tracing::field::Empty,
+    );
     tokio::spawn(tracing::Instrument::instrument(
         run(io, ctl_rx, data_rx),
         span,

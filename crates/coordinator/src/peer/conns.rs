@@ -26,6 +26,8 @@ pub(super) struct LinkIo {
     pub(super) transport: usize,
     pub(super) listener: Option<u64>,
     pub(super) _guard: AdmissionGuard,
+    /// The connection's span (`conn`: link id, transport, remote address).
+    pub(super) span: tracing::Span,
 }
 
 impl Io {
@@ -122,27 +124,36 @@ impl Io {
         };
         self.shared.transport_counters[l.transport].connection_closed();
         self.handle.set_view(view(self.handle.peer, &self.machine));
-        let LinkIo { sender, stash, .. } = l;
+        let LinkIo {
+            sender,
+            stash,
+            span,
+            ..
+        } = l;
+        span.in_scope(|| tracing::debug!(reason, "closing connection"));
         let remote = sender.info().remote_addr.clone();
-        let task = tokio::spawn(async move {
-            let work = async {
-                for frame in stash.into_iter().chain(farewell) {
-                    sender.send(frame).await?;
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let work = async {
+                    for frame in stash.into_iter().chain(farewell) {
+                        sender.send(frame).await?;
+                    }
+                    sender.close(reason).await
+                };
+                match tokio::time::timeout(CLOSE_BUDGET, work).await {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some((remote, e)),
+                    Err(_) => Some((
+                        remote,
+                        CoreError::Timeout {
+                            operation: "close",
+                            after: CLOSE_BUDGET,
+                        },
+                    )),
                 }
-                sender.close(reason).await
-            };
-            match tokio::time::timeout(CLOSE_BUDGET, work).await {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some((remote, e)),
-                Err(_) => Some((
-                    remote,
-                    CoreError::Timeout {
-                        operation: "close",
-                        after: CLOSE_BUDGET,
-                    },
-                )),
-            }
-        });
+            },
+            span,
+        ));
         if self.machine.is_ended() {
             self.closing.push(task);
         }

@@ -22,6 +22,7 @@ use crate::event::CoordinatorEvent;
 use crate::machine::{
     Action, DialId, DisconnectReason, LinkFailure, LinkId, LinkInfo, MessageId, Notice, PeerMachine,
 };
+use crate::policy::BreakerState;
 use crate::Shared;
 
 /// The clock the machine is fed with (tokio's, so tests can pause it).
@@ -50,18 +51,30 @@ pub(crate) struct Io {
     pub(crate) ended: Option<DisconnectReason>,
     /// Room in the event stream that data never takes, so other events are not crowded out.
     pub(crate) headroom: usize,
+    /// The active connection and its RTT sample count last seen (for the RTT histogram).
+    rtt_seen: Option<(LinkId, u64)>,
     /// The closes started by the end of the session, each with its connection's address.
     pub(super) closing: Vec<tokio::task::JoinHandle<Option<(TransportAddress, CoreError)>>>,
     /// Who waits to hear how the final closes went.
     pub(crate) done: Vec<tokio::sync::oneshot::Sender<super::Unclean>>,
 }
 
-fn reader(link: LinkId, receiver: ConnectionReceiver) -> BoxStream<'static, (LinkId, ReadItem)> {
-    futures::stream::unfold(Some(receiver), move |state| async move {
-        let mut r = state?;
-        let item = r.recv().await;
-        let more = matches!(item, Ok(Some(_)));
-        Some(((link, item), more.then_some(r)))
+/// The reads of one connection as a stream, each read inside the connection's span.
+fn reader(
+    link: LinkId,
+    receiver: ConnectionReceiver,
+    span: tracing::Span,
+) -> BoxStream<'static, (LinkId, ReadItem)> {
+    use tracing::Instrument;
+    futures::stream::unfold(Some(receiver), move |state| {
+        let span = span.clone();
+        async move {
+            let mut r = state?;
+            let item = r.recv().await;
+            let more = matches!(item, Ok(Some(_)));
+            Some(((link, item), more.then_some(r)))
+        }
+        .instrument(span)
     })
     .boxed()
 }
@@ -82,6 +95,7 @@ impl Io {
             connected: false,
             ended: None,
             headroom,
+            rtt_seen: None,
             closing: Vec::new(),
             done: Vec::new(),
         }
@@ -126,8 +140,16 @@ impl Io {
             reliable: caps.reliable && caps.ordered,
             max_message: conn.sender().max_message_size(),
         };
+        let kind = self.shared.transports[transport].kind();
+        let span = tracing::debug_span!(
+            "conn",
+            link = id.0,
+            transport = %kind,
+            remote = %info.remote,
+            inbound = listener.is_some(),
+        );
         let (sender, receiver) = conn.split();
-        self.readers.push(reader(id, receiver));
+        self.readers.push(reader(id, receiver, span.clone()));
         self.shared.transport_counters[transport].connection_opened();
         self.links.insert(
             id,
@@ -137,9 +159,10 @@ impl Io {
                 transport,
                 listener,
                 _guard: guard,
+                span: span.clone(),
             },
         );
-        tracing::debug!(link = id.0, remote = %info.remote, "connection attached");
+        span.in_scope(|| tracing::debug!("connection attached"));
         (id, info)
     }
 
@@ -178,6 +201,9 @@ impl Io {
             Err(e) => {
                 self.handle.counters.error();
                 self.shared.transport_counters[transport].error();
+                self.shared.transport_counters[transport]
+                    .dial_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.machine.dial_failed(dial, e, now);
             }
         }
@@ -242,9 +268,31 @@ impl Io {
                 use std::sync::atomic::Ordering::Relaxed;
                 let dups = self.machine.duplicates();
                 self.handle.counters.duplicates.store(dups, Relaxed);
+                self.observe_rtt();
                 return;
             }
         }
+    }
+
+    /// Reads the active connection's RTT estimator: a new sample goes into its transport's
+    /// histogram, the smoothed RTT into the peer's gauge. Each wake-up handles one input, so
+    /// no sample of the active connection is missed.
+    fn observe_rtt(&mut self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some((link, rtt)) = self.machine.active_rtt() else {
+            return;
+        };
+        let samples = rtt.samples();
+        if self.rtt_seen == Some((link, samples)) {
+            return;
+        }
+        self.rtt_seen = Some((link, samples));
+        if let (Some(latest), Some(l)) = (rtt.latest(), self.links.get(&link)) {
+            self.shared.transport_counters[l.transport].rtt_sample(latest);
+        }
+        let srtt = rtt.srtt().map_or(0, |d| d.as_micros().max(1));
+        let srtt = u64::try_from(srtt).unwrap_or(u64::MAX);
+        self.handle.counters.srtt_micros.store(srtt, Relaxed);
     }
 
     pub(crate) fn deliver_one(&mut self, permit: mpsc::Permit<'_, CoordinatorEvent>, now: Instant) {
@@ -301,18 +349,38 @@ impl Io {
     }
 
     pub(super) fn notify(&mut self, notice: Notice) {
+        use std::sync::atomic::Ordering::Relaxed;
         let peer = self.handle.peer;
         let event = match notice {
             Notice::Connected { address } => {
                 self.connected = true;
-                tracing::debug!(%address, "connected");
+                tracing::Span::current().record("route", tracing::field::display(&address));
+                tracing::info!(%address, "connected");
                 CoordinatorEvent::Connected { peer, address }
             }
             Notice::RouteChanged { from, to } => {
-                tracing::debug!(?from, %to, "route changed");
+                tracing::Span::current().record("route", tracing::field::display(&to));
+                tracing::info!(?from, %to, "route changed");
+                self.handle.counters.route_changes.fetch_add(1, Relaxed);
                 CoordinatorEvent::RouteChanged { peer, from, to }
             }
-            Notice::Breaker { route, state } => CoordinatorEvent::Breaker { peer, route, state },
+            Notice::Breaker { route, state } => {
+                if matches!(state, BreakerState::Open { .. }) {
+                    self.handle.counters.breaker_trips.fetch_add(1, Relaxed);
+                }
+                let open = self
+                    .machine
+                    .breakers()
+                    .iter()
+                    .filter(|(_, _, s)| !matches!(s, BreakerState::Closed))
+                    .count();
+                self.handle
+                    .counters
+                    .breakers_open
+                    .store(open as u64, Relaxed);
+                tracing::debug!(%route, ?state, "breaker");
+                CoordinatorEvent::Breaker { peer, route, state }
+            }
             Notice::DialFailed { route, error } => {
                 tracing::debug!(%route, %error, "dial failed");
                 CoordinatorEvent::DialFailed { peer, route, error }
@@ -360,7 +428,9 @@ impl Io {
             drop(tx); // resolved as undelivered by the Receipt future
         }
         self.shared.remove_peer(&self.handle);
-        tracing::debug!(%reason, "session ended");
+        // After it left the table, so `stats()` never counts it twice.
+        self.shared.ended.absorb(self.handle.counters.totals());
+        tracing::info!(%reason, "session ended");
         // What was undelivered is reported before the disconnect, so a consumer that stops at
         // the disconnect has heard it.
         for event in self.undelivered.drain(..) {

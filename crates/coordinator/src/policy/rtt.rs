@@ -39,6 +39,9 @@ pub struct RttEstimator {
     est: Option<(u128, u128)>,
     /// Number of timeouts since the last sample.
     backoff: u32,
+    /// Samples fed so far, and the latest one (read by the stats).
+    samples: u64,
+    latest: Option<Duration>,
 }
 
 /// Doublings beyond this cannot change a capped RTO (`Duration::MAX` is below 2^95 ns).
@@ -51,6 +54,8 @@ impl RttEstimator {
             config,
             est: None,
             backoff: 0,
+            samples: 0,
+            latest: None,
         }
     }
 
@@ -67,6 +72,18 @@ impl RttEstimator {
             }
         });
         self.backoff = 0;
+        self.samples = self.samples.wrapping_add(1);
+        self.latest = Some(rtt);
+    }
+
+    /// How many samples were fed (a counter for the stats: a change means a new sample).
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+
+    /// The latest sample, once one has arrived.
+    pub fn latest(&self) -> Option<Duration> {
+        self.latest
     }
 
     /// A timeout fired: the RTO doubles (capped at `max_rto`) until the next sample.

@@ -93,6 +93,8 @@ pub(crate) enum Event {
         refused_by_limit: u64,
         failed_handshakes: u64,
     },
+    /// The metrics endpoint is bound (`listen --metrics`): its scrape URL.
+    Metrics { address: String },
     /// The node is shutting down (Ctrl-C).
     ShuttingDown { reason: String },
     /// Traffic to a peer moved to another connection (failover or switch-back).

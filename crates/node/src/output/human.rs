@@ -102,6 +102,7 @@ pub(super) fn human(event: &Event) -> String {
             "  listener {address}: accepted {accepted}, refused by limit {refused_by_limit}, \
              failed handshakes {failed_handshakes}"
         ),
+        Event::Metrics { address } => format!("metrics at {address}"),
         Event::ShuttingDown { reason } => format!("shutting down ({reason})"),
         Event::RouteChanged { peer_id, from, to } => format!(
             "[{}] route changed: {} -> {to}",

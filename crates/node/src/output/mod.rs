@@ -1,6 +1,8 @@
 //! The event printer: every event the node reports goes through [`Output::emit`], which writes
 //! one JSON object per line (`--json`, stamped with `ts_ms`, milliseconds since the Unix epoch,
 //! so events of several processes can be put on one time line) or one readable line to stdout.
+//! Every JSON event carries `"v"`, the schema version ([`SCHEMA_VERSION`]). docs/cli.md
+//! documents each event and its fields, and `tests/cli_doc.rs` checks real output against it.
 //! Logs go to stderr, so stdout stays machine-readable.
 
 mod event;
@@ -14,9 +16,14 @@ use serde::Serialize;
 pub(crate) use event::{coordinator_error_kind, error_kind, Event};
 use human::human;
 
-/// An event with the time it was printed, as one JSON object.
+/// The version of the JSON event schema (docs/cli.md), printed as `"v"` in every event. It
+/// changes when a field is removed or changes meaning; new events and new fields keep it.
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
+/// An event with the schema version and the time it was printed, as one JSON object.
 #[derive(Serialize)]
 struct Stamped<'a> {
+    v: u32,
     #[serde(flatten)]
     event: &'a Event,
     ts_ms: u128,
@@ -67,6 +74,7 @@ impl Output {
         }
         let line = if self.json {
             let stamped = Stamped {
+                v: SCHEMA_VERSION,
                 event,
                 ts_ms: now_ms(),
             };
@@ -148,6 +156,7 @@ mod tests {
         let to: TransportAddress = "tcp://127.0.0.1:9".parse().unwrap();
         let event = Event::route_changed(peer, None, &to);
         let line = serde_json::to_string(&Stamped {
+            v: SCHEMA_VERSION,
             event: &event,
             ts_ms: 42,
         })
@@ -157,6 +166,11 @@ mod tests {
         assert_eq!(v["to"], "tcp://127.0.0.1:9");
         assert!(v["from"].is_null());
         assert_eq!(v["ts_ms"], 42);
+        assert_eq!(v["v"], 1);
+        assert!(
+            line.starts_with("{\"v\":1,\"event\":\"route_changed\""),
+            "{line}"
+        );
         assert!(now_ms() > 1_600_000_000_000);
     }
 
