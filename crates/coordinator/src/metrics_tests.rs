@@ -1,7 +1,7 @@
 //! Unit tests of the per-peer cap.
 
 use super::*;
-use crate::stats::PeerStats;
+use crate::stats::{PeerStats, TransportStats};
 use bitcraps_transport_core::Keypair;
 
 fn peer(bytes: u64, delivered: u64) -> PeerStats {

@@ -20,9 +20,8 @@ use super::conns::{LinkIo, CLOSE_BUDGET};
 use super::{Outbound, Outcome, PeerHandle};
 use crate::event::CoordinatorEvent;
 use crate::machine::{
-    Action, DialId, DisconnectReason, LinkFailure, LinkId, LinkInfo, MessageId, Notice, PeerMachine,
+    Action, DialId, DisconnectReason, LinkFailure, LinkId, LinkInfo, MessageId, PeerMachine,
 };
-use crate::policy::BreakerState;
 use crate::Shared;
 
 /// The clock the machine is fed with (tokio's, so tests can pause it).
@@ -47,12 +46,12 @@ pub(crate) struct Io {
     pub(crate) ready: FuturesUnordered<BoxFuture<'static, (LinkId, bool)>>,
     receipts: HashMap<MessageId, tokio::sync::oneshot::Sender<Outcome>>,
     undelivered: Vec<CoordinatorEvent>,
-    connected: bool,
+    pub(super) connected: bool,
     pub(crate) ended: Option<DisconnectReason>,
     /// Room in the event stream that data never takes, so other events are not crowded out.
     pub(crate) headroom: usize,
     /// The active connection and its RTT sample count last seen (for the RTT histogram).
-    rtt_seen: Option<(LinkId, u64)>,
+    pub(super) rtt_seen: Option<(LinkId, u64)>,
     /// The closes started by the end of the session, each with its connection's address.
     pub(super) closing: Vec<tokio::task::JoinHandle<Option<(TransportAddress, CoreError)>>>,
     /// Who waits to hear how the final closes went.
@@ -274,27 +273,6 @@ impl Io {
         }
     }
 
-    /// Reads the active connection's RTT estimator: a new sample goes into its transport's
-    /// histogram, the smoothed RTT into the peer's gauge. Each wake-up handles one input, so
-    /// no sample of the active connection is missed.
-    fn observe_rtt(&mut self) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let Some((link, rtt)) = self.machine.active_rtt() else {
-            return;
-        };
-        let samples = rtt.samples();
-        if self.rtt_seen == Some((link, samples)) {
-            return;
-        }
-        self.rtt_seen = Some((link, samples));
-        if let (Some(latest), Some(l)) = (rtt.latest(), self.links.get(&link)) {
-            self.shared.transport_counters[l.transport].rtt_sample(latest);
-        }
-        let srtt = rtt.srtt().map_or(0, |d| d.as_micros().max(1));
-        let srtt = u64::try_from(srtt).unwrap_or(u64::MAX);
-        self.handle.counters.srtt_micros.store(srtt, Relaxed);
-    }
-
     pub(crate) fn deliver_one(&mut self, permit: mpsc::Permit<'_, CoordinatorEvent>, now: Instant) {
         if let Some(d) = self.machine.poll_delivery(now) {
             use std::sync::atomic::Ordering::Relaxed;
@@ -346,55 +324,6 @@ impl Io {
             }
             Action::Ended(reason) => self.ended = Some(reason),
         }
-    }
-
-    pub(super) fn notify(&mut self, notice: Notice) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let peer = self.handle.peer;
-        let event = match notice {
-            Notice::Connected { address } => {
-                self.connected = true;
-                tracing::Span::current().record("route", tracing::field::display(&address));
-                tracing::info!(%address, "connected");
-                CoordinatorEvent::Connected { peer, address }
-            }
-            Notice::RouteChanged { from, to } => {
-                tracing::Span::current().record("route", tracing::field::display(&to));
-                tracing::info!(?from, %to, "route changed");
-                self.handle.counters.route_changes.fetch_add(1, Relaxed);
-                CoordinatorEvent::RouteChanged { peer, from, to }
-            }
-            Notice::Breaker { route, state } => {
-                if matches!(state, BreakerState::Open { .. }) {
-                    self.handle.counters.breaker_trips.fetch_add(1, Relaxed);
-                }
-                let open = self
-                    .machine
-                    .breakers()
-                    .iter()
-                    .filter(|(_, _, s)| !matches!(s, BreakerState::Closed))
-                    .count();
-                self.handle
-                    .counters
-                    .breakers_open
-                    .store(open as u64, Relaxed);
-                tracing::debug!(%route, ?state, "breaker");
-                CoordinatorEvent::Breaker { peer, route, state }
-            }
-            Notice::DialFailed { route, error } => {
-                tracing::debug!(%route, %error, "dial failed");
-                CoordinatorEvent::DialFailed { peer, route, error }
-            }
-            Notice::LinkFailed { address, failure } => {
-                tracing::debug!(%address, %failure, "connection given up");
-                CoordinatorEvent::LinkFailed {
-                    peer,
-                    address,
-                    failure,
-                }
-            }
-        };
-        self.shared.events.emit(event);
     }
 
     /// True when nothing accepted is unfinished (including what `send` queued and this actor

@@ -10,6 +10,7 @@
 mod actor;
 mod conns;
 mod io;
+mod notify;
 
 use std::future::Future;
 use std::pin::Pin;
