@@ -317,6 +317,9 @@ impl Collector for CoordinatorCollector {
     }
 }
 
+#[path = "metrics_http.rs"]
+pub mod http;
+
 #[path = "metrics_families.rs"]
 mod families;
 use families::{encode_listeners, encode_transports};

@@ -48,6 +48,7 @@ async fn route_opens_after_n_dial_failures_and_probes_after_the_cooldown() {
     })
     .await;
     assert!(matches!(state, BreakerState::Open { .. }));
+    assert_eq!(s.stats().totals.breaker_trips, 1);
 
     // The peer comes up, but the breaker is open: no dial is even attempted.
     let (r, _er) = node(vec![mem(&net, &kr)], config());

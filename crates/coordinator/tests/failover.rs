@@ -154,6 +154,10 @@ async fn traffic_returns_to_the_preferred_route_with_hysteresis() {
     }
     let cs = s.connection_stats();
     assert_eq!(cs.peers[0].active.as_ref(), Some(&route_a));
+    // The failover and the switch-back, in the peer's counters and the totals.
+    let stats = s.stats();
+    assert_eq!(stats.per_peer[0].route_changes, 2);
+    assert_eq!(stats.totals.route_changes, 2);
     assert!(s.shutdown(Duration::from_secs(5)).await.flushed);
     assert!(er
         .try_recv()

@@ -1,7 +1,7 @@
 //! `listen --metrics ADDR`: the coordinator's counters in the Prometheus text format over a
 //! minimal HTTP/1.1 responder on tokio. One request per connection (`Connection: close`):
 //! `GET /metrics` answers 200 with the page, any other path 404, any other method 405, a
-//! request head over [`MAX_HEAD`] bytes 431, a malformed one 400. A connection has
+//! request head over `MAX_HEAD` bytes (8 KiB) 431, a malformed one 400. A connection has
 //! [`REQUEST_TIMEOUT`] to send its head and get its answer; at most [`MAX_CLIENTS`] are served
 //! at once (the rest wait in the kernel's accept queue). Nothing here is read past the head.
 
@@ -10,14 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use bitcraps_coordinator::metrics::http::{find_end, parse, Request, MAX_HEAD};
 use bitcraps_coordinator::metrics::{self, Registry, CONTENT_TYPE};
 use bitcraps_coordinator::TransportCoordinator;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-/// The largest request head read.
-pub(crate) const MAX_HEAD: usize = 8 * 1024;
 /// How long one connection may take, request and answer.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once.
@@ -123,82 +122,9 @@ async fn answer(mut stream: TcpStream, registry: &Registry) -> std::io::Result<(
     stream.shutdown().await
 }
 
-/// What a request head asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Request {
-    /// `GET /metrics` (a query string is ignored).
-    Metrics,
-    /// `GET` of another path.
-    NotFound,
-    /// Another method.
-    BadMethod,
-    /// A head over [`MAX_HEAD`] bytes.
-    TooLarge,
-    /// Not an HTTP/1.x request line.
-    Malformed,
-}
-
-/// Where the head ends (the blank line), if it has.
-fn find_end(head: &[u8]) -> Option<usize> {
-    let end = head.windows(4).position(|w| w == b"\r\n\r\n");
-    end.or_else(|| head.windows(2).position(|w| w == b"\n\n"))
-}
-
-/// Parses a request head's first line.
-pub(crate) fn parse(head: &[u8]) -> Request {
-    if head.len() > MAX_HEAD {
-        return Request::TooLarge;
-    }
-    let Ok(text) = std::str::from_utf8(head) else {
-        return Request::Malformed;
-    };
-    let line = text.lines().next().unwrap_or("");
-    let mut words = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (words.next(), words.next(), words.next(), words.next())
-    else {
-        return Request::Malformed;
-    };
-    if !version.starts_with("HTTP/1.") || method.is_empty() || !target.starts_with('/') {
-        return Request::Malformed;
-    }
-    if method != "GET" {
-        return Request::BadMethod;
-    }
-    let path = target.split('?').next().unwrap_or(target);
-    if path == "/metrics" {
-        Request::Metrics
-    } else {
-        Request::NotFound
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn requests_are_told_apart() {
-        let p = |s: &str| parse(s.as_bytes());
-        assert_eq!(p("GET /metrics HTTP/1.1\r\nHost: x\r\n"), Request::Metrics);
-        assert_eq!(p("GET /metrics?x=1 HTTP/1.0"), Request::Metrics);
-        assert_eq!(p("GET / HTTP/1.1"), Request::NotFound);
-        assert_eq!(p("GET /metricsx HTTP/1.1"), Request::NotFound);
-        assert_eq!(p("POST /metrics HTTP/1.1"), Request::BadMethod);
-        assert_eq!(p("GET /metrics"), Request::Malformed);
-        assert_eq!(p("GET metrics HTTP/1.1"), Request::Malformed);
-        assert_eq!(p("GET /metrics SPDY/3"), Request::Malformed);
-        assert_eq!(p("GET  /metrics HTTP/1.1"), Request::Malformed);
-        assert_eq!(parse(&[0xff, 0xfe]), Request::Malformed);
-        assert_eq!(parse(&vec![b'a'; MAX_HEAD + 1]), Request::TooLarge);
-    }
-
-    #[test]
-    fn the_head_ends_at_the_blank_line() {
-        assert_eq!(find_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nbody"), Some(20));
-        assert_eq!(find_end(b"GET / HTTP/1.1\n\n"), Some(14));
-        assert_eq!(find_end(b"GET / HTTP/1.1\r\n"), None);
-    }
 
     #[tokio::test]
     async fn a_scrape_over_http_gets_the_page_and_a_flood_gets_431() {
