@@ -59,6 +59,7 @@ const STEPS: [&str; 7] = [
 
 /// The examples CI runs: package, example, arguments. Add a line to add one.
 const EXAMPLES: &[(&str, &str, &[&str])] = &[
+    ("bitcraps-coordinator", "quickstart", &[]),
     ("bitcraps-coordinator", "failover", &[]),
     (
         "bitcraps-coordinator",
