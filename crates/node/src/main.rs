@@ -46,7 +46,8 @@ enum Command {
     /// Connect to a peer over one or more routes (failing over between them), check its
     /// identity, send messages, wait until all are acknowledged, close and report throughput.
     Send(SendArgs),
-    /// Run a small dice game between in-process nodes over TCP and memory, then print stats.
+    /// Run a dice table of four in-process players over BLE (simulated), TCP, WebSocket and
+    /// QUIC, with a failover and switch-back, then print stats.
     Demo,
 }
 
