@@ -1,6 +1,6 @@
 //! `bitcraps-node`: listen, send and demo over the bitcraps transports. `listen` and `send`
-//! run on the `TransportCoordinator` (routes, failover, acknowledged delivery); `demo` plays
-//! on the raw transports.
+//! run on the `TransportCoordinator` (routes, failover, acknowledged delivery); so does `demo`
+//! (four players over mixed transports, a failover and a switch-back).
 //!
 //! Events go to stdout (readable lines, or one JSON object per line with `--json`); logs go to
 //! stderr, filtered by `RUST_LOG` (default `warn`).

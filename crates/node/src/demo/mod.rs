@@ -190,10 +190,11 @@ async fn play(out: Output) -> Result<()> {
                 match e {
                     CoordinatorEvent::RouteChanged { from, to, .. } => {
                         out.emit(&Event::route_changed(peer, from.as_ref(), &to));
+                        // The first route (from none) is the connect, not a change.
                         if from.is_some() {
                             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let _ = tx.send(Milestone::Route(to)).await;
                         }
-                        let _ = tx.send(Milestone::Route(to)).await;
                     }
                     CoordinatorEvent::Breaker { route, state, .. } => {
                         out.emit(&Event::breaker(peer, &route, state));
