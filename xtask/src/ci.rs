@@ -3,10 +3,12 @@
 //! 1. `cargo fmt --all -- --check`
 //! 2. `cargo clippy --workspace --all-targets --all-features --locked -- -D warnings`
 //! 3. `cargo test --workspace --locked --exclude bitcraps-conformance`
-//! 4. the conformance suite, as `cargo xtask conformance` runs it
-//! 5. cargo-deny (installed if missing): `cargo fetch --locked`, then
+//! 4. examples: every entry of [`EXAMPLES`], built once with the test profile, then run (each
+//!    must finish by itself, loopback only)
+//! 5. the conformance suite, as `cargo xtask conformance` runs it
+//! 6. cargo-deny (installed if missing): `cargo fetch --locked`, then
 //!    `cargo deny --offline check licenses bans sources` (advisories need a network CI lacks)
-//! 6. fuzz smoke: every cargo-fuzz target for a few seconds, if there is a nightly toolchain
+//! 7. fuzz smoke: every cargo-fuzz target for a few seconds, if there is a nightly toolchain
 //!
 //! Each step is printed as a header, then with its duration; a summary closes the run.
 
@@ -45,7 +47,41 @@ pub(crate) enum Ran {
 }
 
 /// The name of each step, in order.
-const STEPS: [&str; 6] = ["fmt", "clippy", "test", "conformance", "deny", "fuzz"];
+const STEPS: [&str; 7] = [
+    "fmt",
+    "clippy",
+    "test",
+    "examples",
+    "conformance",
+    "deny",
+    "fuzz",
+];
+
+/// The examples CI runs: package, example, arguments. Add a line to add one.
+const EXAMPLES: &[(&str, &str, &[&str])] = &[
+    ("bitcraps-coordinator", "quickstart", &[]),
+    ("bitcraps-coordinator", "failover", &[]),
+    (
+        "bitcraps-coordinator",
+        "dice_table",
+        &["--transport", "memory"],
+    ),
+    (
+        "bitcraps-coordinator",
+        "dice_table",
+        &["--transport", "tcp"],
+    ),
+    (
+        "bitcraps-coordinator",
+        "dice_table",
+        &["--transport", "quic"],
+    ),
+    (
+        "bitcraps-coordinator",
+        "dice_table",
+        &["--transport", "ble-sim"],
+    ),
+];
 
 /// Runs every step in order; the first failure ends the run with an error.
 pub(crate) fn run(root: &Path, args: &CiArgs) -> Result<()> {
@@ -106,6 +142,7 @@ fn step(root: &Path, args: &CiArgs, name: &str) -> Result<Ran> {
                 conformance::PACKAGE,
             ],
         ),
+        "examples" => examples(root),
         "conformance" => {
             conformance::run(root, &ConformanceArgs::default())?;
             Ok(Ran::Done)
@@ -116,6 +153,24 @@ fn step(root: &Path, args: &CiArgs, name: &str) -> Result<Ran> {
         "fuzz" => fuzz::fuzz(root, args.fuzz_seconds, None, WithoutNightly::Skip),
         other => unreachable!("no ci step called {other}"),
     }
+}
+
+/// Builds every example of [`EXAMPLES`] in one cargo call (test profile), then runs each.
+fn examples(root: &Path) -> Result<Ran> {
+    let mut build = vec!["build", "--profile", "test", "--locked"];
+    for (package, example, _) in EXAMPLES {
+        build.extend(["-p", package, "--example", example]);
+    }
+    Cmd::cargo(root, &build).run()?;
+    for (package, example, args) in EXAMPLES {
+        let mut run = vec!["run", "--profile", "test", "--locked", "-q"];
+        run.extend(["-p", package, "--example", example, "--"]);
+        run.extend_from_slice(args);
+        Cmd::cargo(root, &run)
+            .run()
+            .with_context(|| format!("example {example} {}", args.join(" ")))?;
+    }
+    Ok(Ran::Done)
 }
 
 /// Runs `cargo <args>` as a step.

@@ -23,7 +23,10 @@ use crate::tls::{ws_config, TlsArgs};
 pub(crate) struct Backends {
     transports: Vec<Arc<dyn Transport>>,
     identity: Arc<LocalIdentity>,
+    // Read only by `with_memory`, which only tests use since the demo moved to the coordinator.
+    #[cfg_attr(not(test), allow(dead_code))]
     channel: ChannelConfig,
+    #[cfg_attr(not(test), allow(dead_code))]
     limiter: SharedLimiter,
 }
 
@@ -86,7 +89,8 @@ impl Backends {
         })
     }
 
-    /// Adds the in-memory backend on `network` (the demo; in-process only).
+    /// Adds the in-memory backend on `network` (tests; in-process only).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn with_memory(mut self, network: &MemoryNetwork) -> Self {
         self.transports.push(Arc::new(MemoryTransport::with_limiter(
             network,

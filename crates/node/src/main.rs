@@ -1,6 +1,6 @@
 //! `bitcraps-node`: listen, send and demo over the bitcraps transports. `listen` and `send`
-//! run on the `TransportCoordinator` (routes, failover, acknowledged delivery); `demo` plays
-//! on the raw transports.
+//! run on the `TransportCoordinator` (routes, failover, acknowledged delivery); so does `demo`
+//! (four players over mixed transports, a failover and a switch-back).
 //!
 //! Events go to stdout (readable lines, or one JSON object per line with `--json`); logs go to
 //! stderr, filtered by `RUST_LOG` (default `warn`).
@@ -47,7 +47,8 @@ enum Command {
     /// Connect to a peer over one or more routes (failing over between them), check its
     /// identity, send messages, wait until all are acknowledged, close and report throughput.
     Send(SendArgs),
-    /// Run a small dice game between in-process nodes over TCP and memory, then print stats.
+    /// Run a dice table of four in-process players over BLE (simulated), TCP, WebSocket and
+    /// QUIC, with a failover and switch-back, then print stats.
     Demo,
 }
 

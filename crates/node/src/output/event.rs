@@ -76,6 +76,8 @@ pub(crate) enum Event {
         text: String,
     },
     /// A connection's counters.
+    // Raw connections' stats: unused since the demo moved to the coordinator.
+    #[allow(dead_code)]
     ConnectionStats {
         name: String,
         peer_id: String,
@@ -173,6 +175,7 @@ impl Event {
     }
 
     /// A `connection_stats` event.
+    #[allow(dead_code)]
     pub(crate) fn connection_stats(
         name: &str,
         peer: PeerId,
