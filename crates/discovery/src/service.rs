@@ -63,7 +63,7 @@ pub struct KnownPeer {
 struct Shared {
     machine: Mutex<DiscoveryMachine>,
     dropped: AtomicU64,
-    /// Bumped whenever the table changed.
+    /// Bumped whenever an input was handled or the table changed.
     version: watch::Sender<u64>,
 }
 
@@ -175,6 +175,21 @@ impl Discovery {
         }
     }
 
+    /// Waits until the counters satisfy `pred` and returns them (the caller bounds the wait
+    /// with a timeout).
+    pub async fn wait_stats(&self, pred: impl Fn(&DiscoveryStats) -> bool) -> DiscoveryStats {
+        let mut version = self.shared.version.subscribe();
+        loop {
+            let stats = self.stats();
+            if pred(&stats) {
+                return stats;
+            }
+            if version.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// What the machine counted.
     pub fn stats(&self) -> DiscoveryStats {
         self.shared.machine().stats()
@@ -228,6 +243,8 @@ impl Shell {
                         }
                         DiscoveryInput::Withdraw { peer, source } => m.on_withdraw(now, peer, source),
                     }
+                    drop(m);
+                    self.shared.version.send_modify(|v| *v += 1);
                 }
                 Some((peer, ok)) = dials.recv() => {
                     self.shared.machine().dial_finished(Instant::now().into_std(), peer, ok);
