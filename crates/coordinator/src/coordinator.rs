@@ -39,7 +39,7 @@ pub struct ShutdownReport {
 /// set of transports. See the crate docs.
 #[derive(Debug, Clone)]
 pub struct TransportCoordinator {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl TransportCoordinator {

@@ -109,6 +109,23 @@ pub enum CoordinatorEvent {
         /// The new state.
         state: BreakerState,
     },
+    /// A discovery service found `peer` (or its routes changed). A hint only: dialing the
+    /// routes still proves the peer's identity (see [`crate::discovery`]).
+    PeerDiscovered {
+        /// The announced peer.
+        peer: PeerId,
+        /// Its announced routes, most preferred first.
+        routes: Vec<TransportAddress>,
+        /// Where it was heard.
+        source: crate::DiscoverySource,
+    },
+    /// A peer discovered before is no longer announced (expired, withdrawn or evicted).
+    PeerLost {
+        /// The peer.
+        peer: PeerId,
+        /// Where it had been heard.
+        source: crate::DiscoverySource,
+    },
     /// This many non-data events were dropped because the queue was full.
     Lagged {
         /// How many.

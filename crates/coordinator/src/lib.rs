@@ -38,6 +38,7 @@
 mod builder;
 mod config;
 mod coordinator;
+pub mod discovery;
 pub mod envelope;
 mod error;
 pub mod event;
@@ -53,6 +54,7 @@ mod stats;
 pub use builder::CoordinatorBuilder;
 pub use config::CoordinatorConfig;
 pub use coordinator::{ShutdownReport, TransportCoordinator};
+pub use discovery::DiscoverySource;
 pub use error::{CoordinatorError, Result};
 pub use event::{CoordinatorEvent, EventStream};
 pub use machine::{
