@@ -59,6 +59,8 @@ const STEPS: [&str; 7] = [
 
 /// The examples CI runs: package, example, arguments. Add a line to add one.
 const EXAMPLES: &[(&str, &str, &[&str])] = &[
+    ("bitcraps-transport-tcp", "quickstart", &[]),
+    ("bitcraps-discovery", "lan", &[]),
     ("bitcraps-coordinator", "quickstart", &[]),
     ("bitcraps-coordinator", "failover", &[]),
     (
