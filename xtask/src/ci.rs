@@ -1,14 +1,16 @@
 //! `cargo xtask ci`: every check CI makes, in order, stopping at the first failure.
 //!
 //! 1. `cargo fmt --all -- --check`
-//! 2. `cargo clippy --workspace --all-targets --all-features --locked -- -D warnings`
-//! 3. `cargo test --workspace --locked --exclude bitcraps-conformance`
-//! 4. examples: every entry of [`EXAMPLES`], built once with the test profile, then run (each
+//! 2. msrv: no locked dependency needs a newer Rust than the declared `rust-version`
+//!    (see [`crate::msrv`])
+//! 3. `cargo clippy --workspace --all-targets --all-features --locked -- -D warnings`
+//! 4. `cargo test --workspace --locked --exclude bitcraps-conformance`
+//! 5. examples: every entry of [`EXAMPLES`], built once with the test profile, then run (each
 //!    must finish by itself, loopback only)
-//! 5. the conformance suite, as `cargo xtask conformance` runs it
-//! 6. cargo-deny (installed if missing): `cargo fetch --locked`, then
+//! 6. the conformance suite, as `cargo xtask conformance` runs it
+//! 7. cargo-deny (installed if missing): `cargo fetch --locked`, then
 //!    `cargo deny --offline check licenses bans sources` (advisories need a network CI lacks)
-//! 7. fuzz smoke: every cargo-fuzz target for a few seconds, if there is a nightly toolchain
+//! 8. fuzz smoke: every cargo-fuzz target for a few seconds, if there is a nightly toolchain
 //!
 //! Each step is printed as a header, then with its duration; a summary closes the run.
 
@@ -47,8 +49,9 @@ pub(crate) enum Ran {
 }
 
 /// The name of each step, in order.
-const STEPS: [&str; 7] = [
+const STEPS: [&str; 8] = [
     "fmt",
+    "msrv",
     "clippy",
     "test",
     "examples",
@@ -120,6 +123,10 @@ pub(crate) fn run(root: &Path, args: &CiArgs) -> Result<()> {
 fn step(root: &Path, args: &CiArgs, name: &str) -> Result<Ran> {
     match name {
         "fmt" => cargo(root, &["fmt", "--all", "--", "--check"]),
+        "msrv" => {
+            crate::msrv::check(root)?;
+            Ok(Ran::Done)
+        }
         "clippy" => cargo(
             root,
             &[

@@ -1,6 +1,6 @@
 //! `cargo xtask`: the developer tooling of the bitcraps-transport workspace.
 //!
-//! - `cargo xtask ci`: format, clippy, tests, the conformance suite, cargo-deny and a fuzz smoke
+//! - `cargo xtask ci`: format, the MSRV check, clippy, tests, the conformance suite, cargo-deny and a fuzz smoke
 //!   run, in that order, stopping at the first failure.
 //! - `cargo xtask conformance [--backend NAME]... [--faults]`: the cross-backend conformance
 //!   suite, with a table of results per case and backend; `--faults` runs the TCP and UDP
@@ -12,6 +12,7 @@
 //!   addresses and many concurrent authenticated clients through one coordinator.
 //! - `cargo xtask soak [--minutes N]`: churn through coordinators; RSS, fds and tasks sampled
 //!   each second, with a plateau verdict and every message accounted for.
+//! - `cargo xtask msrv`: the MSRV check alone (see `msrv.rs`).
 //! - `cargo xtask sim --nodes N --seed S [--range M] [--link-cap K] [--churn P] [--partition]
 //!   [--json] [--plots DIR]`: the mesh simulator (see `docs/mesh.md`).
 //!
@@ -23,6 +24,7 @@ mod ci;
 mod conformance;
 mod fuzz;
 mod libtest;
+mod msrv;
 mod process;
 mod report;
 mod sim;
@@ -61,6 +63,8 @@ enum Command {
     Flood(stress::FloodArgs),
     /// Churn through coordinators for N minutes; reports whether memory, fds and tasks plateau.
     Soak(stress::SoakArgs),
+    /// Checks that no locked dependency needs a newer Rust than the declared `rust-version`.
+    Msrv,
 }
 
 fn main() -> ExitCode {
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(&root, &args),
         Command::Flood(args) => stress::flood(&root, &args),
         Command::Soak(args) => stress::soak(&root, &args),
+        Command::Msrv => msrv::check(&root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,8 +23,8 @@ pub(crate) struct Tool {
     pub(crate) install_time: &'static str,
 }
 
-/// cargo-deny: 0.18.3 is the newest release whose `rust-version` (1.85) our MSRV can build; from
-/// 0.18.4 on it needs rustc 1.88.
+/// cargo-deny, pinned so every CI run installs the same build (0.18.3 needs rustc 1.85; CI builds
+/// it with the machine's toolchain, not with our MSRV).
 pub(crate) const CARGO_DENY: Tool = Tool {
     krate: "cargo-deny",
     version: "0.18.3",

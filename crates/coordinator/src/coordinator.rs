@@ -72,6 +72,31 @@ impl TransportCoordinator {
 
     /// The event stream. There is one: the first call takes it, later calls get `None`.
     /// Take it before connecting: data events wait for room in it (see [`crate::event`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use bitcraps_coordinator::{CoordinatorEvent, Priority, TransportCoordinator};
+    /// # let net = bitcraps_transport_mem::MemoryNetwork::new();
+    /// # let node = || {
+    /// #     let key = bitcraps_transport_core::Keypair::generate();
+    /// #     let mem = bitcraps_transport_mem::MemoryTransport::new(&net, key);
+    /// #     TransportCoordinator::builder().transport(std::sync::Arc::new(mem)).build()
+    /// # };
+    /// # let (table, player) = (node()?, node()?);
+    /// # let addr = table.listen(&"memory://0".parse()?).await?;
+    /// let mut events = table.events().expect("the first call takes the stream");
+    /// assert!(table.events().is_none());
+    /// player.connect_to_peer(table.local_peer_id(), vec![addr]).await?;
+    /// player.send_to_peer(table.local_peer_id(), "bet 5 on 7".into(), Priority::Interactive).await?;
+    /// while let Some(event) = events.recv().await {
+    ///     if let CoordinatorEvent::DataReceived { peer, data } = event {
+    ///         assert_eq!((peer, &data[..]), (player.local_peer_id(), &b"bet 5 on 7"[..]));
+    ///         break;
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn events(&self) -> Option<EventStream> {
         lock(&self.shared.events_rx).take()
     }
@@ -160,6 +185,25 @@ impl TransportCoordinator {
     /// Connects to `peer` over `routes` (most preferred first): dials them in order until one
     /// proves `peer`'s identity. Later failures move traffic between these routes. Calling it
     /// again replaces the routes (breakers of routes kept are kept).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use bitcraps_coordinator::{CoordinatorEvent, Priority, TransportCoordinator};
+    /// # let net = bitcraps_transport_mem::MemoryNetwork::new();
+    /// # let node = || {
+    /// #     let key = bitcraps_transport_core::Keypair::generate();
+    /// #     let mem = bitcraps_transport_mem::MemoryTransport::new(&net, key);
+    /// #     TransportCoordinator::builder().transport(std::sync::Arc::new(mem)).build()
+    /// # };
+    /// # let (table, player) = (node()?, node()?);
+    /// # let addr = table.listen(&"memory://0".parse()?).await?;
+    /// // `addr` is the table's bound address; the dial fails with a typed error unless the
+    /// // remote proves this PeerId in the handshake.
+    /// player.connect_to_peer(table.local_peer_id(), vec![addr]).await?;
+    /// assert_eq!(player.stats().per_peer.len(), 1);
+    /// # Ok(()) }
+    /// ```
     pub async fn connect_to_peer(&self, peer: PeerId, routes: Vec<TransportAddress>) -> Result<()> {
         if routes.is_empty() {
             return Err(CoordinatorError::NoRoutes);
@@ -222,10 +266,22 @@ impl TransportCoordinator {
     /// Sends `data` to `peer` and returns a [`Receipt`] to await: `Ok` once the remote
     /// application has it, or the typed reason it never will.
     ///
-    /// ```no_run
-    /// # async fn demo(c: bitcraps_coordinator::TransportCoordinator, peer: bitcraps_transport_core::PeerId) -> Result<(), Box<dyn std::error::Error>> {
-    /// use bitcraps_coordinator::Priority;
-    /// let receipt = c.send_with_receipt(peer, "roll 4 3".into(), Priority::Interactive).await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use bitcraps_coordinator::{CoordinatorEvent, Priority, TransportCoordinator};
+    /// # let net = bitcraps_transport_mem::MemoryNetwork::new();
+    /// # let node = || {
+    /// #     let key = bitcraps_transport_core::Keypair::generate();
+    /// #     let mem = bitcraps_transport_mem::MemoryTransport::new(&net, key);
+    /// #     TransportCoordinator::builder().transport(std::sync::Arc::new(mem)).build()
+    /// # };
+    /// # let (table, player) = (node()?, node()?);
+    /// # let addr = table.listen(&"memory://0".parse()?).await?;
+    /// # player.connect_to_peer(table.local_peer_id(), vec![addr]).await?;
+    /// let receipt = player
+    ///     .send_with_receipt(table.local_peer_id(), "roll 4 3".into(), Priority::Interactive)
+    ///     .await?;
     /// match receipt.await {
     ///     Ok(()) => println!("the table has it"),
     ///     Err(reason) => println!("not delivered: {reason}"),
@@ -263,14 +319,26 @@ impl TransportCoordinator {
     /// peer, each with the message's id for that peer. `data` is shared, not copied, between
     /// the peers' queues.
     ///
-    /// ```no_run
-    /// # async fn demo(c: bitcraps_coordinator::TransportCoordinator) {
-    /// for (peer, result) in c.broadcast("round 3: come-out roll".into()).await {
-    ///     if let Err(e) = result {
-    ///         eprintln!("{peer}: {e}");
-    ///     }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use bitcraps_coordinator::{CoordinatorEvent, Priority, TransportCoordinator};
+    /// # let net = bitcraps_transport_mem::MemoryNetwork::new();
+    /// # let node = || {
+    /// #     let key = bitcraps_transport_core::Keypair::generate();
+    /// #     let mem = bitcraps_transport_mem::MemoryTransport::new(&net, key);
+    /// #     TransportCoordinator::builder().transport(std::sync::Arc::new(mem)).build()
+    /// # };
+    /// # let (table, player) = (node()?, node()?);
+    /// # let addr = table.listen(&"memory://0".parse()?).await?;
+    /// # player.connect_to_peer(table.local_peer_id(), vec![addr]).await?;
+    /// let results = player.broadcast("round 3: come-out roll".into()).await;
+    /// assert_eq!(results.len(), 1); // the table is the one peer the player knows
+    /// for (peer, result) in results {
+    ///     let id = result?; // accepted: delivered once, or reported undelivered with this id
+    ///     println!("{peer}: queued as {id}");
     /// }
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub async fn broadcast(&self, data: Bytes) -> Vec<(PeerId, Result<MessageId>)> {
         self.broadcast_with(data, Priority::Interactive).await
@@ -410,11 +478,28 @@ impl TransportCoordinator {
     /// message to be acknowledged, then ends every session with a goodbye. Messages still
     /// unfinished then are reported undelivered (events and receipts).
     ///
-    /// ```no_run
-    /// # async fn demo(c: bitcraps_coordinator::TransportCoordinator) {
-    /// let report = c.shutdown(std::time::Duration::from_secs(5)).await;
-    /// assert!(report.flushed || report.unfinished > 0);
-    /// # }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use bitcraps_coordinator::{CoordinatorEvent, Priority, TransportCoordinator};
+    /// # let net = bitcraps_transport_mem::MemoryNetwork::new();
+    /// # let node = || {
+    /// #     let key = bitcraps_transport_core::Keypair::generate();
+    /// #     let mem = bitcraps_transport_mem::MemoryTransport::new(&net, key);
+    /// #     TransportCoordinator::builder().transport(std::sync::Arc::new(mem)).build()
+    /// # };
+    /// # let (table, player) = (node()?, node()?);
+    /// # let addr = table.listen(&"memory://0".parse()?).await?;
+    /// # player.connect_to_peer(table.local_peer_id(), vec![addr]).await?;
+    /// let receipt = player
+    ///     .send_with_receipt(table.local_peer_id(), "cash out".into(), Priority::Interactive)
+    ///     .await?;
+    /// let report = player.shutdown(std::time::Duration::from_secs(5)).await;
+    /// // Everything accepted was acknowledged before the goodbye.
+    /// assert!(report.flushed);
+    /// assert_eq!(report.unfinished, 0);
+    /// assert!(receipt.await.is_ok());
+    /// # Ok(()) }
     /// ```
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         self.shared.closed.store(true, Ordering::Release);

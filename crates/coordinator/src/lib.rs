@@ -5,24 +5,41 @@
 //! route, health checks with adaptive timeouts, two send priorities, per-peer receive rate
 //! limits, concurrent broadcast, a bounded event stream and statistics.
 //!
-//! ```no_run
-//! # async fn demo(tcp: std::sync::Arc<dyn bitcraps_transport_core::Transport>,
-//! #               mem: std::sync::Arc<dyn bitcraps_transport_core::Transport>,
-//! #               peer: bitcraps_transport_core::PeerId) -> Result<(), Box<dyn std::error::Error>> {
+//! A table and a player over the in-process backend (swap in `TcpTransport`, `QuicTransport`,
+//! a BLE transport, ... with no other change: each is an `Arc<dyn Transport>`):
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//!
 //! use bitcraps_coordinator::{CoordinatorEvent, Priority, TransportCoordinator};
-//! let coordinator = TransportCoordinator::builder().transport(tcp).transport(mem).build()?;
-//! let mut events = coordinator.events().expect("taken once");
-//! let bound = coordinator.listen(&"tcp://127.0.0.1:0".parse()?).await?;
-//! coordinator
-//!     .connect_to_peer(peer, vec!["memory://7".parse()?, "tcp://127.0.0.1:8765".parse()?])
+//! use bitcraps_transport_core::Keypair;
+//! use bitcraps_transport_mem::{MemoryNetwork, MemoryTransport};
+//!
+//! let net = MemoryNetwork::new();
+//! let node = || {
+//!     let transport = MemoryTransport::new(&net, Keypair::generate());
+//!     TransportCoordinator::builder().transport(Arc::new(transport)).build()
+//! };
+//! let (table, player) = (node()?, node()?);
+//! let mut events = table.events().expect("taken once");
+//! let bound = table.listen(&"memory://0".parse()?).await?;
+//!
+//! // List several routes, most preferred first, to fail over between them.
+//! player.connect_to_peer(table.local_peer_id(), vec![bound]).await?;
+//! let receipt = player
+//!     .send_with_receipt(table.local_peer_id(), "bet 5 on 7".into(), Priority::Interactive)
 //!     .await?;
-//! coordinator.send_to_peer(peer, "bet 5 on 7".into(), Priority::Interactive).await?;
+//! receipt.await?; // the table's application has it, once
 //! while let Some(event) = events.recv().await {
 //!     if let CoordinatorEvent::DataReceived { peer, data } = event {
 //!         println!("{peer}: {data:?}");
+//!         break;
 //!     }
 //! }
-//! # let _ = bound; Ok(()) }
+//! player.shutdown(std::time::Duration::from_secs(5)).await;
+//! # Ok(()) }
 //! ```
 //!
 //! ## Delivery guarantee

@@ -84,7 +84,7 @@ fn compute() -> Vec<(String, String)> {
 
 /// Reads `name = hex` lines from the ```mesh-test-vectors blocks of docs/protocol.md.
 fn documented() -> Vec<(String, String)> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/protocol.md");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/protocol.md");
     let text = std::fs::read_to_string(path).expect("docs/protocol.md exists");
     let mut out = Vec::new();
     let mut inside = false;

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::{json_lines, next, node, run_json, GUARD};
 use serde_json::Value;
 
-const DOC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cli.md"));
+const DOC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/cli.md"));
 
 /// One documented field: its type text (`string`, `integer or null`, `string, optional`...).
 type Fields = BTreeMap<String, String>;

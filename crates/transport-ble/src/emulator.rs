@@ -1,6 +1,6 @@
 //! Test support (feature `bluez-emulator`, Linux): [`BluezEmulator`] starts the BlueZ
-//! emulator of `tools/bluez-emu` (a Python process implementing `org.bluez` on a private
-//! `dbus-daemon` it starts with `tools/bluez-emu/bus.conf`) and points this process's
+//! emulator in this crate's `bluez-emu/` (a Python process implementing `org.bluez` on a private
+//! `dbus-daemon` it starts with `bluez-emu/bus.conf`) and points this process's
 //! btleplug and bluer at it through `DBUS_SYSTEM_BUS_ADDRESS`.
 //!
 //! The variable is process-wide, so a test binary runs one emulator at a time: use
@@ -64,7 +64,7 @@ impl std::fmt::Debug for BluezEmulator {
 
 /// The emulator's folder in this repository.
 pub fn emulator_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/bluez-emu")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bluez-emu")
 }
 
 fn check(program: &str, args: &[&str], missing: &str) -> Result<(), EmulatorError> {
@@ -94,7 +94,7 @@ impl BluezEmulator {
         check(
             "python3",
             &["-c", "import dbus_fast"],
-            "no python3 with dbus-fast (pip install -r tools/bluez-emu/requirements.txt)",
+            "no python3 with dbus-fast (pip install -r crates/transport-ble/bluez-emu/requirements.txt)",
         )?;
         let dir = emulator_dir();
         let mut child = Command::new("python3")

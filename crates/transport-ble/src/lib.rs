@@ -29,7 +29,7 @@
 //! * `peripheral` (feature `peripheral`, on by default, Linux): the peripheral role on BlueZ
 //!   via bluer.
 //! * `emulator` (feature `bluez-emulator`, Linux): starts the BlueZ emulator of
-//!   `tools/bluez-emu` for tests of both roles without a radio.
+//!   `bluez-emu/` (in this crate) for tests of both roles without a radio.
 //! * [`mesh`]: mesh mode, advertising and scanning at once, with reconnect backoff.
 //! * [`transport`]: [`BleTransport`], the core `Transport` with the Noise channel on each link.
 //! * [`uuids`]: the GATT service and characteristic UUIDs.

@@ -1,5 +1,5 @@
 //! End to end through the real Linux stack without a radio: our btleplug central and our
-//! bluer peripheral, each on its own adapter of the BlueZ emulator (`tools/bluez-emu`),
+//! bluer peripheral, each on its own adapter of the BlueZ emulator (`bluez-emu/` (in this crate)),
 //! speaking real D-Bus to it. Skipped, with a message, where the emulator cannot start.
 
 #![cfg(target_os = "linux")]

@@ -91,7 +91,7 @@ fn a_wrong_version_or_count_is_refused_even_with_a_good_checksum() {
 #[test]
 fn the_document_vector_matches() {
     // docs/protocol.md section 12, the ```ticket-test-vectors block.
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/protocol.md");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/protocol.md");
     let text = std::fs::read_to_string(path).expect("docs/protocol.md");
     let block = text
         .split("```ticket-test-vectors")

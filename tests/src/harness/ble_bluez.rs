@@ -1,5 +1,5 @@
 //! `ble-bluez`: [`BleTransport`] on the real Linux BLE stack without a radio. Every transport
-//! is one adapter of the BlueZ emulator (`tools/bluez-emu`, started once per process, MTU
+//! is one adapter of the BlueZ emulator (`crates/transport-ble/bluez-emu`, started once per process, MTU
 //! 247): a [`DualAdapter`] of our btleplug central and our bluer peripheral on that adapter,
 //! both speaking real D-Bus to the emulator. `listen_addr` is `ble://local`; a listener's
 //! address is its adapter's Bluetooth address, which a dialing central scans for.

@@ -60,7 +60,7 @@ fn compute() -> Vec<(String, String)> {
 
 /// `name = hex` lines of the ```coordinator-test-vectors block of docs/protocol.md.
 fn documented() -> Vec<(String, String)> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/protocol.md");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/protocol.md");
     let text = std::fs::read_to_string(path).expect("docs/protocol.md exists");
     let mut out = Vec::new();
     let mut inside = false;

@@ -185,6 +185,10 @@ impl std::fmt::Display for UndeliveredReason {
     }
 }
 
+/// So a [`Receipt`](crate::Receipt) can be awaited with `?` in a function returning
+/// `Box<dyn Error>` or `anyhow::Result`.
+impl std::error::Error for UndeliveredReason {}
+
 /// Something the application should hear about (turned into a `CoordinatorEvent`).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
