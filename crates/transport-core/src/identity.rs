@@ -50,9 +50,17 @@ pub enum KeyError {
 pub struct PeerId([u8; 32]);
 
 impl PeerId {
-    /// Builds a `PeerId` from a public key's bytes, checking that they are a valid Ed25519 key.
+    /// Builds a `PeerId` from a public key's bytes, checking that they are a valid Ed25519 key
+    /// by the rules of protocol.md section 1: the canonical encoding (y below 2^255 - 19) of a
+    /// point of the curve that is not of small order.
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, KeyError> {
-        VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::InvalidPublicKey)?;
+        if !is_canonical_y(&bytes) {
+            return Err(KeyError::InvalidPublicKey);
+        }
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::InvalidPublicKey)?;
+        if key.is_weak() {
+            return Err(KeyError::InvalidPublicKey);
+        }
         Ok(Self(bytes))
     }
 
@@ -74,6 +82,15 @@ impl PeerId {
         let sig = ed25519_dalek::Signature::from_bytes(signature);
         key.verify_strict(message, &sig).is_ok()
     }
+}
+
+/// True if the y coordinate of an encoded Edwards point (the 255 low bits, little-endian) is
+/// below the field prime 2^255 - 19. The top bit is x's sign and is not part of y.
+fn is_canonical_y(bytes: &[u8; 32]) -> bool {
+    // p = 2^255 - 19: little-endian ed ff .. ff 7f. y >= p only if bytes 1..31 are all ff,
+    // byte 31 (sign bit cleared) is 7f and byte 0 is ed or more.
+    let high = bytes[31] & 0x7f;
+    !(high == 0x7f && bytes[1..31].iter().all(|&b| b == 0xff) && bytes[0] >= 0xed)
 }
 
 impl fmt::Display for PeerId {

@@ -83,6 +83,8 @@ mod error;
 mod event;
 pub mod framing;
 mod identity;
+#[cfg(test)]
+mod identity_vectors;
 mod inbound;
 mod limits;
 pub mod policy;

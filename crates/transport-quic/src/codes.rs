@@ -9,12 +9,15 @@
 //! | `0x03` | the dialer refused the listener's identity | `peer mismatch` |
 //! | `0x10 + id` | refused by a connection limit | `retry_after_ms=<decimal>`, `retry_after_ms=never`, or empty (retry when a connection or handshake ends) |
 //!
-//! Limit ids: `0` total connections, `1` connections per peer, `2` new connections per minute,
-//! `3` failure cooldown, `4` handshakes in flight.
+//! Limit ids are the core's, as in REJECT records and refusal frames: `1` total connections,
+//! `2` connections per peer, `3` new connections per minute, `4` failure cooldown, `5`
+//! handshakes in flight (codes `0x11` to `0x15`).
 
 use std::time::Duration;
 
-use bitcraps_transport_core::{CloseReason, Error, HandshakeError, LimitKind, LimitRejection};
+use bitcraps_transport_core::refusal::limit_from_id;
+use bitcraps_transport_core::secure::record::limit_id;
+use bitcraps_transport_core::{CloseReason, Error, HandshakeError, LimitRejection};
 use quinn::{ConnectionError, VarInt};
 
 /// Graceful close; the reason is the application's.
@@ -43,32 +46,9 @@ pub fn clip_reason(reason: &str) -> &str {
     &reason[..end]
 }
 
-fn limit_id(kind: LimitKind) -> u32 {
-    match kind {
-        LimitKind::TotalConnections => 0,
-        LimitKind::ConnectionsPerPeer => 1,
-        LimitKind::NewConnectionRate => 2,
-        LimitKind::Cooldown => 3,
-        LimitKind::HandshakesInFlight => 4,
-        // A limit added to the core later: the closest meaning.
-        _ => 0,
-    }
-}
-
-fn limit_kind(id: u64) -> Option<LimitKind> {
-    Some(match id {
-        0 => LimitKind::TotalConnections,
-        1 => LimitKind::ConnectionsPerPeer,
-        2 => LimitKind::NewConnectionRate,
-        3 => LimitKind::Cooldown,
-        4 => LimitKind::HandshakesInFlight,
-        _ => return None,
-    })
-}
-
 /// The close code and reason that tell a dialer which limit refused it.
 pub fn encode_limit(rejection: &LimitRejection) -> (VarInt, String) {
-    let code = VarInt::from_u32(CLOSE_LIMIT_BASE + limit_id(rejection.limit));
+    let code = VarInt::from_u32(CLOSE_LIMIT_BASE + u32::from(limit_id(rejection.limit)));
     let reason = match rejection.retry_after {
         None => String::new(),
         Some(Duration::MAX) => "retry_after_ms=never".to_string(),
@@ -80,7 +60,7 @@ pub fn encode_limit(rejection: &LimitRejection) -> (VarInt, String) {
 /// The limit rejection a close code and reason carry, if they carry one.
 pub fn decode_limit(code: VarInt, reason: &[u8]) -> Option<LimitRejection> {
     let id = code.into_inner().checked_sub(u64::from(CLOSE_LIMIT_BASE))?;
-    let limit = limit_kind(id)?;
+    let limit = limit_from_id(u8::try_from(id).ok()?)?;
     let retry_after = match std::str::from_utf8(reason)
         .ok()
         .and_then(|r| r.strip_prefix("retry_after_ms="))
@@ -155,6 +135,7 @@ pub(crate) fn dial_error(error: &ConnectionError) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bitcraps_transport_core::LimitKind;
 
     #[test]
     fn other_quinn_errors_keep_their_type_for_downcasting() {
@@ -168,6 +149,12 @@ mod tests {
 
     #[test]
     fn limit_rejections_round_trip() {
+        // The codes carry the core's limit ids (protocol.md section 7).
+        let per_peer = LimitRejection {
+            limit: LimitKind::ConnectionsPerPeer,
+            retry_after: None,
+        };
+        assert_eq!(encode_limit(&per_peer).0, VarInt::from_u32(0x12));
         for limit in [
             LimitKind::TotalConnections,
             LimitKind::ConnectionsPerPeer,
@@ -187,7 +174,8 @@ mod tests {
     fn other_codes_are_not_limits() {
         assert_eq!(decode_limit(CLOSE_NORMAL, b""), None);
         assert_eq!(decode_limit(CLOSE_ABORT, b"retry_after_ms=5"), None);
-        assert_eq!(decode_limit(VarInt::from_u32(0x15), b""), None);
+        assert_eq!(decode_limit(VarInt::from_u32(0x10), b""), None);
+        assert_eq!(decode_limit(VarInt::from_u32(0x16), b""), None);
         let garbage = decode_limit(VarInt::from_u32(0x11), b"retry_after_ms=x\xff");
         assert_eq!(garbage.map(|r| r.retry_after), Some(None));
     }

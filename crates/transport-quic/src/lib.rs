@@ -14,7 +14,7 @@
 //!   answered `0x01` by the listener once the limits admitted the dialer; then frames of a
 //!   `u32` big-endian length and the payload, both ways.
 //! - Graceful close: FIN both ways, then CONNECTION_CLOSE with code 0 and the reason.
-//!   Limit refusals close with code `0x10 + limit id` (see [`codes`]).
+//!   Limit refusals close with code `0x10 + limit id`, the core's limit ids (see [`codes`]).
 //! - Keep-alive and idle timeout: see [`QuicConfig`].
 //!
 //! ```no_run

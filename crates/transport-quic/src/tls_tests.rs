@@ -164,6 +164,18 @@ impl rustls::server::ResolvesServerCert for ServerCert {
 async fn dial_raw_server(
     cert: Arc<CertifiedKey>,
 ) -> Result<bitcraps_transport_core::Connection, bitcraps_transport_core::Error> {
+    dial_raw_server_expecting(cert, None).await.0
+}
+
+/// [`dial_raw_server`] with the dial expecting `expect`; also returns how the raw server's
+/// handshake ended when it failed (the close the dialer sent).
+async fn dial_raw_server_expecting(
+    cert: Arc<CertifiedKey>,
+    expect: Option<bitcraps_transport_core::PeerId>,
+) -> (
+    Result<bitcraps_transport_core::Connection, bitcraps_transport_core::Error>,
+    Option<quinn::ConnectionError>,
+) {
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
@@ -180,10 +192,18 @@ async fn dial_raw_server(
     .unwrap();
     let addr = endpoint.local_addr().unwrap();
     let serve = endpoint.clone();
+    let (failed_tx, mut failed_rx) = tokio::sync::mpsc::channel(1);
     tokio::spawn(async move {
         while let Some(incoming) = serve.accept().await {
+            let failed_tx = failed_tx.clone();
             tokio::spawn(async move {
-                let conn = incoming.await.ok()?;
+                let conn = match incoming.await {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        let _ = failed_tx.send(e).await;
+                        return None;
+                    }
+                };
                 let (mut send, mut recv) = conn.accept_bi().await.ok()?;
                 let mut first = [0u8; 1];
                 recv.read_exact(&mut first).await.ok()?;
@@ -198,12 +218,46 @@ async fn dial_raw_server(
     let client = server();
     let result = tokio::time::timeout(
         GUARD,
-        client.dial(&bitcraps_transport_core::TransportAddress::Quic(addr), None),
+        client.dial(
+            &bitcraps_transport_core::TransportAddress::Quic(addr),
+            expect,
+        ),
     )
     .await
     .expect("dial hung");
+    let server_failure = if result.is_err() {
+        tokio::time::timeout(GUARD, failed_rx.recv())
+            .await
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
     endpoint.close(0u32.into(), b"");
-    result
+    (result, server_failure)
+}
+
+#[tokio::test]
+async fn a_peer_mismatch_is_the_tls_alert_access_denied_on_the_wire() {
+    // protocol.md section 7: the listener sees CONNECTION_CLOSE with transport error
+    // 0x0100 + 49 (access_denied), not an application close code.
+    let me = Keypair::generate();
+    let (cert, _) = self_signed_certificate(&me).unwrap();
+    let other = Keypair::generate().peer_id();
+    let (result, server) = dial_raw_server_expecting(certified(cert, &me), Some(other)).await;
+    assert!(
+        matches!(
+            result,
+            Err(bitcraps_transport_core::Error::PeerMismatch { .. })
+        ),
+        "{result:?}"
+    );
+    match server {
+        Some(quinn::ConnectionError::ConnectionClosed(close)) => {
+            assert_eq!(u64::from(close.error_code), 0x0131, "{close:?}");
+        }
+        other => panic!("expected a TLS alert close, got {other:?}"),
+    }
 }
 
 /// The dial failed in the TLS handshake (not by a timeout or anything else).
