@@ -7,6 +7,7 @@
 
 mod backends;
 mod demo;
+mod discover;
 mod listen;
 mod mesh;
 mod metrics;
@@ -85,6 +86,8 @@ struct ListenArgs {
     tls: TlsArgs,
     #[command(flatten)]
     mesh: mesh::MeshArgs,
+    #[command(flatten)]
+    discovery: discover::DiscoverArgs,
 }
 
 /// Options of `send`.

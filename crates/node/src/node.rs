@@ -231,6 +231,14 @@ impl Printer {
                 });
             }
             CoordinatorEvent::Lagged { missed } => out.emit(&Event::Lagged { missed }),
+            CoordinatorEvent::PeerDiscovered {
+                peer,
+                routes,
+                source,
+            } => out.emit(&Event::peer_discovered(peer, &routes, source)),
+            CoordinatorEvent::PeerLost { peer, source } => {
+                out.emit(&Event::peer_lost(peer, source));
+            }
             other => tracing::debug!(?other, "unknown coordinator event ignored"),
         }
     }

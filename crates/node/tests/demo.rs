@@ -51,21 +51,27 @@ async fn demo_fails_over_and_back_and_every_bet_is_acknowledged_once() {
             let bet = format!("{name} round {round}: 5 on pass");
             assert_eq!(takes.iter().filter(|t| **t == bet).count(), 1, "{bet}");
         }
-        let stats = said
-            .iter()
-            .filter(|e| e["name"] == "stats")
-            .filter_map(|e| e["text"].as_str())
-            .find(|t| t.starts_with(&format!("{name}:")))
-            .unwrap_or_else(|| panic!("no stats for {name}"));
-        for field in [
-            "sent 5 ",
-            "acknowledged 5 ",
-            "undelivered 0 ",
-            "received_by_table 5 ",
+        let stats = of_kind(&run.events, "player_stats")
+            .into_iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no player_stats for {name}"));
+        for (field, want) in [
+            ("sent", 5),
+            ("acknowledged", 5),
+            ("undelivered", 0),
+            ("received_by_table", 5),
         ] {
-            assert!(stats.contains(field), "{name}: {stats}");
+            assert_eq!(stats[field], want, "{name}.{field}: {stats}");
         }
+        let changes = if name == "dave" { 2 } else { 0 };
+        assert_eq!(stats["route_changes"], changes, "{name}: {stats}");
+        assert!(
+            stats["rtt_max_ms"].as_f64().expect("a number")
+                >= stats["rtt_mean_ms"].as_f64().expect("a number"),
+            "{stats}"
+        );
     }
+    assert_eq!(of_kind(&run.events, "player_stats").len(), 4);
     assert_eq!(takes.len(), 20, "{takes:?}");
 
     // Human mode says the same things readably.
@@ -80,7 +86,7 @@ async fn demo_fails_over_and_back_and_every_bet_is_acknowledged_once() {
         "breaker",
         "rolls",
         "stats:",
-        "acknowledged 5",
+        "acknowledged 5 undelivered 0",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }

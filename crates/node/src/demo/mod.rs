@@ -4,7 +4,7 @@
 //! relay that can go dark) with TCP as his second route. Every bet carries a delivery receipt.
 //! After round 2 dave's QUIC route goes dark; his coordinator notices by itself, fails over to
 //! TCP and its breaker for QUIC opens; the route comes back, the breaker closes and traffic
-//! switches back. A stats line per player closes the run.
+//! switches back. A typed `player_stats` event per player closes the run.
 //!
 //! Players learn the table through a [`Ticket`] handed over in process: the seam where
 //! discovery will plug in is [`table_ticket`].
@@ -209,13 +209,13 @@ async fn play(out: Output) -> Result<()> {
         let my_routes = player_routes(&ticket, kind, &relay_addr);
         c.connect_to_peer(table_id, my_routes).await?;
         said(peer, name, format!("sits at the table over {kind}"));
-        players.push((name, c, changes, Tally::default()));
+        players.push((name, kind, c, changes, Tally::default()));
     }
     drop(miles_tx);
 
     let mut dice = 0xB17C_4A95_D1CE_0007_u64;
     for round in 1..=ROUNDS {
-        for (name, c, _, tally) in &mut players {
+        for (name, _, c, _, tally) in &mut players {
             let bet = Bytes::from(format!("{name} round {round}: 5 on pass"));
             let started = Instant::now();
             tally.sent += 1;
@@ -290,26 +290,25 @@ async fn play(out: Output) -> Result<()> {
     said(table_id, "table", "closes the table".into());
     out.note("\nstats:");
     let stats = table.stats();
-    for (name, c, changes, tally) in &players {
+    for (name, kind, c, changes, tally) in &players {
         let peer = c.local_peer_id();
-        let delivered = stats
+        let received_by_table = stats
             .per_peer
             .iter()
             .find(|p| p.peer == peer)
             .map_or(0, |p| p.delivered);
-        let mean = tally.total_rtt.as_secs_f64() * 1e3 / tally.acknowledged.max(1) as f64;
-        said(
-            peer,
-            "stats",
-            format!(
-                "{name}: sent {} acknowledged {} undelivered {} received_by_table {delivered} route_changes {} rtt_mean_ms {mean:.1} rtt_max_ms {:.1}",
-                tally.sent,
-                tally.acknowledged,
-                tally.undelivered,
-                changes.load(std::sync::atomic::Ordering::Relaxed),
-                tally.max_rtt.as_secs_f64() * 1e3
-            ),
-        );
+        out.emit(&Event::PlayerStats {
+            name: (*name).to_string(),
+            peer_id: peer.to_string(),
+            transport: (*kind).to_string(),
+            sent: tally.sent,
+            acknowledged: tally.acknowledged,
+            undelivered: tally.undelivered,
+            received_by_table,
+            route_changes: changes.load(std::sync::atomic::Ordering::Relaxed),
+            rtt_mean_ms: tally.total_rtt.as_secs_f64() * 1e3 / tally.acknowledged.max(1) as f64,
+            rtt_max_ms: tally.max_rtt.as_secs_f64() * 1e3,
+        });
         ensure!(tally.acknowledged == u64::from(ROUNDS), "{name} lost bets");
         c.shutdown(Duration::from_secs(5)).await;
     }
