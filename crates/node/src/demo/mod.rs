@@ -9,7 +9,9 @@
 //! Players learn the table through a [`Ticket`] handed over in process: the seam where
 //! discovery will plug in is [`table_ticket`].
 
+mod live;
 mod proxy;
+mod report;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,7 +29,9 @@ use bitcraps_transport_ws::WebSocketTransport;
 use tokio::sync::mpsc;
 
 use crate::output::{Event, Output};
+use live::LiveView;
 use proxy::Blackhole;
+use report::Report;
 
 /// The whole demo must finish within this (a guard against hangs, not a measurement).
 const GUARD: Duration = Duration::from_secs(50);
@@ -120,13 +124,30 @@ fn player_routes(ticket: &Ticket, kind: &str, relay: &TransportAddress) -> Vec<T
 }
 
 /// Runs the demo.
+/// With readable output on a terminal the run is shown as a live view; otherwise as lines.
 pub(crate) async fn run(out: Output) -> Result<()> {
-    tokio::time::timeout(GUARD, play(out))
+    use std::io::IsTerminal;
+    let view = if !out.is_json() && std::io::stdout().is_terminal() {
+        LiveView::start()
+            .map_err(|e| tracing::warn!(error = %e, "no live view; plain lines instead"))
+            .ok()
+    } else {
+        None
+    };
+    let report = match &view {
+        Some(v) => Report::live(out, v.state()),
+        None => Report::lines(out),
+    };
+    let result = tokio::time::timeout(GUARD, play(report))
         .await
-        .context("the demo did not finish in time")?
+        .context("the demo did not finish in time");
+    if let Some(view) = view {
+        view.finish();
+    }
+    result?
 }
 
-async fn play(out: Output) -> Result<()> {
+async fn play(out: Report) -> Result<()> {
     let radio = SimRadio::new(SimConfig::default());
     let table = coordinator(&["ble", "tcp", "ws", "quic"], [1; 32], &radio)?;
     let table_id = table.local_peer_id();
@@ -138,7 +159,7 @@ async fn play(out: Output) -> Result<()> {
         "quic://127.0.0.1:0",
     ] {
         let bound = table.listen(&addr.parse()?).await?;
-        out.emit(&Event::Listening {
+        out.emit(Event::Listening {
             address: bound.to_string(),
             peer_id: table_id.to_string(),
         });
@@ -152,7 +173,7 @@ async fn play(out: Output) -> Result<()> {
     let relay_addr = TransportAddress::Quic(relay.addr());
     let ticket = table_ticket(table_id, routes)?;
     let said = |peer: PeerId, name: &str, text: String| {
-        out.emit(&Event::Said {
+        out.emit(Event::Said {
             peer_id: peer.to_string(),
             name: name.to_string(),
             text,
@@ -182,14 +203,14 @@ async fn play(out: Output) -> Result<()> {
         };
         let c = coordinator(kinds, [10 + seat as u8; 32], &radio)?;
         let mut events = c.events().context("player events")?;
-        let (peer, tx) = (c.local_peer_id(), miles_tx.clone());
+        let (peer, tx, report) = (c.local_peer_id(), miles_tx.clone(), out.clone());
         let changes = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = changes.clone();
         tokio::spawn(async move {
             while let Some(e) = events.recv().await {
                 match e {
                     CoordinatorEvent::RouteChanged { from, to, .. } => {
-                        out.emit(&Event::route_changed(peer, from.as_ref(), &to));
+                        report.emit(Event::route_changed(peer, from.as_ref(), &to));
                         // The first route (from none) is the connect, not a change.
                         if from.is_some() {
                             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -197,7 +218,7 @@ async fn play(out: Output) -> Result<()> {
                         }
                     }
                     CoordinatorEvent::Breaker { route, state, .. } => {
-                        out.emit(&Event::breaker(peer, &route, state));
+                        report.emit(Event::breaker(peer, &route, state));
                         if matches!(state, BreakerState::Open { .. }) {
                             let _ = tx.send(Milestone::BreakerOpen(route)).await;
                         }
@@ -207,7 +228,12 @@ async fn play(out: Output) -> Result<()> {
             }
         });
         let my_routes = player_routes(&ticket, kind, &relay_addr);
+        let first = my_routes
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         c.connect_to_peer(table_id, my_routes).await?;
+        out.seat(name, kind, peer.to_string(), first);
         said(peer, name, format!("sits at the table over {kind}"));
         players.push((name, kind, c, changes, Tally::default()));
     }
@@ -222,7 +248,9 @@ async fn play(out: Output) -> Result<()> {
             let receipt = c
                 .send_with_receipt(table_id, bet, Priority::Interactive)
                 .await?;
-            match receipt.await {
+            let outcome = receipt.await;
+            out.receipt(name, outcome.is_ok().then(|| started.elapsed()));
+            match outcome {
                 Ok(()) => {
                     tally.acknowledged += 1;
                     let rtt = started.elapsed();
@@ -297,7 +325,7 @@ async fn play(out: Output) -> Result<()> {
             .iter()
             .find(|p| p.peer == peer)
             .map_or(0, |p| p.delivered);
-        out.emit(&Event::PlayerStats {
+        out.emit(Event::PlayerStats {
             name: (*name).to_string(),
             peer_id: peer.to_string(),
             transport: (*kind).to_string(),
@@ -343,6 +371,6 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_table_fails_over_and_back_and_plays_to_the_end() {
-        play(Output::discard()).await.unwrap();
+        play(Report::lines(Output::discard())).await.unwrap();
     }
 }

@@ -7,7 +7,8 @@ fn short(peer_id: &str) -> &str {
     &peer_id[..peer_id.len().min(8)]
 }
 
-pub(super) fn human(event: &Event) -> String {
+/// The readable line of `event`.
+pub(crate) fn human(event: &Event) -> String {
     match event {
         Event::Listening { address, peer_id } => format!("listening on {address} as {peer_id}"),
         Event::Relaying { address, peer_id } => {
