@@ -6,9 +6,11 @@
 //! TCP and its breaker for QUIC opens; the route comes back, the breaker closes and traffic
 //! switches back. A typed `player_stats` event per player closes the run.
 //!
-//! Players learn the table through a [`Ticket`] handed over in process: the seam where
-//! discovery will plug in is [`table_ticket`].
+//! Players find the table by discovery ([`find`]): the table announces its [`Ticket`] over
+//! mDNS on the loopback interface, and each player dials the routes it heard, expecting the
+//! announced peer id.
 
+mod find;
 mod live;
 mod proxy;
 mod report;
@@ -95,8 +97,7 @@ fn coordinator(kinds: &[&str], key: [u8; 32], radio: &SimRadio) -> Result<Transp
     Ok(b.build()?)
 }
 
-/// The table's ticket: its peer id and its routes. Today it is handed to the players in
-/// process; discovery will publish it instead (and players will pick it up from there).
+/// The table's ticket: its peer id and its routes, as it announces them.
 fn table_ticket(peer: PeerId, routes: Vec<TransportAddress>) -> Result<Ticket> {
     Ok(Ticket::new(peer, routes)?)
 }
@@ -171,7 +172,9 @@ async fn play(out: Report) -> Result<()> {
         .context("quic address")?;
     let relay = Blackhole::start(quic).await?;
     let relay_addr = TransportAddress::Quic(relay.addr());
-    let ticket = table_ticket(table_id, routes)?;
+    let service_type = find::service_type();
+    let announcement =
+        find::Announcement::start(&table, &table_ticket(table_id, routes)?, &service_type)?;
     let said = |peer: PeerId, name: &str, text: String| {
         out.emit(Event::Said {
             peer_id: peer.to_string(),
@@ -227,12 +230,22 @@ async fn play(out: Report) -> Result<()> {
                 }
             }
         });
+        let ticket = find::find_table(&c, &service_type).await?;
+        said(
+            peer,
+            name,
+            format!(
+                "finds the table {} over mdns ({} routes)",
+                ticket.peer(),
+                ticket.routes().len()
+            ),
+        );
         let my_routes = player_routes(&ticket, kind, &relay_addr);
         let first = my_routes
             .first()
             .map(ToString::to_string)
             .unwrap_or_default();
-        c.connect_to_peer(table_id, my_routes).await?;
+        c.connect_to_peer(ticket.peer(), my_routes).await?;
         out.seat(name, kind, peer.to_string(), first);
         said(peer, name, format!("sits at the table over {kind}"));
         players.push((name, kind, c, changes, Tally::default()));
@@ -316,6 +329,7 @@ async fn play(out: Report) -> Result<()> {
     }
 
     said(table_id, "table", "closes the table".into());
+    announcement.withdraw().await;
     out.note("\nstats:");
     let stats = table.stats();
     for (name, kind, c, changes, tally) in &players {
