@@ -140,3 +140,76 @@ async fn two_listeners_find_each_other_and_exchange_messages_with_no_address_typ
         check(e, &common, &events);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_discover_finds_a_listener_and_a_missing_one_is_a_clear_error() {
+    let ty = format!("_bcs{:04x}._udp.local.", std::process::id() & 0xffff);
+    let mut a = discovering(&ty).await;
+    let flags = [
+        "--discover-service",
+        &ty,
+        "--discover-interface",
+        "loopback",
+    ];
+    let mut args = vec!["send", "--discover", "--message", "bet 4 on 10"];
+    args.extend(flags);
+    let sent = common::run_json(&args).await;
+    assert!(sent.success, "{}", sent.stderr);
+    let found = common::of_kind(&sent.events, "peer_discovered");
+    assert_eq!(found.len(), 1, "{:?}", sent.events);
+    assert_eq!(found[0]["peer_id"], a.peer_id.as_str());
+    assert_eq!(found[0]["routes"], serde_json::json!([a.address.clone()]));
+    let summary = common::of_kind(&sent.events, "summary");
+    assert_eq!(summary.len(), 1, "{:?}", sent.events);
+    assert_eq!(summary[0]["peer_id"], a.peer_id.as_str());
+    assert_eq!(summary[0]["messages"], 1);
+    a.wait_for("the message", |e| {
+        e["event"] == "message" && e["text"] == "bet 4 on 10"
+    })
+    .await;
+
+    // Looking for a peer nobody announces (a valid id of a fresh key no node runs with)
+    // gives a clear error once the wait is over.
+    let nobody = bitcraps_transport_core::Keypair::generate()
+        .peer_id()
+        .to_string();
+    let mut args = vec!["send", "--discover", "--peer", &nobody, "--wait-ms", "1000"];
+    args.extend(["--message", "x"]);
+    args.extend(flags);
+    let missing = common::run_json(&args).await;
+    assert!(!missing.success);
+    let errors = common::of_kind(&missing.events, "error");
+    assert_eq!(errors.len(), 1, "{:?}", missing.events);
+    let text = errors[0]["error"].as_str().expect("error text");
+    assert!(
+        text.contains(&format!("peer {nobody} heard over mDNS")),
+        "{text}"
+    );
+
+    // Discovery settings without --discover would do nothing: refused.
+    let peer = a.peer_id.clone();
+    let target = [
+        a.address.as_str(),
+        "--peer",
+        peer.as_str(),
+        "--message",
+        "x",
+    ];
+    for extra in [
+        &["--wait-ms", "5"][..],
+        &["--discover-interface", "loopback"][..],
+    ] {
+        let mut args = vec!["send"];
+        args.extend(target);
+        args.extend(extra);
+        let refused = common::run_json(&args).await;
+        assert!(!refused.success, "{extra:?}");
+        assert!(refused.stderr.contains("need"), "{}", refused.stderr);
+    }
+
+    let (common, events) = documented();
+    for e in sent.events.iter().chain(&missing.events) {
+        check(e, &common, &events);
+    }
+    a.interrupt().await;
+}
