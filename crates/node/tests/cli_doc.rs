@@ -1,8 +1,9 @@
-//! docs/cli.md against the real binary: every command and option `--help` lists is documented,
-//! and every JSON line printed by `listen` (with `--metrics`), `send`, a failing `send`, a
-//! malformed ticket and `demo` is a documented event with exactly the documented fields, of the
-//! documented types. The doc's event tables are parsed by `common::doc` (see "How to add an
-//! event" there); `tests/discovery.rs` checks the discovery events with it too.
+//! docs/cli.md against the real binary: every command and option `--help` lists is
+//! documented, and every JSON line printed by `listen` (with `--metrics` and `--discover`),
+//! `send`, `send --discover`, a failing `send`, a malformed ticket and `demo` is a documented
+//! event with exactly the documented fields, of the documented types. The doc's event tables
+//! are parsed by `common::doc` (see "How to add an event" there); `tests/discovery.rs` holds
+//! its events (`peer_lost`, `delivered`...) against the doc with it too.
 
 #![cfg(unix)]
 
@@ -32,6 +33,14 @@ async fn every_json_line_printed_is_documented() {
     let (common, events) = documented();
     let mut printed: Vec<Value> = Vec::new();
 
+    // Discovery on a service type of this test's own, on the loopback interface only.
+    let ty = format!("_bcd{:04x}._udp.local.", std::process::id() & 0xffff);
+    let discover = [
+        "--discover-service",
+        &ty,
+        "--discover-interface",
+        "loopback",
+    ];
     let mut listener = node()
         .args([
             "--json",
@@ -40,7 +49,8 @@ async fn every_json_line_printed_is_documented() {
             "--metrics",
             "127.0.0.1:0",
         ])
-        .args(["--reconnect-grace-ms", "500"])
+        .args(["--reconnect-grace-ms", "500", "--discover"])
+        .args(discover)
         .spawn()
         .expect("spawn listen");
     let mut lines = json_lines(&mut listener);
@@ -58,6 +68,11 @@ async fn every_json_line_printed_is_documented() {
     let sent = run_json(&["send", &address, "--peer", &peer_id, "--count", "3"]).await;
     assert!(sent.success, "{}", sent.stderr);
     printed.extend(sent.events);
+    let mut args = vec!["send", "--discover", "--message", "found you"];
+    args.extend(discover);
+    let found = run_json(&args).await;
+    assert!(found.success, "{}", found.stderr);
+    printed.extend(found.events);
     let failed = run_json(&[
         "send",
         "tcp://127.0.0.1:1",
@@ -112,6 +127,7 @@ async fn every_json_line_printed_is_documented() {
         "listening",
         "ticket",
         "metrics",
+        "peer_discovered",
         "connected",
         "message",
         "disconnected",
