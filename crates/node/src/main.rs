@@ -49,7 +49,8 @@ enum Command {
     /// identity, send messages, wait until all are acknowledged, close and report throughput.
     Send(SendArgs),
     /// Run a dice table of four in-process players over BLE (simulated), TCP, WebSocket and
-    /// QUIC, with a failover and switch-back, then print stats.
+    /// QUIC, who find it by mDNS discovery on loopback, with a failover and switch-back, then
+    /// print stats (a live view when stdout is a terminal).
     Demo,
 }
 
