@@ -196,7 +196,7 @@ async fn play(out: Report) -> Result<()> {
         }
     });
 
-    let mut players = Vec::new();
+    let (mut seated, mut players) = (Vec::new(), Vec::new());
     let (miles_tx, mut milestones) = mpsc::channel::<Milestone>(64);
     for (seat, (name, kind)) in PLAYERS.into_iter().enumerate() {
         let kinds: &[&str] = if kind == "quic" {
@@ -230,7 +230,16 @@ async fn play(out: Report) -> Result<()> {
                 }
             }
         });
-        let ticket = find::find_table(&c, &service_type).await?;
+        // Every player looks for the table at once.
+        let finding = tokio::spawn({
+            let (c, ty) = (c.clone(), service_type.clone());
+            async move { find::find_table(&c, &ty).await }
+        });
+        seated.push((name, kind, c, changes, finding));
+    }
+    for (name, kind, c, changes, finding) in seated {
+        let peer = c.local_peer_id();
+        let ticket = finding.await.context("the search for the table")??;
         said(
             peer,
             name,
