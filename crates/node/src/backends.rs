@@ -10,7 +10,6 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 use bitcraps_transport_core::secure::LocalIdentity;
 use bitcraps_transport_core::{ChannelConfig, Keypair, SharedLimiter, Transport, TransportAddress};
-use bitcraps_transport_mem::{MemoryNetwork, MemoryTransport};
 use bitcraps_transport_quic::{QuicConfig, QuicTransport};
 use bitcraps_transport_tcp::TcpTransport;
 use bitcraps_transport_udp::{UdpConfig, UdpTransport};
@@ -23,11 +22,6 @@ use crate::tls::{ws_config, TlsArgs};
 pub(crate) struct Backends {
     transports: Vec<Arc<dyn Transport>>,
     identity: Arc<LocalIdentity>,
-    // Read only by `with_memory`, which only tests use since the demo moved to the coordinator.
-    #[cfg_attr(not(test), allow(dead_code))]
-    channel: ChannelConfig,
-    #[cfg_attr(not(test), allow(dead_code))]
-    limiter: SharedLimiter,
 }
 
 impl std::fmt::Debug for Backends {
@@ -84,21 +78,7 @@ impl Backends {
         Ok(Self {
             transports,
             identity,
-            channel,
-            limiter,
         })
-    }
-
-    /// Adds the in-memory backend on `network` (tests; in-process only).
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn with_memory(mut self, network: &MemoryNetwork) -> Self {
-        self.transports.push(Arc::new(MemoryTransport::with_limiter(
-            network,
-            self.identity.clone(),
-            self.channel.clone(),
-            self.limiter.clone(),
-        )));
-        self
     }
 
     /// The transport that serves `addr`: the first whose `supports()` accepts it.
@@ -196,8 +176,6 @@ mod tests {
         let err = err.to_string();
         assert!(err.contains("memory"), "{err}");
         assert!(err.contains("supported: tcp"), "{err}");
-        let b = b.with_memory(&MemoryNetwork::new());
-        assert_eq!(b.for_address(&addr).unwrap().kind(), TransportKind::Memory);
     }
 
     #[test]
@@ -231,7 +209,8 @@ mod tests {
 
     #[test]
     fn every_backend_shares_the_identity() {
-        let b = backends().with_memory(&MemoryNetwork::new());
+        let b = backends();
+        assert!(b.transports.len() >= 4);
         assert!(b
             .transports
             .iter()

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use bitcraps_coordinator::CoordinatorConfig;
+use bitcraps_coordinator::{CoordinatorConfig, Priority};
 use bitcraps_transport_core::{
-    ConnectionLimits, SharedLimiter, Ticket, TransportAddress, MAX_TICKET_ROUTES,
+    ConnectionLimits, PeerId, SharedLimiter, Ticket, TransportAddress, MAX_TICKET_ROUTES,
 };
 use tokio::sync::mpsc;
 
@@ -22,6 +22,8 @@ pub(crate) const CONTROL_HELP: &str = "\
 Control input (a test and operations affordance): each line on stdin is a command.
   close ADDR   stop the listener bound to ADDR (as printed by `listening`) and close the
                connections it accepted; their peers fail over to another address.
+  send ID TEXT send TEXT to the connected peer ID (64 hex digits) with a receipt: a
+               `delivered` event once its application has it (or `undelivered`).
 End of input is not a shutdown: the node keeps serving until Ctrl-C or SIGTERM.";
 
 /// How long the shutdown waits for queued messages to be acknowledged.
@@ -92,7 +94,8 @@ pub(crate) async fn run(args: ListenArgs, out: Output) -> Result<()> {
     }
     // One line with the identity and every bound address, for `send --ticket`.
     let routes: Vec<TransportAddress> = bound.iter().take(MAX_TICKET_ROUTES).cloned().collect();
-    if let Ok(ticket) = Ticket::new(peer_id, routes) {
+    let ticket = Ticket::new(peer_id, routes);
+    if let Ok(ticket) = &ticket {
         out.emit(&Event::Ticket {
             peer_id: peer_id.to_string(),
             ticket: ticket.to_string(),
@@ -107,6 +110,14 @@ pub(crate) async fn run(args: ListenArgs, out: Output) -> Result<()> {
         args.mesh.link(mesh, out).await?;
     }
     let pump = Pump::start(&node, events, out, args.echo);
+    // Discovery starts once the pump prints its events: no `peer_discovered` is missed.
+    let discovery = match &ticket {
+        Ok(ticket) => args.discovery.start(&coordinator, ticket)?,
+        Err(e) if args.discovery.discover => {
+            anyhow::bail!("--discover needs a ticket of the bound routes: {e}")
+        }
+        Err(_) => None,
+    };
     let mut control = control_lines();
 
     let reason = loop {
@@ -119,6 +130,10 @@ pub(crate) async fn run(args: ListenArgs, out: Output) -> Result<()> {
     out.emit(&Event::ShuttingDown {
         reason: reason.to_string(),
     });
+    // The goodbye first, so peers drop this node from their discovery tables at once.
+    if let Some(discovery) = discovery {
+        discovery.shutdown().await;
+    }
     let peers = coordinator.stats().per_peer;
     let report = coordinator.shutdown(SHUTDOWN_DEADLINE).await;
     tracing::debug!(?report, "shutdown");
@@ -148,9 +163,53 @@ async fn on_control(node: &Node, out: Output, line: &str) {
             },
             Err(e) => out.emit(&control_error(format!("close {addr}: {e}"))),
         },
+        (Some("send"), Some(peer), Some(_)) => match peer.parse::<PeerId>() {
+            Ok(peer) => {
+                send_with_receipt(node, out, peer, send_text(line).to_string()).await;
+            }
+            Err(e) => out.emit(&control_error(format!("send {peer}: {e}"))),
+        },
         _ => out.emit(&control_error(format!(
-            "unknown control command {line:?} (expected: close ADDR)"
+            "unknown control command {line:?} (expected: close ADDR, or send ID TEXT)"
         ))),
+    }
+}
+
+/// The text of a `send ID TEXT` line: everything after the peer id, as typed.
+fn send_text(line: &str) -> &str {
+    let mut rest = line.trim_start();
+    for _ in 0..2 {
+        rest = rest
+            .split_once(char::is_whitespace)
+            .map_or("", |(_, tail)| tail.trim_start());
+    }
+    rest
+}
+
+/// Sends `text` to `peer` with a receipt; a task waits for it and prints `delivered` (a
+/// message not delivered is reported by the coordinator's `undelivered` event instead).
+async fn send_with_receipt(node: &Node, out: Output, peer: PeerId, text: String) {
+    let data = bytes::Bytes::from(text.into_bytes());
+    let bytes = data.len();
+    match node
+        .coordinator
+        .send_with_receipt(peer, data, Priority::Interactive)
+        .await
+    {
+        Ok(receipt) => {
+            tokio::spawn(async move {
+                let id = receipt.id().0;
+                match receipt.await {
+                    Ok(()) => out.emit(&Event::Delivered {
+                        peer_id: peer.to_string(),
+                        id,
+                        bytes,
+                    }),
+                    Err(reason) => tracing::debug!(%peer, id, %reason, "not delivered"),
+                }
+            });
+        }
+        Err(e) => out.emit(&Event::coordinator_error(Some(peer), None, &e)),
     }
 }
 
@@ -218,6 +277,13 @@ impl Signals {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_send_text_is_the_rest_of_the_line() {
+        assert_eq!(send_text("send abc hello  world "), "hello  world ");
+        assert_eq!(send_text("  send\tabc\t x"), "x");
+        assert_eq!(send_text("send abc"), "");
+    }
 
     #[test]
     fn the_grace_is_dial_timeout_plus_health_interval() {

@@ -7,6 +7,7 @@
 
 mod backends;
 mod demo;
+mod discover;
 mod listen;
 mod mesh;
 mod metrics;
@@ -48,7 +49,8 @@ enum Command {
     /// identity, send messages, wait until all are acknowledged, close and report throughput.
     Send(SendArgs),
     /// Run a dice table of four in-process players over BLE (simulated), TCP, WebSocket and
-    /// QUIC, with a failover and switch-back, then print stats.
+    /// QUIC, who find it by mDNS discovery on loopback, with a failover and switch-back, then
+    /// print stats (a live view when stdout is a terminal).
     Demo,
 }
 
@@ -85,18 +87,21 @@ struct ListenArgs {
     tls: TlsArgs,
     #[command(flatten)]
     mesh: mesh::MeshArgs,
+    #[command(flatten)]
+    discovery: discover::DiscoverArgs,
 }
 
 /// Options of `send`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("payload").required(true).args(["message", "count"])))]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["addrs", "ticket"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["addrs", "ticket", "discover"])))]
 struct SendArgs {
     /// The peer's addresses (its routes), most preferred first, e.g. tcp://127.0.0.1:8765
     /// (with --peer), or give a --ticket instead.
     #[arg(value_name = "ADDR", requires = "peer")]
     addrs: Vec<TransportAddress>,
-    /// The peer id (64 hex digits) the remote must prove.
+    /// The peer id (64 hex digits) the remote must prove (with --discover: the one to look
+    /// for, instead of the first node heard).
     #[arg(long, value_name = "ID", conflicts_with = "ticket")]
     peer: Option<PeerId>,
     /// The peer's ticket, as `listen` prints it (its peer id and routes in one line).
@@ -125,19 +130,27 @@ struct SendArgs {
     /// Dial and handshake timeout, and how long the final flush may take, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     timeout_ms: u64,
+    /// With --discover: how long to look for a node, in milliseconds (default 10000).
+    #[arg(long, value_name = "MS")]
+    wait_ms: Option<u64>,
     #[command(flatten)]
     tls: TlsArgs,
     #[command(flatten)]
     mesh: mesh::MeshArgs,
+    #[command(flatten)]
+    discovery: discover::DiscoverArgs,
 }
 
 impl SendArgs {
-    /// The peer and its routes, from the ticket or from the addresses and `--peer`.
+    /// The peer and its routes, from the ticket or from the addresses and `--peer` (with
+    /// `--discover` they are found at run time instead).
     fn target(&self) -> Result<(PeerId, Vec<TransportAddress>)> {
         match (&self.ticket, self.peer) {
             (Some(t), _) => Ok((t.peer(), t.routes().to_vec())),
             (None, Some(peer)) if !self.addrs.is_empty() => Ok((peer, self.addrs.clone())),
-            _ => anyhow::bail!("give the peer's addresses with --peer, or its --ticket"),
+            _ => {
+                anyhow::bail!("give the peer's addresses with --peer, its --ticket, or --discover")
+            }
         }
     }
 }
@@ -298,6 +311,27 @@ mod tests {
             "c.pem",
         ];
         assert!(Cli::try_parse_from(lonely).is_err());
+    }
+
+    #[test]
+    fn send_takes_discover_instead_of_a_target() {
+        let parse = |args: &[&str]| {
+            let mut v = vec!["bitcraps-node", "send"];
+            v.extend_from_slice(args);
+            Cli::try_parse_from(v)
+        };
+        let cli = parse(&["--discover", "--message", "hi", "--wait-ms", "500"]).unwrap();
+        let Command::Send(args) = cli.command else {
+            panic!("not send")
+        };
+        assert!(args.discovery.discover && args.peer.is_none());
+        assert_eq!(args.wait_ms, Some(500));
+        // No target at all, or a wait without --discover, is a usage error.
+        assert!(parse(&["--message", "hi"]).is_err());
+        let peer = Keypair::generate().peer_id().to_string();
+        let typed = ["tcp://127.0.0.1:1", "--peer", &peer, "--message", "hi"];
+        assert!(parse(&typed).is_ok());
+        assert!(parse(&["--discover", "--peer", &peer, "--count", "2"]).is_ok());
     }
 
     #[test]

@@ -44,6 +44,16 @@ impl Node {
         Ok(Self { coordinator })
     }
 
+    /// A coordinator over every backend, with `config` (routes not known in advance).
+    pub(crate) fn build_all(backends: &Backends, config: CoordinatorConfig) -> Result<Self> {
+        let mut builder = TransportCoordinator::builder().config(config);
+        for transport in backends.transports() {
+            builder = builder.transport(transport);
+        }
+        let coordinator = builder.build().context("build the coordinator")?;
+        Ok(Self { coordinator })
+    }
+
     /// Prints the coordinator's counters: per listener, per transport, and per peer from
     /// `peers` (taken before the peers were shut down).
     pub(crate) fn print_stats(&self, out: Output, peers: &[bitcraps_coordinator::PeerStats]) {
@@ -231,6 +241,14 @@ impl Printer {
                 });
             }
             CoordinatorEvent::Lagged { missed } => out.emit(&Event::Lagged { missed }),
+            CoordinatorEvent::PeerDiscovered {
+                peer,
+                routes,
+                source,
+            } => out.emit(&Event::peer_discovered(peer, &routes, source)),
+            CoordinatorEvent::PeerLost { peer, source } => {
+                out.emit(&Event::peer_lost(peer, source));
+            }
             other => tracing::debug!(?other, "unknown coordinator event ignored"),
         }
     }

@@ -3,7 +3,10 @@
 //! expected identity; send one message or N numbered ones (optionally paced); then shut down
 //! gracefully: exit 0 only once every message was acknowledged by the peer's application and
 //! every connection closed cleanly. Otherwise it exits non-zero and says how many messages
-//! were not delivered and why; any failure is reported with its typed error.
+//! were not delivered and why; any failure is reported with its typed error. With
+//! `--discover` the peer and its routes are not typed: the first node heard over mDNS (or the
+//! one `--peer` names) is taken, on its announced routes, and its announced id is proven by
+//! the handshake.
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
@@ -22,12 +25,23 @@ use crate::{channel_config, load_key, Reported, SendArgs};
 
 /// Payload bytes allocated at once for `--count` messages; messages are sliced out of it.
 const CHUNK_BYTES: usize = 256 * 1024;
+/// How long `--discover` looks for a node unless `--wait-ms` says otherwise.
+const DISCOVER_WAIT_MS: u64 = 10_000;
 /// The byte the `--count` payloads are padded with after their index.
 const PAD: u8 = b'.';
 
 /// Runs `send`.
 pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
-    let (peer, addrs) = args.target()?;
+    // The peer and its routes, unless they are to be discovered.
+    args.discovery.check()?;
+    if args.wait_ms.is_some() && !args.discovery.discover {
+        anyhow::bail!("--wait-ms needs --discover");
+    }
+    let known = if args.discovery.discover {
+        None
+    } else {
+        Some(args.target()?)
+    };
     let keypair = load_key(args.key.as_deref())?;
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
     let mut backends = Backends::new(
@@ -36,10 +50,17 @@ pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
         SharedLimiter::new(ConnectionLimits::default()),
         &args.tls,
     )?;
-    let mesh = args.mesh.start(&mut backends, &addrs)?;
+    let given = known
+        .as_ref()
+        .map_or(&[][..], |(_, addrs)| addrs.as_slice());
+    let mesh = args.mesh.start(&mut backends, given)?;
     let mut config = CoordinatorConfig::default();
     config.dial_timeout = timeout;
-    let node = Node::build(&backends, &addrs, config)?;
+    let node = match &known {
+        Some((_, addrs)) => Node::build(&backends, addrs, config)?,
+        // Whatever routes are announced: every backend.
+        None => Node::build_all(&backends, config)?,
+    };
     let coordinator = node.coordinator.clone();
     let events = coordinator.events().context("the event stream")?;
     if let Some(mesh) = &mesh {
@@ -47,6 +68,20 @@ pub(crate) async fn run(args: SendArgs, out: Output) -> Result<()> {
     }
     let pump = Pump::start(&node, events, out, false);
     let tally = pump.tally.clone();
+    let (peer, addrs) = match known {
+        Some(target) => target,
+        None => {
+            let wait = Duration::from_millis(args.wait_ms.unwrap_or(DISCOVER_WAIT_MS));
+            match args.discovery.find(&coordinator, args.peer, wait).await {
+                Ok(found) => found,
+                Err(e) => {
+                    coordinator.shutdown(Duration::ZERO).await;
+                    pump.stop_now().await;
+                    return Err(e);
+                }
+            }
+        }
+    };
 
     let connected = coordinator.connect_to_peer(peer, addrs).await;
     let sender = match connected.and_then(|()| coordinator.peer_sender(peer)) {

@@ -1,111 +1,19 @@
-//! docs/cli.md against the real binary: every command and option `--help` lists is documented,
-//! and every JSON line printed by `listen` (with `--metrics`), `send`, a failing `send`, a
-//! malformed ticket and `demo` is a documented event with exactly the documented fields, of the
-//! documented types. The doc's event tables are parsed here (see "How to add an event" there).
+//! docs/cli.md against the real binary: every command and option `--help` lists is
+//! documented, and every JSON line printed by `listen` (with `--metrics` and `--discover`),
+//! `send`, `send --discover`, a failing `send`, a malformed ticket and `demo` is a documented
+//! event with exactly the documented fields, of the documented types. The doc's event tables
+//! are parsed by `common::doc` (see "How to add an event" there); `tests/discovery.rs` holds
+//! its events (`peer_lost`, `delivered`...) against the doc with it too.
 
 #![cfg(unix)]
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
+use common::doc::{check, documented, section, type_fits, DOC};
 use common::{json_lines, next, node, run_json, GUARD};
 use serde_json::Value;
-
-const DOC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/cli.md"));
-
-/// One documented field: its type text (`string`, `integer or null`, `string, optional`...).
-type Fields = BTreeMap<String, String>;
-
-/// The doc's `## Name` section (up to the next `## `).
-fn section(name: &str) -> &'static str {
-    let start = DOC
-        .find(&format!("\n## {name}\n"))
-        .unwrap_or_else(|| panic!("docs/cli.md has no ## {name}"));
-    let body = &DOC[start + name.len() + 5..];
-    &body[..body.find("\n## ").unwrap_or(body.len())]
-}
-
-/// The rows of the first table in `text`: first cell (backticks off) to second cell.
-fn table(text: &str) -> Fields {
-    text.lines()
-        .skip_while(|l| !l.starts_with("| "))
-        .take_while(|l| l.starts_with('|'))
-        .filter(|l| l.starts_with("| `"))
-        .map(|l| {
-            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
-            (cells[1].trim_matches('`').to_string(), cells[2].to_string())
-        })
-        .collect()
-}
-
-/// The common fields and every event's own fields, from the `## Events` section.
-fn documented() -> (Fields, BTreeMap<String, Fields>) {
-    let events = section("Events");
-    let common = table(events);
-    let mut out = BTreeMap::new();
-    for part in events.split("\n### `").skip(1) {
-        let (name, rest) = part.split_once("`\n").expect("### `name` heading");
-        assert!(
-            out.insert(name.to_string(), table(rest)).is_none(),
-            "{name} twice"
-        );
-    }
-    (common, out)
-}
-
-/// True if `value` is of the documented type.
-fn type_fits(ty: &str, value: &Value) -> bool {
-    let base = ty.trim_end_matches(", optional");
-    let (base, nullable) = match base.strip_suffix(" or null") {
-        Some(b) => (b, true),
-        None => (base, false),
-    };
-    if value.is_null() {
-        return nullable;
-    }
-    match base {
-        "string" => value.is_string(),
-        "integer" => value.is_u64() || value.is_i64(),
-        "number" => value.is_number(),
-        "array of integers" => value
-            .as_array()
-            .is_some_and(|a| a.iter().all(|v| v.is_u64())),
-        other => panic!("docs/cli.md: unknown type {other:?}"),
-    }
-}
-
-/// Checks one printed event against the doc; returns its name.
-fn check(event: &Value, common: &Fields, events: &BTreeMap<String, Fields>) -> String {
-    let obj = event
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {event}"));
-    let name = obj["event"].as_str().expect("an event name").to_string();
-    let own = events
-        .get(&name)
-        .unwrap_or_else(|| panic!("event {name:?} is not in docs/cli.md: {event}"));
-    let all: Fields = common
-        .iter()
-        .chain(own)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    for (key, value) in obj {
-        let ty = all
-            .get(key)
-            .unwrap_or_else(|| panic!("{name}: field {key:?} is not in docs/cli.md: {event}"));
-        assert!(type_fits(ty, value), "{name}.{key} is not {ty}: {event}");
-    }
-    for (key, ty) in &all {
-        if !ty.ends_with(", optional") {
-            assert!(
-                obj.contains_key(key),
-                "{name}: documented {key:?} missing: {event}"
-            );
-        }
-    }
-    assert_eq!(obj["v"], 1, "schema version: {event}");
-    name
-}
 
 #[test]
 fn the_doc_tables_parse() {
@@ -125,6 +33,14 @@ async fn every_json_line_printed_is_documented() {
     let (common, events) = documented();
     let mut printed: Vec<Value> = Vec::new();
 
+    // Discovery on a service type of this test's own, on the loopback interface only.
+    let ty = format!("_bcd{:04x}._udp.local.", std::process::id() & 0xffff);
+    let discover = [
+        "--discover-service",
+        &ty,
+        "--discover-interface",
+        "loopback",
+    ];
     let mut listener = node()
         .args([
             "--json",
@@ -133,7 +49,8 @@ async fn every_json_line_printed_is_documented() {
             "--metrics",
             "127.0.0.1:0",
         ])
-        .args(["--reconnect-grace-ms", "500"])
+        .args(["--reconnect-grace-ms", "500", "--discover"])
+        .args(discover)
         .spawn()
         .expect("spawn listen");
     let mut lines = json_lines(&mut listener);
@@ -151,6 +68,11 @@ async fn every_json_line_printed_is_documented() {
     let sent = run_json(&["send", &address, "--peer", &peer_id, "--count", "3"]).await;
     assert!(sent.success, "{}", sent.stderr);
     printed.extend(sent.events);
+    let mut args = vec!["send", "--discover", "--message", "found you"];
+    args.extend(discover);
+    let found = run_json(&args).await;
+    assert!(found.success, "{}", found.stderr);
+    printed.extend(found.events);
     let failed = run_json(&[
         "send",
         "tcp://127.0.0.1:1",
@@ -205,12 +127,14 @@ async fn every_json_line_printed_is_documented() {
         "listening",
         "ticket",
         "metrics",
+        "peer_discovered",
         "connected",
         "message",
         "disconnected",
         "summary",
         "error",
         "said",
+        "player_stats",
         "route_changed",
         "breaker",
         "listener_stats",

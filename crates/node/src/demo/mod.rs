@@ -4,12 +4,16 @@
 //! relay that can go dark) with TCP as his second route. Every bet carries a delivery receipt.
 //! After round 2 dave's QUIC route goes dark; his coordinator notices by itself, fails over to
 //! TCP and its breaker for QUIC opens; the route comes back, the breaker closes and traffic
-//! switches back. A stats line per player closes the run.
+//! switches back. A typed `player_stats` event per player closes the run.
 //!
-//! Players learn the table through a [`Ticket`] handed over in process: the seam where
-//! discovery will plug in is [`table_ticket`].
+//! Players find the table by discovery ([`find`]): the table announces its [`Ticket`] over
+//! mDNS on the loopback interface, and each player dials the routes it heard, expecting the
+//! announced peer id.
 
+mod find;
+mod live;
 mod proxy;
+mod report;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,7 +31,9 @@ use bitcraps_transport_ws::WebSocketTransport;
 use tokio::sync::mpsc;
 
 use crate::output::{Event, Output};
+use live::LiveView;
 use proxy::Blackhole;
+use report::Report;
 
 /// The whole demo must finish within this (a guard against hangs, not a measurement).
 const GUARD: Duration = Duration::from_secs(50);
@@ -91,8 +97,7 @@ fn coordinator(kinds: &[&str], key: [u8; 32], radio: &SimRadio) -> Result<Transp
     Ok(b.build()?)
 }
 
-/// The table's ticket: its peer id and its routes. Today it is handed to the players in
-/// process; discovery will publish it instead (and players will pick it up from there).
+/// The table's ticket: its peer id and its routes, as it announces them.
 fn table_ticket(peer: PeerId, routes: Vec<TransportAddress>) -> Result<Ticket> {
     Ok(Ticket::new(peer, routes)?)
 }
@@ -120,13 +125,30 @@ fn player_routes(ticket: &Ticket, kind: &str, relay: &TransportAddress) -> Vec<T
 }
 
 /// Runs the demo.
+/// With readable output on a terminal the run is shown as a live view; otherwise as lines.
 pub(crate) async fn run(out: Output) -> Result<()> {
-    tokio::time::timeout(GUARD, play(out))
+    use std::io::IsTerminal;
+    let view = if !out.is_json() && std::io::stdout().is_terminal() {
+        LiveView::start()
+            .map_err(|e| tracing::warn!(error = %e, "no live view; plain lines instead"))
+            .ok()
+    } else {
+        None
+    };
+    let report = match &view {
+        Some(v) => Report::live(out, v.state()),
+        None => Report::lines(out),
+    };
+    let result = tokio::time::timeout(GUARD, play(report))
         .await
-        .context("the demo did not finish in time")?
+        .context("the demo did not finish in time");
+    if let Some(view) = view {
+        view.finish();
+    }
+    result?
 }
 
-async fn play(out: Output) -> Result<()> {
+async fn play(out: Report) -> Result<()> {
     let radio = SimRadio::new(SimConfig::default());
     let table = coordinator(&["ble", "tcp", "ws", "quic"], [1; 32], &radio)?;
     let table_id = table.local_peer_id();
@@ -138,7 +160,7 @@ async fn play(out: Output) -> Result<()> {
         "quic://127.0.0.1:0",
     ] {
         let bound = table.listen(&addr.parse()?).await?;
-        out.emit(&Event::Listening {
+        out.emit(Event::Listening {
             address: bound.to_string(),
             peer_id: table_id.to_string(),
         });
@@ -150,9 +172,11 @@ async fn play(out: Output) -> Result<()> {
         .context("quic address")?;
     let relay = Blackhole::start(quic).await?;
     let relay_addr = TransportAddress::Quic(relay.addr());
-    let ticket = table_ticket(table_id, routes)?;
+    let service_type = find::service_type();
+    let announcement =
+        find::Announcement::start(&table, &table_ticket(table_id, routes)?, &service_type)?;
     let said = |peer: PeerId, name: &str, text: String| {
-        out.emit(&Event::Said {
+        out.emit(Event::Said {
             peer_id: peer.to_string(),
             name: name.to_string(),
             text,
@@ -172,7 +196,7 @@ async fn play(out: Output) -> Result<()> {
         }
     });
 
-    let mut players = Vec::new();
+    let (mut seated, mut players) = (Vec::new(), Vec::new());
     let (miles_tx, mut milestones) = mpsc::channel::<Milestone>(64);
     for (seat, (name, kind)) in PLAYERS.into_iter().enumerate() {
         let kinds: &[&str] = if kind == "quic" {
@@ -182,14 +206,14 @@ async fn play(out: Output) -> Result<()> {
         };
         let c = coordinator(kinds, [10 + seat as u8; 32], &radio)?;
         let mut events = c.events().context("player events")?;
-        let (peer, tx) = (c.local_peer_id(), miles_tx.clone());
+        let (peer, tx, report) = (c.local_peer_id(), miles_tx.clone(), out.clone());
         let changes = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = changes.clone();
         tokio::spawn(async move {
             while let Some(e) = events.recv().await {
                 match e {
                     CoordinatorEvent::RouteChanged { from, to, .. } => {
-                        out.emit(&Event::route_changed(peer, from.as_ref(), &to));
+                        report.emit(Event::route_changed(peer, from.as_ref(), &to));
                         // The first route (from none) is the connect, not a change.
                         if from.is_some() {
                             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -197,7 +221,7 @@ async fn play(out: Output) -> Result<()> {
                         }
                     }
                     CoordinatorEvent::Breaker { route, state, .. } => {
-                        out.emit(&Event::breaker(peer, &route, state));
+                        report.emit(Event::breaker(peer, &route, state));
                         if matches!(state, BreakerState::Open { .. }) {
                             let _ = tx.send(Milestone::BreakerOpen(route)).await;
                         }
@@ -206,23 +230,49 @@ async fn play(out: Output) -> Result<()> {
                 }
             }
         });
+        // Every player looks for the table at once.
+        let finding = tokio::spawn({
+            let (c, ty) = (c.clone(), service_type.clone());
+            async move { find::find_table(&c, &ty).await }
+        });
+        seated.push((name, kind, c, changes, finding));
+    }
+    for (name, kind, c, changes, finding) in seated {
+        let peer = c.local_peer_id();
+        let ticket = finding.await.context("the search for the table")??;
+        said(
+            peer,
+            name,
+            format!(
+                "finds the table {} over mdns ({} routes)",
+                ticket.peer(),
+                ticket.routes().len()
+            ),
+        );
         let my_routes = player_routes(&ticket, kind, &relay_addr);
-        c.connect_to_peer(table_id, my_routes).await?;
+        let first = my_routes
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        c.connect_to_peer(ticket.peer(), my_routes).await?;
+        out.seat(name, kind, peer.to_string(), first);
         said(peer, name, format!("sits at the table over {kind}"));
-        players.push((name, c, changes, Tally::default()));
+        players.push((name, kind, c, changes, Tally::default()));
     }
     drop(miles_tx);
 
     let mut dice = 0xB17C_4A95_D1CE_0007_u64;
     for round in 1..=ROUNDS {
-        for (name, c, _, tally) in &mut players {
+        for (name, _, c, _, tally) in &mut players {
             let bet = Bytes::from(format!("{name} round {round}: 5 on pass"));
             let started = Instant::now();
             tally.sent += 1;
             let receipt = c
                 .send_with_receipt(table_id, bet, Priority::Interactive)
                 .await?;
-            match receipt.await {
+            let outcome = receipt.await;
+            out.receipt(name, outcome.is_ok().then(|| started.elapsed()));
+            match outcome {
                 Ok(()) => {
                     tally.acknowledged += 1;
                     let rtt = started.elapsed();
@@ -288,28 +338,28 @@ async fn play(out: Output) -> Result<()> {
     }
 
     said(table_id, "table", "closes the table".into());
+    announcement.withdraw().await;
     out.note("\nstats:");
     let stats = table.stats();
-    for (name, c, changes, tally) in &players {
+    for (name, kind, c, changes, tally) in &players {
         let peer = c.local_peer_id();
-        let delivered = stats
+        let received_by_table = stats
             .per_peer
             .iter()
             .find(|p| p.peer == peer)
             .map_or(0, |p| p.delivered);
-        let mean = tally.total_rtt.as_secs_f64() * 1e3 / tally.acknowledged.max(1) as f64;
-        said(
-            peer,
-            "stats",
-            format!(
-                "{name}: sent {} acknowledged {} undelivered {} received_by_table {delivered} route_changes {} rtt_mean_ms {mean:.1} rtt_max_ms {:.1}",
-                tally.sent,
-                tally.acknowledged,
-                tally.undelivered,
-                changes.load(std::sync::atomic::Ordering::Relaxed),
-                tally.max_rtt.as_secs_f64() * 1e3
-            ),
-        );
+        out.emit(Event::PlayerStats {
+            name: (*name).to_string(),
+            peer_id: peer.to_string(),
+            transport: (*kind).to_string(),
+            sent: tally.sent,
+            acknowledged: tally.acknowledged,
+            undelivered: tally.undelivered,
+            received_by_table,
+            route_changes: changes.load(std::sync::atomic::Ordering::Relaxed),
+            rtt_mean_ms: tally.total_rtt.as_secs_f64() * 1e3 / tally.acknowledged.max(1) as f64,
+            rtt_max_ms: tally.max_rtt.as_secs_f64() * 1e3,
+        });
         ensure!(tally.acknowledged == u64::from(ROUNDS), "{name} lost bets");
         c.shutdown(Duration::from_secs(5)).await;
     }
@@ -344,6 +394,6 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_table_fails_over_and_back_and_plays_to_the_end() {
-        play(Output::discard()).await.unwrap();
+        play(Report::lines(Output::discard())).await.unwrap();
     }
 }

@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use bitcraps_coordinator::{BreakerState, CoordinatorError, TransportStats};
-use bitcraps_transport_core::{
-    ConnectionStats, Error, ListenerStats, PeerId, TransportAddress, TransportKind,
-};
+use bitcraps_coordinator::{BreakerState, CoordinatorError, DiscoverySource, TransportStats};
+use bitcraps_transport_core::{Error, ListenerStats, PeerId, TransportAddress, TransportKind};
 use serde::Serialize;
 
 /// Characters of a message's text shown in a `message` event.
@@ -75,18 +73,18 @@ pub(crate) enum Event {
         name: String,
         text: String,
     },
-    /// A connection's counters.
-    // Raw connections' stats: unused since the demo moved to the coordinator.
-    #[allow(dead_code)]
-    ConnectionStats {
+    /// One demo player's tally at the end of the run.
+    PlayerStats {
         name: String,
         peer_id: String,
-        address: String,
-        messages_sent: u64,
-        messages_received: u64,
-        bytes_sent: u64,
-        bytes_received: u64,
-        age_ms: u128,
+        transport: String,
+        sent: u64,
+        acknowledged: u64,
+        undelivered: u64,
+        received_by_table: u64,
+        route_changes: u64,
+        rtt_mean_ms: f64,
+        rtt_max_ms: f64,
     },
     /// A listener's counters.
     ListenerStats {
@@ -127,6 +125,23 @@ pub(crate) enum Event {
         packets_received: u64,
         connections: usize,
         errors: u64,
+    },
+    /// Discovery found a peer (or its routes changed); not proven until a handshake does.
+    PeerDiscovered {
+        peer_id: String,
+        routes: Vec<String>,
+        source: &'static str,
+    },
+    /// A discovered peer is no longer announced (its connections are not touched).
+    PeerLost {
+        peer_id: String,
+        source: &'static str,
+    },
+    /// A message sent with the `send PEER TEXT` control line reached the peer's application.
+    Delivered {
+        peer_id: String,
+        id: u64,
+        bytes: usize,
     },
     /// The coordinator's counters for one peer at exit.
     PeerStats {
@@ -174,23 +189,24 @@ impl Event {
         }
     }
 
-    /// A `connection_stats` event.
-    #[allow(dead_code)]
-    pub(crate) fn connection_stats(
-        name: &str,
+    /// A `peer_discovered` event.
+    pub(crate) fn peer_discovered(
         peer: PeerId,
-        address: &TransportAddress,
-        stats: ConnectionStats,
+        routes: &[TransportAddress],
+        source: DiscoverySource,
     ) -> Self {
-        Self::ConnectionStats {
-            name: name.to_string(),
+        Self::PeerDiscovered {
             peer_id: peer.to_string(),
-            address: address.to_string(),
-            messages_sent: stats.messages_sent,
-            messages_received: stats.messages_received,
-            bytes_sent: stats.bytes_sent,
-            bytes_received: stats.bytes_received,
-            age_ms: stats.age.as_millis(),
+            routes: routes.iter().map(ToString::to_string).collect(),
+            source: source.as_str(),
+        }
+    }
+
+    /// A `peer_lost` event.
+    pub(crate) fn peer_lost(peer: PeerId, source: DiscoverySource) -> Self {
+        Self::PeerLost {
+            peer_id: peer.to_string(),
+            source: source.as_str(),
         }
     }
 

@@ -7,7 +7,8 @@ fn short(peer_id: &str) -> &str {
     &peer_id[..peer_id.len().min(8)]
 }
 
-pub(super) fn human(event: &Event) -> String {
+/// The readable line of `event`.
+pub(crate) fn human(event: &Event) -> String {
     match event {
         Event::Listening { address, peer_id } => format!("listening on {address} as {peer_id}"),
         Event::Relaying { address, peer_id } => {
@@ -79,20 +80,41 @@ pub(super) fn human(event: &Event) -> String {
             name,
             text,
         } => format!("{} {name:>7}: {text}", short(peer_id)),
-        Event::ConnectionStats {
+        Event::PlayerStats {
             name,
             peer_id,
-            address,
-            messages_sent,
-            messages_received,
-            bytes_sent,
-            bytes_received,
-            age_ms,
+            transport,
+            sent,
+            acknowledged,
+            undelivered,
+            received_by_table,
+            route_changes,
+            rtt_mean_ms,
+            rtt_max_ms,
         } => format!(
-            "  {name:<14} {} {address:<24} sent {messages_sent:>3} msgs / {bytes_sent:>5} B, \
-             received {messages_received:>3} msgs / {bytes_received:>5} B, age {age_ms} ms",
+            "  {name:<6} {} over {transport:<4} sent {sent} acknowledged {acknowledged} \
+             undelivered {undelivered} received by the table {received_by_table}, \
+             {route_changes} route changes, rtt mean {rtt_mean_ms:.1} ms max {rtt_max_ms:.1} ms",
             short(peer_id)
         ),
+        Event::PeerDiscovered {
+            peer_id,
+            routes,
+            source,
+        } => format!(
+            "[{}] discovered over {source}: {} ({peer_id})",
+            short(peer_id),
+            routes.join(" ")
+        ),
+        Event::PeerLost { peer_id, source } => {
+            format!("[{}] no longer announced over {source}", short(peer_id))
+        }
+        Event::Delivered { peer_id, id, bytes } => {
+            format!(
+                "[{}] message {id} ({bytes} bytes) delivered",
+                short(peer_id)
+            )
+        }
         Event::ListenerStats {
             address,
             accepted,

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 pub(crate) use event::{coordinator_error_kind, error_kind, Event};
-use human::human;
+pub(crate) use human::human;
 
 /// The version of the JSON event schema (docs/cli.md), printed as `"v"` in every event. It
 /// changes when a field is removed or changes meaning; new events and new fields keep it.

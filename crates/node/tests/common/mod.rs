@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod doc;
+
 use std::process::Stdio;
 use std::time::Duration;
 
