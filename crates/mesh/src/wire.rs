@@ -81,7 +81,7 @@ pub fn neighbours_payload(peers: &[PeerId]) -> Bytes {
 
 /// Decodes a neighbour list payload: whole 32-byte valid keys, at most [`MAX_NEIGHBOURS`].
 pub fn parse_neighbours(payload: &[u8]) -> Result<Vec<PeerId>, DecodeError> {
-    if payload.len() % 32 != 0 || payload.len() / 32 > MAX_NEIGHBOURS {
+    if !payload.len().is_multiple_of(32) || payload.len() / 32 > MAX_NEIGHBOURS {
         return Err(DecodeError::NeighbourList(payload.len()));
     }
     payload

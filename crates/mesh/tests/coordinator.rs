@@ -120,7 +120,7 @@ async fn pump(
     let mut n = 0u64;
     while let Some(Outgoing::Message(m)) = from.recv().await {
         n += 1;
-        if n % every == 0 {
+        if n.is_multiple_of(every) {
             lost.fetch_add(1, Ordering::Relaxed);
         } else {
             to.deliver(m).await;
@@ -193,13 +193,13 @@ async fn two_hops(lossy: bool) {
         if let CoordinatorEvent::DataReceived { peer, data } = next_event(&mut ec).await {
             assert_eq!(peer, a.id(), "the sender is proven by the mesh signatures");
             let i: u32 = std::str::from_utf8(&data[..6]).unwrap().parse().unwrap();
-            let lane = usize::from(i % 3 != 0);
+            let lane = usize::from(!i.is_multiple_of(3));
             assert_eq!(
                 i, next[lane],
                 "lane {lane}: duplicated, lost or out of order"
             );
             next[lane] += 1;
-            while next[lane] < N && (next[lane] % 3 != 0) != (lane == 1) {
+            while next[lane] < N && next[lane].is_multiple_of(3) == (lane == 1) {
                 next[lane] += 1;
             }
             got += 1;

@@ -256,7 +256,7 @@ mod tests {
         OutMsg {
             id: MessageId(id),
             payload: Bytes::from(vec![0; len]),
-            receipt: id % 2 == 0,
+            receipt: id.is_multiple_of(2),
         }
     }
 
