@@ -3,7 +3,7 @@
 //! counters are atomics, and the state flags live in a `watch` channel.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -19,6 +19,21 @@ pub enum Outgoing {
     Message(Bytes),
     /// Flush what came before, send a close with this reason, and stop writing.
     Close(String),
+}
+
+/// What travels on the receive queue: one message, or the messages of one batch record, with
+/// the budget they were charged.
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    pub(crate) messages: Delivered,
+    pub(crate) cost: u32,
+}
+
+/// The messages of one [`Delivery`].
+#[derive(Debug)]
+pub(crate) enum Delivered {
+    One(Bytes),
+    Many(std::vec::IntoIter<Bytes>),
 }
 
 const REMOTE_CLOSED: u8 = 1;
@@ -40,6 +55,9 @@ pub(crate) struct Shared {
     close_reason: Mutex<Option<CloseReason>>,
     failure: Mutex<Option<Error>>,
     failure_taken: AtomicBool,
+    /// True once a close was queued: senders enqueue under the read lock and `close` sets it
+    /// under the write lock, so no message can be queued behind the close.
+    pub(crate) close_queued: RwLock<bool>,
     budget: Semaphore,
     budget_total: usize,
 }
@@ -55,6 +73,14 @@ impl std::fmt::Debug for Shared {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(crate) fn lock_read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(crate) fn lock_write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Shared {
@@ -73,6 +99,7 @@ impl Shared {
             close_reason: Mutex::new(None),
             failure: Mutex::new(None),
             failure_taken: AtomicBool::new(false),
+            close_queued: RwLock::new(false),
             budget: Semaphore::new(budget_total),
             budget_total,
         }
@@ -82,8 +109,8 @@ impl Shared {
         len.clamp(1, self.budget_total) as u32
     }
 
-    pub(crate) fn release_budget(&self, len: usize) {
-        self.budget.add_permits(self.cost(len) as usize);
+    pub(crate) fn release_budget(&self, cost: u32) {
+        self.budget.add_permits(cost as usize);
     }
 
     fn set_flag(&self, flag: u8) {
@@ -175,12 +202,12 @@ pub struct ConnectionIo {
 /// the application's byte budget or queue is full.
 #[derive(Debug, Clone)]
 pub struct IncomingSender {
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Delivery>,
     shared: std::sync::Arc<Shared>,
 }
 
 impl IncomingSender {
-    pub(crate) fn new(tx: mpsc::Sender<Bytes>, shared: std::sync::Arc<Shared>) -> Self {
+    pub(crate) fn new(tx: mpsc::Sender<Delivery>, shared: std::sync::Arc<Shared>) -> Self {
         Self { tx, shared }
     }
 
@@ -189,25 +216,57 @@ impl IncomingSender {
     /// is still seen).
     pub async fn deliver(&self, message: Bytes) -> bool {
         let len = message.len();
+        let cost = self.shared.cost(len);
+        self.push(Delivered::One(message), 1, len, cost).await
+    }
+
+    /// Delivers `messages` in order as one queue item: one budget acquisition and one queue
+    /// operation for all of them. Same contract as [`IncomingSender::deliver`].
+    pub async fn deliver_many(&self, messages: Vec<Bytes>) -> bool {
+        match messages.len() {
+            0 => return !self.tx.is_closed(),
+            1 => {
+                let Some(message) = messages.into_iter().next() else {
+                    return false;
+                };
+                return self.deliver(message).await;
+            }
+            _ => {}
+        }
+        let len: usize = messages.iter().map(Bytes::len).sum();
+        let cost: u64 = messages
+            .iter()
+            .map(|m| u64::from(self.shared.cost(m.len())))
+            .sum();
+        let cost = cost.min(self.shared.budget_total as u64) as u32;
+        let count = messages.len() as u64;
+        self.push(Delivered::Many(messages.into_iter()), count, len, cost)
+            .await
+    }
+
+    async fn push(&self, messages: Delivered, count: u64, len: usize, cost: u32) -> bool {
         self.shared
             .messages_received
-            .fetch_add(1, Ordering::Relaxed);
+            .fetch_add(count, Ordering::Relaxed);
         self.shared
             .bytes_received
             .fetch_add(len as u64, Ordering::Relaxed);
-        let cost = self.shared.cost(len);
-        let permit = tokio::select! {
-            permit = self.shared.budget.acquire_many(cost) => permit,
-            _ = self.tx.closed() => return false,
-        };
-        match permit {
+        // Fast path: budget free now, no waiting machinery.
+        match self.shared.budget.try_acquire_many(cost) {
             Ok(p) => p.forget(),
-            Err(_) => return false,
+            Err(tokio::sync::TryAcquireError::Closed) => return false,
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                let permit = tokio::select! {
+                    permit = self.shared.budget.acquire_many(cost) => permit,
+                    _ = self.tx.closed() => return false,
+                };
+                match permit {
+                    Ok(p) => p.forget(),
+                    Err(_) => return false,
+                }
+            }
         }
-        if self.tx.send(message).await.is_err() {
-            return false;
-        }
-        true
+        self.tx.send(Delivery { messages, cost }).await.is_ok()
     }
 
     /// True once the application dropped its receiver.
@@ -239,7 +298,14 @@ impl LinkHandle {
 
     /// Counts one message written to the link.
     pub fn record_sent(&self, bytes: usize) {
-        self.shared.messages_sent.fetch_add(1, Ordering::Relaxed);
+        self.record_sent_many(1, bytes);
+    }
+
+    /// Counts `messages` messages of `bytes` payload bytes in all written to the link.
+    pub fn record_sent_many(&self, messages: u64, bytes: usize) {
+        self.shared
+            .messages_sent
+            .fetch_add(messages, Ordering::Relaxed);
         self.shared
             .bytes_sent
             .fetch_add(bytes as u64, Ordering::Relaxed);

@@ -9,6 +9,7 @@
 //! | `0x02` | CLOSE | UTF-8 reason, at most 256 bytes |
 //! | `0x03` | ACCEPT | empty: the responder admitted the connection |
 //! | `0x04` | REJECT | limit id (1 byte), retry-after in ms (u32 BE, `0xFFFFFFFF` = unknown), UTF-8 text |
+//! | `0x05` | BATCH | at least one entry: `u16` BE length, then that many bytes of one whole message |
 //!
 //! On a stream, each record is framed as `u32` BE length then the Noise ciphertext; nonces are
 //! implicit counters per direction, starting at 0 (the responder's ACCEPT/REJECT is its nonce 0).
@@ -35,24 +36,79 @@ pub const MAX_CHUNK: usize = MAX_RECORD_PLAINTEXT - 1;
 /// Longest close reason sent (longer ones are cut at a character boundary).
 pub const MAX_CLOSE_REASON: usize = 256;
 
-/// Record kind: the last (or only) chunk of a message.
-pub const KIND_DATA: u8 = 0x00;
-/// Record kind: a chunk with more to follow.
-pub const KIND_DATA_MORE: u8 = 0x01;
-/// Record kind: close, with a reason.
-pub const KIND_CLOSE: u8 = 0x02;
-/// Record kind: the responder admitted the connection.
-pub const KIND_ACCEPT: u8 = 0x03;
-/// Record kind: the responder refused the connection (a limit).
-pub const KIND_REJECT: u8 = 0x04;
+/// The kind byte of a record (see the table in the module docs and `docs/protocol.md` §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RecordKind {
+    /// The last (or only) chunk of a message.
+    Data = 0x00,
+    /// A chunk with more to follow.
+    DataMore = 0x01,
+    /// Close, with a reason.
+    Close = 0x02,
+    /// The responder admitted the connection.
+    Accept = 0x03,
+    /// The responder refused the connection (a limit).
+    Reject = 0x04,
+    /// Several whole messages, each `u16` BE length then its bytes (see [`super::batch`]).
+    Batch = 0x05,
+}
+
+impl RecordKind {
+    /// The kind's byte on the wire.
+    pub const fn byte(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind with this byte; [`ProtocolError::UnknownRecord`] for any other byte.
+    pub fn from_byte(byte: u8) -> Result<Self, ProtocolError> {
+        Ok(match byte {
+            0x00 => Self::Data,
+            0x01 => Self::DataMore,
+            0x02 => Self::Close,
+            0x03 => Self::Accept,
+            0x04 => Self::Reject,
+            0x05 => Self::Batch,
+            other => return Err(ProtocolError::UnknownRecord(other)),
+        })
+    }
+}
+
+impl TryFrom<u8> for RecordKind {
+    type Error = ProtocolError;
+
+    fn try_from(byte: u8) -> Result<Self, ProtocolError> {
+        Self::from_byte(byte)
+    }
+}
+
+/// Record kind byte: the last (or only) chunk of a message.
+pub const KIND_DATA: u8 = RecordKind::Data.byte();
+/// Record kind byte: a chunk with more to follow.
+pub const KIND_DATA_MORE: u8 = RecordKind::DataMore.byte();
+/// Record kind byte: close, with a reason.
+pub const KIND_CLOSE: u8 = RecordKind::Close.byte();
+/// Record kind byte: the responder admitted the connection.
+pub const KIND_ACCEPT: u8 = RecordKind::Accept.byte();
+/// Record kind byte: the responder refused the connection (a limit).
+pub const KIND_REJECT: u8 = RecordKind::Reject.byte();
+/// Record kind byte: several whole messages in one record.
+pub const KIND_BATCH: u8 = RecordKind::Batch.byte();
 
 /// One decrypted record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    /// The kind byte.
+    /// The kind byte (a [`RecordKind`] on streams; datagram backends add kinds of their own).
     pub kind: u8,
     /// The body after the kind byte.
     pub body: Bytes,
+}
+
+impl Record {
+    /// The record's kind, or [`ProtocolError::UnknownRecord`].
+    pub fn record_kind(&self) -> Result<RecordKind, ProtocolError> {
+        RecordKind::from_byte(self.kind)
+    }
 }
 
 /// The wire id of a limit in a REJECT record.
@@ -158,15 +214,34 @@ impl RecordSealer {
         if body.len() > MAX_CHUNK {
             return Err(ProtocolError::MessageTooLarge { max: MAX_CHUNK });
         }
+        let start = self.begin(kind, body.len(), out)?;
+        out.put_slice(body);
+        self.finish(start, out)
+    }
+
+    /// Starts a record of `kind` whose body (`body_len` bytes, at most [`MAX_CHUNK`]) the caller
+    /// appends to `out` next; [`RecordSealer::finish`] then encrypts it. Returns where the
+    /// plaintext starts.
+    pub(crate) fn begin(
+        &mut self,
+        kind: u8,
+        body_len: usize,
+        out: &mut BytesMut,
+    ) -> Result<usize, ProtocolError> {
+        debug_assert!(body_len <= MAX_CHUNK);
         if self.nonce == u64::MAX {
             return Err(exhausted());
         }
-        let plain_len = 1 + body.len();
+        let plain_len = 1 + body_len;
         out.reserve(4 + plain_len + TAG_LEN);
         out.put_u32((plain_len + TAG_LEN) as u32);
         let start = out.len();
         out.put_u8(kind);
-        out.put_slice(body);
+        Ok(start)
+    }
+
+    /// Encrypts the plaintext appended since [`RecordSealer::begin`] returned `start`.
+    pub(crate) fn finish(&mut self, start: usize, out: &mut BytesMut) -> Result<(), ProtocolError> {
         let tag = self
             .cipher
             .seal(self.nonce, &mut out[start..])
@@ -286,8 +361,8 @@ impl RecordOpener {
 #[derive(Debug)]
 pub struct MessageAssembler {
     partial: BytesMut,
-    in_progress: bool,
-    max: usize,
+    pub(super) in_progress: bool,
+    pub(super) max: usize,
 }
 
 impl MessageAssembler {

@@ -1,22 +1,24 @@
-//! Drives one secured stream connection: a writer that batches queued messages into records
-//! and writes each batch with one `write_all`, and a reader that decrypts records into
-//! messages. Both run concurrently inside one task; neither takes a lock.
+//! Drives one secured stream connection: a writer that seals what is queued into as few records
+//! as it can (BATCH records for runs of small messages) and writes them with one `write_all`,
+//! and a reader that decrypts records into messages, delivering a batch's messages as one queue
+//! item. Both run concurrently inside one task; neither takes a lock.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::connection::{ConnectionIo, IncomingSender, LinkHandle, Outgoing};
 use crate::framing::{read_frame, FrameDecoder, ReadFrameError};
 use crate::secure::record::{
-    clip_reason, MessageAssembler, RecordOpener, RecordSealer, KIND_CLOSE, KIND_DATA,
-    KIND_DATA_MORE, MAX_NOISE_MESSAGE,
+    clip_reason, MessageAssembler, RecordKind, RecordOpener, RecordSealer, KIND_CLOSE,
+    MAX_NOISE_MESSAGE,
 };
 use crate::{Error, ProtocolError};
 
 /// Messages taken off the send queue per batch.
 const BATCH: usize = 64;
-/// A write buffer that grew past this is released after use rather than kept while idle.
-const KEEP_BUFFER: usize = 256 * 1024;
+/// A write buffer that grew past this is released when the send queue runs dry rather than kept
+/// while idle.
+const KEEP_BUFFER: usize = 16 * 1024;
 
 /// Spawns the task that drives a secured connection; `guard` (e.g. a limiter slot) is held
 /// until the connection has fully ended.
@@ -84,8 +86,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Ok(r) => r,
             Err(e) => break Some(e.into()),
         };
-        match record.kind {
-            KIND_DATA | KIND_DATA_MORE => match assembler.push(record) {
+        let kind = match record.record_kind() {
+            Ok(k) => k,
+            Err(e) => break Some(e.into()),
+        };
+        match kind {
+            RecordKind::Data | RecordKind::DataMore => match assembler.push(record) {
                 Ok(Some(message)) => {
                     if !link.is_local_closing() {
                         // A dropped receiver discards; keep reading so the close is seen.
@@ -95,11 +101,21 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 Ok(None) => {}
                 Err(e) => break Some(e.into()),
             },
-            KIND_CLOSE => {
+            RecordKind::Batch => match assembler.split(record) {
+                Ok(entries) => {
+                    if !link.is_local_closing() {
+                        let _ = incoming.deliver_many(entries.collect()).await;
+                    }
+                }
+                Err(e) => break Some(e.into()),
+            },
+            RecordKind::Close => {
                 link.remote_closed(String::from_utf8_lossy(&record.body).into_owned());
                 break None;
             }
-            other => break Some(ProtocolError::UnexpectedRecord(other).into()),
+            RecordKind::Accept | RecordKind::Reject => {
+                break Some(ProtocolError::UnexpectedRecord(record.kind).into())
+            }
         }
     };
     // The failure is recorded before the queue closes, so a receiver that sees the end also
@@ -115,6 +131,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     link: LinkHandle,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
+    let mut messages: Vec<Bytes> = Vec::with_capacity(BATCH);
     let mut buf = BytesMut::new();
     let result: Result<(), Error> = async {
         loop {
@@ -129,17 +146,24 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                     }
                     for item in batch.drain(..) {
                         match item {
+                            Outgoing::Message(m) if close.is_none() => messages.push(m),
                             Outgoing::Message(m) => {
-                                sealer.seal_message(&m, &mut buf)?;
-                                link.record_sent(m.len());
+                                // Senders cannot queue behind a close (see `ConnectionSender`).
+                                tracing::error!(len = m.len(), "message queued after a close");
                             }
                             Outgoing::Close(reason) => {
-                                close = Some(reason);
-                                break;
+                                close.get_or_insert(reason);
                             }
                         }
                     }
                 }
+            }
+            // Every message queued before the close goes first, in order.
+            if !messages.is_empty() {
+                sealer.seal_messages(&messages, &mut buf)?;
+                let bytes = messages.iter().map(Bytes::len).sum();
+                link.record_sent_many(messages.len() as u64, bytes);
+                messages.clear();
             }
             let acknowledging = link.is_remote_closed();
             if let Some(reason) = &close {
@@ -158,7 +182,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 } => written.map_err(|e| Error::io("write", e))?,
             }
             buf.clear();
-            if buf.capacity() > KEEP_BUFFER {
+            if buf.capacity() > KEEP_BUFFER && outgoing.is_empty() {
                 buf = BytesMut::new();
             }
             if close.is_some() {
