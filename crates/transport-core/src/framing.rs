@@ -197,8 +197,13 @@ mod tests {
         let mut buf = BytesMut::with_capacity(128 * 1024);
         let mut wire = BytesMut::new();
         encode_frame(&[1u8; 40_000], &mut wire);
-        tokio::io::AsyncWriteExt::write_all(&mut a, &wire).await.unwrap();
-        assert_eq!(read_frame(&mut b, &mut buf, &d).await.unwrap().len(), 40_000);
+        tokio::io::AsyncWriteExt::write_all(&mut a, &wire)
+            .await
+            .unwrap();
+        assert_eq!(
+            read_frame(&mut b, &mut buf, &d).await.unwrap().len(),
+            40_000
+        );
         // Nothing is waiting now: the next read drops the big buffer, then waits on a small one.
         let next = tokio::spawn(async move {
             let f = read_frame(&mut b, &mut buf, &d).await.unwrap();
@@ -207,7 +212,9 @@ mod tests {
         tokio::task::yield_now().await;
         wire.clear();
         encode_frame(b"ping", &mut wire);
-        tokio::io::AsyncWriteExt::write_all(&mut a, &wire).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut a, &wire)
+            .await
+            .unwrap();
         let (frame, capacity) = next.await.unwrap();
         assert_eq!(frame.as_ref(), b"ping");
         assert!(capacity <= IDLE_READ_BUFFER, "capacity {capacity}");

@@ -84,7 +84,11 @@ async fn a_close_in_the_same_drain_goes_after_every_message_and_later_sends_fail
     ));
     close.await.unwrap();
     for (i, m) in queued.iter().enumerate() {
-        assert_eq!(accepted.recv().await.unwrap().as_ref(), Some(m), "message {i}");
+        assert_eq!(
+            accepted.recv().await.unwrap().as_ref(),
+            Some(m),
+            "message {i}"
+        );
     }
     assert_eq!(accepted.recv().await.unwrap(), None, "then the clean close");
     assert_eq!(

@@ -3,6 +3,8 @@
 //! 64 KiB messages. Prints MB/s for each and the ratio ours / raw.
 //!
 //! `cargo run --release -p bitcraps-transport-tcp --example tcp_throughput [MiB per size] [size...]`
+//!
+//! `TPUT_ONLY=ours` or `TPUT_ONLY=raw` runs one side only (for profiling, e.g. under callgrind).
 
 use std::time::{Duration, Instant};
 
@@ -95,14 +97,20 @@ async fn main() -> Result<()> {
     if sizes.is_empty() {
         sizes = vec![64, 1024, 64 * 1024];
     }
+    let only = std::env::var("TPUT_ONLY").unwrap_or_default();
     println!("size      ours MB/s    raw MB/s   ratio   ({mib} MiB per size, loopback)");
     for size in sizes {
         // Small messages move far fewer bytes per second: cap the count so each run is short.
-        let count = (mib * 1024 * 1024 / size).min(4_000_000).max(1);
+        let count = (mib * 1024 * 1024 / size).clamp(1, 4_000_000);
         let bytes = count * size;
-        let o = ours(size, count).await?;
-        let r = raw(size, count).await?;
-        let (o, r) = (mbps(bytes, o), mbps(bytes, r));
+        let o = match only.as_str() {
+            "raw" => f64::NAN,
+            _ => mbps(bytes, ours(size, count).await?),
+        };
+        let r = match only.as_str() {
+            "ours" => f64::NAN,
+            _ => mbps(bytes, raw(size, count).await?),
+        };
         println!("{size:>6} {o:>12.1} {r:>11.1} {:>7.2}x", o / r);
     }
     Ok(())

@@ -2,13 +2,14 @@
 //! report into. Nothing here is locked on the data path: messages move through bounded queues,
 //! counters are atomics, and the state flags live in a `watch` channel.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch, Semaphore};
 
+use super::incoming::IncomingSender;
 use super::{ChannelConfig, ConnectionInfo, ConnectionStats};
 use crate::{CloseReason, Error};
 
@@ -19,21 +20,6 @@ pub enum Outgoing {
     Message(Bytes),
     /// Flush what came before, send a close with this reason, and stop writing.
     Close(String),
-}
-
-/// What travels on the receive queue: one message, or the messages of one batch record, with
-/// the budget they were charged.
-#[derive(Debug)]
-pub(crate) struct Delivery {
-    pub(crate) messages: Delivered,
-    pub(crate) cost: u32,
-}
-
-/// The messages of one [`Delivery`].
-#[derive(Debug)]
-pub(crate) enum Delivered {
-    One(Bytes),
-    Many(std::vec::IntoIter<Bytes>),
 }
 
 const REMOTE_CLOSED: u8 = 1;
@@ -48,18 +34,21 @@ pub(crate) struct Shared {
     pub(crate) close_timeout: std::time::Duration,
     created: Instant,
     messages_sent: AtomicU64,
-    messages_received: AtomicU64,
+    pub(super) messages_received: AtomicU64,
     bytes_sent: AtomicU64,
-    bytes_received: AtomicU64,
+    pub(super) bytes_received: AtomicU64,
     flags: watch::Sender<u8>,
+    /// The same bits as `flags`, readable without the watch channel's lock (the data path
+    /// checks them per message).
+    flag_bits: AtomicU8,
     close_reason: Mutex<Option<CloseReason>>,
     failure: Mutex<Option<Error>>,
     failure_taken: AtomicBool,
     /// True once a close was queued: senders enqueue under the read lock and `close` sets it
     /// under the write lock, so no message can be queued behind the close.
     pub(crate) close_queued: RwLock<bool>,
-    budget: Semaphore,
-    budget_total: usize,
+    pub(super) budget: Semaphore,
+    pub(super) budget_total: usize,
 }
 
 impl std::fmt::Debug for Shared {
@@ -96,6 +85,7 @@ impl Shared {
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
             flags: watch::Sender::new(0),
+            flag_bits: AtomicU8::new(0),
             close_reason: Mutex::new(None),
             failure: Mutex::new(None),
             failure_taken: AtomicBool::new(false),
@@ -105,7 +95,7 @@ impl Shared {
         }
     }
 
-    fn cost(&self, len: usize) -> u32 {
+    pub(super) fn cost(&self, len: usize) -> u32 {
         len.clamp(1, self.budget_total) as u32
     }
 
@@ -114,6 +104,7 @@ impl Shared {
     }
 
     fn set_flag(&self, flag: u8) {
+        self.flag_bits.fetch_or(flag, Ordering::AcqRel);
         self.flags.send_if_modified(|f| {
             let changed = *f & flag == 0;
             *f |= flag;
@@ -122,7 +113,7 @@ impl Shared {
     }
 
     fn has_flag(&self, flag: u8) -> bool {
-        *self.flags.borrow() & flag != 0
+        self.flag_bits.load(Ordering::Acquire) & flag != 0
     }
 
     async fn wait_flag(&self, flag: u8) {
@@ -196,83 +187,6 @@ pub struct ConnectionIo {
     pub incoming: IncomingSender,
     /// State and counters shared with the user's handles.
     pub link: LinkHandle,
-}
-
-/// Delivers received messages to the application, holding the link back (backpressure) while
-/// the application's byte budget or queue is full.
-#[derive(Debug, Clone)]
-pub struct IncomingSender {
-    tx: mpsc::Sender<Delivery>,
-    shared: std::sync::Arc<Shared>,
-}
-
-impl IncomingSender {
-    pub(crate) fn new(tx: mpsc::Sender<Delivery>, shared: std::sync::Arc<Shared>) -> Self {
-        Self { tx, shared }
-    }
-
-    /// Delivers one message, counting it. Waits for budget and queue room. Returns false if
-    /// the application dropped its receiver (the message is discarded; keep reading so a close
-    /// is still seen).
-    pub async fn deliver(&self, message: Bytes) -> bool {
-        let len = message.len();
-        let cost = self.shared.cost(len);
-        self.push(Delivered::One(message), 1, len, cost).await
-    }
-
-    /// Delivers `messages` in order as one queue item: one budget acquisition and one queue
-    /// operation for all of them. Same contract as [`IncomingSender::deliver`].
-    pub async fn deliver_many(&self, messages: Vec<Bytes>) -> bool {
-        match messages.len() {
-            0 => return !self.tx.is_closed(),
-            1 => {
-                let Some(message) = messages.into_iter().next() else {
-                    return false;
-                };
-                return self.deliver(message).await;
-            }
-            _ => {}
-        }
-        let len: usize = messages.iter().map(Bytes::len).sum();
-        let cost: u64 = messages
-            .iter()
-            .map(|m| u64::from(self.shared.cost(m.len())))
-            .sum();
-        let cost = cost.min(self.shared.budget_total as u64) as u32;
-        let count = messages.len() as u64;
-        self.push(Delivered::Many(messages.into_iter()), count, len, cost)
-            .await
-    }
-
-    async fn push(&self, messages: Delivered, count: u64, len: usize, cost: u32) -> bool {
-        self.shared
-            .messages_received
-            .fetch_add(count, Ordering::Relaxed);
-        self.shared
-            .bytes_received
-            .fetch_add(len as u64, Ordering::Relaxed);
-        // Fast path: budget free now, no waiting machinery.
-        match self.shared.budget.try_acquire_many(cost) {
-            Ok(p) => p.forget(),
-            Err(tokio::sync::TryAcquireError::Closed) => return false,
-            Err(tokio::sync::TryAcquireError::NoPermits) => {
-                let permit = tokio::select! {
-                    permit = self.shared.budget.acquire_many(cost) => permit,
-                    _ = self.tx.closed() => return false,
-                };
-                match permit {
-                    Ok(p) => p.forget(),
-                    Err(_) => return false,
-                }
-            }
-        }
-        self.tx.send(Delivery { messages, cost }).await.is_ok()
-    }
-
-    /// True once the application dropped its receiver.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
 }
 
 /// The backend's view of a connection's shared state.

@@ -7,10 +7,12 @@
 //! messages, whose memory is bounded by a byte budget (see [`ChannelConfig`]).
 
 mod config;
+mod incoming;
 mod io;
 
 pub use config::ChannelConfig;
-pub use io::{ConnectionIo, IncomingSender, LinkHandle, Outgoing};
+pub use incoming::IncomingSender;
+pub use io::{ConnectionIo, LinkHandle, Outgoing};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +21,8 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::{CloseReason, Error, PeerId, Result, TransportAddress, TransportKind};
-use io::{Delivered, Delivery, Shared};
+use incoming::{Delivered, Delivery};
+use io::Shared;
 
 /// Who and where a connection connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,11 +190,16 @@ impl ConnectionSender {
     pub async fn send(&self, message: Bytes) -> Result<()> {
         self.check_size(&message)?;
         self.check_open()?;
-        let permit = self
-            .queue
-            .reserve()
-            .await
-            .map_err(|_| self.shared.closed_error())?;
+        // Room now (the common case) costs no future; otherwise wait for it.
+        let permit = match self.queue.try_reserve() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(self.shared.closed_error()),
+            Err(mpsc::error::TrySendError::Full(())) => self
+                .queue
+                .reserve()
+                .await
+                .map_err(|_| self.shared.closed_error())?,
+        };
         self.enqueue(permit, message)
     }
 

@@ -8,8 +8,8 @@ use super::*;
 use crate::framing::FrameDecoder;
 use crate::secure::handshake::{InitiatorHandshake, ResponderHandshake};
 use crate::secure::record::{RecordOpener, KIND_DATA, KIND_DATA_MORE, MAX_NOISE_MESSAGE};
-use crate::BatchError;
 use crate::secure::{CipherSuite, LocalIdentity};
+use crate::BatchError;
 use crate::Keypair;
 
 fn sessions() -> (RecordSealer, RecordOpener) {
@@ -150,7 +150,11 @@ fn the_largest_entry_fits_one_batch_and_one_more_byte_does_not() {
     let mut wire = BytesMut::new();
     seal.seal_batch(&[vec![7u8; MAX_BATCH_ENTRY]], &mut wire)
         .unwrap();
-    assert_eq!(wire.len(), 4 + MAX_NOISE_MESSAGE, "exactly the largest record");
+    assert_eq!(
+        wire.len(),
+        4 + MAX_NOISE_MESSAGE,
+        "exactly the largest record"
+    );
     let (got, _) = receive(&mut open, &mut wire, 1 << 20);
     assert_eq!(got, [vec![7u8; MAX_BATCH_ENTRY]]);
 }

@@ -9,9 +9,10 @@
 //!
 //! The byte-level format is specified in `docs/protocol.md`.
 
-mod cipher;
 pub mod batch;
+mod cipher;
 pub mod handshake;
+mod kind;
 pub mod payload;
 pub mod record;
 

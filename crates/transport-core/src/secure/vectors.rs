@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 
-use super::handshake::{InitiatorHandshake, ResponderHandshake};
 use super::batch::encode_batch_body;
+use super::handshake::{InitiatorHandshake, ResponderHandshake};
 use super::record::{KIND_ACCEPT, KIND_CLOSE};
 use super::{CipherSuite, LocalIdentity};
 use crate::framing::encode_frame;
