@@ -140,7 +140,7 @@ impl MessageAssembler {
     /// Checks a BATCH record: none may arrive in the middle of a chunked message (order), and no
     /// entry may exceed the maximum message size. Returns its entries.
     pub fn split(&self, record: Record) -> Result<BatchEntries, ProtocolError> {
-        if record.kind != KIND_BATCH || self.in_progress {
+        if record.kind != KIND_BATCH || self.in_progress() {
             return Err(ProtocolError::UnexpectedRecord(record.kind));
         }
         let entries = split_batch(record.body)?;

@@ -303,21 +303,34 @@ impl RecordOpener {
 }
 
 /// Reassembles DATA_MORE / DATA chunks into messages, refusing any message over `max` bytes.
+/// Large chunks are kept as they arrived (slices of their records, no copy) and small ones are
+/// gathered into one buffer (so a flood of tiny chunks costs no more than their bytes); the
+/// whole is copied once, into a buffer of the message's exact size, when the last one arrives.
 #[derive(Debug)]
 pub struct MessageAssembler {
-    partial: BytesMut,
-    pub(super) in_progress: bool,
+    parts: Vec<Bytes>,
+    small: BytesMut,
+    len: usize,
     pub(super) max: usize,
 }
+
+/// Chunks shorter than this are copied on arrival rather than kept as they are.
+const KEEP_CHUNK: usize = 16 * 1024;
 
 impl MessageAssembler {
     /// An assembler for messages of at most `max` bytes.
     pub fn new(max: usize) -> Self {
         Self {
-            partial: BytesMut::new(),
-            in_progress: false,
+            parts: Vec::new(),
+            small: BytesMut::new(),
+            len: 0,
             max,
         }
+    }
+
+    /// True while a chunked message is incomplete.
+    pub fn in_progress(&self) -> bool {
+        self.len > 0
     }
 
     /// Feeds a data record; returns a whole message when its last chunk arrives.
@@ -330,23 +343,37 @@ impl MessageAssembler {
         if more && record.body.is_empty() {
             return Err(ProtocolError::Malformed("empty chunk with more to follow"));
         }
-        let total = self.partial.len() + record.body.len();
+        let total = self.len + record.body.len();
         if total > self.max {
             return Err(ProtocolError::MessageTooLarge { max: self.max });
         }
-        if !self.in_progress && !more {
+        if self.len == 0 && !more {
             return Ok(Some(record.body));
         }
-        self.in_progress = true;
-        self.partial.extend_from_slice(&record.body);
+        self.len = total;
+        if record.body.len() < KEEP_CHUNK {
+            self.small.extend_from_slice(&record.body);
+        } else {
+            if !self.small.is_empty() {
+                self.parts.push(self.small.split().freeze());
+            }
+            self.parts.push(record.body);
+        }
         if more {
             return Ok(None);
         }
-        self.in_progress = false;
-        let message = self.partial.split().freeze();
-        // Give back the memory of a large message instead of keeping it for the next one.
-        self.partial = BytesMut::new();
-        Ok(Some(message))
+        let mut message = BytesMut::with_capacity(total);
+        for part in self.parts.drain(..) {
+            message.extend_from_slice(&part);
+        }
+        message.extend_from_slice(&self.small);
+        self.small = BytesMut::new();
+        self.len = 0;
+        // Give back the list of a very long message instead of keeping it for the next one.
+        if self.parts.capacity() > 64 {
+            self.parts = Vec::new();
+        }
+        Ok(Some(message.freeze()))
     }
 }
 

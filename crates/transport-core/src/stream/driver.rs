@@ -16,6 +16,9 @@ use crate::{Error, ProtocolError};
 
 /// Messages taken off the send queue per batch.
 const BATCH: usize = 64;
+/// Payload bytes sealed into the buffer before it is written (a large burst goes out in pieces
+/// of about this size, so the write buffer stays bounded).
+const WRITE_TARGET: usize = 256 * 1024;
 /// A write buffer that grew past this is released when the send queue runs dry rather than kept
 /// while idle.
 const KEEP_BUFFER: usize = 16 * 1024;
@@ -158,13 +161,19 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                     }
                 }
             }
-            // Every message queued before the close goes first, in order.
-            if !messages.is_empty() {
-                sealer.seal_messages(&messages, &mut buf)?;
-                let bytes = messages.iter().map(Bytes::len).sum();
-                link.record_sent_many(messages.len() as u64, bytes);
-                messages.clear();
+            // Every message queued before the close goes first, in order, in writes of about
+            // WRITE_TARGET bytes (so the buffer stays bounded and reusable).
+            let mut rest = &messages[..];
+            while !rest.is_empty() {
+                let (n, bytes) = write_group(rest);
+                sealer.seal_messages(&rest[..n], &mut buf)?;
+                link.record_sent_many(n as u64, bytes);
+                rest = &rest[n..];
+                if !rest.is_empty() && !write_out(&mut writer, &mut buf, &link).await? {
+                    return Ok(());
+                }
             }
+            messages.clear();
             let acknowledging = link.is_remote_closed();
             if let Some(reason) = &close {
                 if !acknowledging {
@@ -172,16 +181,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 }
                 sealer.seal(KIND_CLOSE, clip_reason(reason).as_bytes(), &mut buf)?;
             }
-            tokio::select! {
-                biased;
-                _ = link.wait_aborted() => return Ok(()),
-                // Flush too: some streams (BLE, WebSocket adapters) buffer until flushed.
-                written = async {
-                    writer.write_all(&buf).await?;
-                    writer.flush().await
-                } => written.map_err(|e| Error::io("write", e))?,
+            if !write_out(&mut writer, &mut buf, &link).await? {
+                return Ok(());
             }
-            buf.clear();
             if buf.capacity() > KEEP_BUFFER && outgoing.is_empty() {
                 buf = BytesMut::new();
             }
@@ -210,4 +212,36 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         }
         link.abort();
     }
+}
+
+/// How many messages from the front of `messages` make one write (at least one), and their
+/// payload bytes.
+fn write_group(messages: &[Bytes]) -> (usize, usize) {
+    let mut bytes = 0;
+    for (i, m) in messages.iter().enumerate() {
+        if i > 0 && bytes + m.len() > WRITE_TARGET {
+            return (i, bytes);
+        }
+        bytes += m.len();
+    }
+    (messages.len(), bytes)
+}
+
+/// Writes and flushes `buf`, then clears it. `Ok(false)` if the connection was aborted first.
+async fn write_out<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    buf: &mut BytesMut,
+    link: &LinkHandle,
+) -> Result<bool, Error> {
+    tokio::select! {
+        biased;
+        _ = link.wait_aborted() => return Ok(false),
+        // Flush too: some streams (BLE, WebSocket adapters) buffer until flushed.
+        written = async {
+            writer.write_all(buf).await?;
+            writer.flush().await
+        } => written.map_err(|e| Error::io("write", e))?,
+    }
+    buf.clear();
+    Ok(true)
 }
