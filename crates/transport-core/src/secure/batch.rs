@@ -57,6 +57,11 @@ impl ExactSizeIterator for BatchEntries {}
 /// body, a length cut short, or an entry running past the end is a [`BatchError`], and nothing
 /// is handed out. The body's size is the caller's to bound (a record is at most 64 KiB).
 pub fn split_batch(body: Bytes) -> Result<BatchEntries, ProtocolError> {
+    split_checked(body, usize::MAX)
+}
+
+/// [`split_batch`], also refusing any entry over `max` bytes ([`ProtocolError::MessageTooLarge`]).
+fn split_checked(body: Bytes, max: usize) -> Result<BatchEntries, ProtocolError> {
     if body.is_empty() {
         return Err(BatchError::Empty.into());
     }
@@ -69,6 +74,9 @@ pub fn split_batch(body: Bytes) -> Result<BatchEntries, ProtocolError> {
         let len = usize::from(u16::from_be_bytes([body[offset], body[offset + 1]]));
         if body.len() - offset - BATCH_ENTRY_HEADER < len {
             return Err(BatchError::PastEnd { offset, len }.into());
+        }
+        if len > max {
+            return Err(ProtocolError::MessageTooLarge { max });
         }
         offset += BATCH_ENTRY_HEADER + len;
         count += 1;
@@ -143,11 +151,7 @@ impl MessageAssembler {
         if record.kind != KIND_BATCH || self.in_progress() {
             return Err(ProtocolError::UnexpectedRecord(record.kind));
         }
-        let entries = split_batch(record.body)?;
-        if entries.clone().any(|e| e.len() > self.max) {
-            return Err(ProtocolError::MessageTooLarge { max: self.max });
-        }
-        Ok(entries)
+        split_checked(record.body, self.max)
     }
 }
 
