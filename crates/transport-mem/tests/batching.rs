@@ -99,3 +99,50 @@ async fn a_close_in_the_same_drain_goes_after_every_message_and_later_sends_fail
     // A second close of a closed connection succeeds at once.
     dialed.close("again").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_senders_and_a_close_lose_nothing_that_was_accepted() {
+    let (dialed, mut accepted) = pair().await;
+    let mut tasks = Vec::new();
+    for sender_id in 0..4u8 {
+        let sender = dialed.sender();
+        tasks.push(tokio::spawn(async move {
+            let mut accepted_count = 0u32;
+            loop {
+                let m = Bytes::from([&[sender_id][..], &accepted_count.to_be_bytes()].concat());
+                match sender.send(m).await {
+                    Ok(()) => accepted_count += 1,
+                    Err(Error::Closed(_)) => return accepted_count,
+                    Err(other) => panic!("unexpected {other}"),
+                }
+            }
+        }));
+    }
+    // Let the senders get going, then close while they are still sending; the remote keeps
+    // reading meanwhile (a close waits for its acknowledgement, behind the queued messages).
+    let first = accepted.recv().await.unwrap().unwrap();
+    let reader = tokio::spawn(async move {
+        let mut got = vec![first];
+        while let Some(m) = accepted.recv().await.unwrap() {
+            got.push(m);
+        }
+        got
+    });
+    dialed.close("race").await.unwrap();
+    let mut counts = Vec::new();
+    for t in tasks {
+        counts.push(t.await.unwrap());
+    }
+    let mut next = [0u32; 4];
+    for m in reader.await.unwrap() {
+        let id = usize::from(m[0]);
+        let n = u32::from_be_bytes([m[1], m[2], m[3], m[4]]);
+        assert_eq!(n, next[id], "sender {id} in order, nothing skipped");
+        next[id] += 1;
+    }
+    assert_eq!(
+        next.to_vec(),
+        counts,
+        "every accepted message arrived, no other"
+    );
+}

@@ -244,6 +244,11 @@ impl ConnectionSender {
         let timeout = self.shared.close_timeout;
         let first = {
             let mut closing = io::lock_write(&self.shared.close_queued);
+            if !*closing {
+                // Before any sender can see the flag, so its error names this close.
+                self.shared
+                    .set_close_reason(CloseReason::Local(reason.to_string()));
+            }
             !std::mem::replace(&mut *closing, true)
         };
         if !first {
@@ -251,8 +256,6 @@ impl ConnectionSender {
             let _ = tokio::time::timeout(timeout, self.shared.wait_finished()).await;
             return Ok(());
         }
-        self.shared
-            .set_close_reason(CloseReason::Local(reason.to_string()));
         let queued = tokio::time::timeout(
             timeout,
             self.queue.send(Outgoing::Close(reason.to_string())),
