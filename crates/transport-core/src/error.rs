@@ -276,6 +276,32 @@ pub enum ProtocolError {
     /// A datagram or record is malformed.
     #[error("malformed: {0}")]
     Malformed(&'static str),
+    /// A BATCH record's body is malformed.
+    #[error("malformed batch record: {0}")]
+    Batch(#[from] BatchError),
+}
+
+/// What is wrong with a BATCH record's body (`docs/protocol.md` §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchError {
+    /// The body holds no entry.
+    #[error("no entry")]
+    Empty,
+    /// Fewer than the two bytes of an entry's length are left at `offset`.
+    #[error("truncated entry length at offset {offset}")]
+    TruncatedLength {
+        /// Where the entry starts in the body.
+        offset: usize,
+    },
+    /// The entry at `offset` announces `len` bytes, past the end of the body.
+    #[error("entry at offset {offset} announces {len} bytes, past the end of the body")]
+    PastEnd {
+        /// Where the entry starts in the body.
+        offset: usize,
+        /// The announced length.
+        len: usize,
+    },
 }
 
 impl ProtocolError {
@@ -289,6 +315,7 @@ impl ProtocolError {
             Self::UnexpectedRecord(_) => "UnexpectedRecord",
             Self::MessageTooLarge { .. } => "MessageTooLarge",
             Self::Malformed(_) => "Malformed",
+            Self::Batch(_) => "Batch",
         }
     }
 }

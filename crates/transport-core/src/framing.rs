@@ -78,7 +78,14 @@ pub enum ReadFrameError {
     Io(std::io::Error),
 }
 
+/// An empty read buffer with more capacity than this is released when the link is idle (nothing
+/// waiting to be read), so an idle connection keeps no large buffer.
+pub const IDLE_READ_BUFFER: usize = 4 * 1024;
+
 /// Reads from `io` into `buf` until one whole frame is there, and returns its payload.
+///
+/// Buffers grow lazily: 2 KiB at a time while small, 64 KiB at a time once past 16 KiB (a busy
+/// link), and a large empty buffer is dropped when a read finds nothing waiting.
 ///
 /// Cancel-safe: bytes already read stay in `buf` for the next call.
 pub async fn read_frame<R: AsyncRead + Unpin>(
@@ -90,6 +97,22 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         if let Some(frame) = decoder.decode(buf).map_err(ReadFrameError::Protocol)? {
             return Ok(frame);
         }
+        if buf.is_empty() && buf.capacity() > IDLE_READ_BUFFER {
+            // Try the read once: `read_buf` is cancel-safe, so if nothing is waiting (idle), it
+            // has read nothing and the large buffer can go before we wait.
+            let ready = tokio::select! {
+                biased;
+                read = io.read_buf(buf) => Some(read),
+                () = std::future::ready(()) => None,
+            };
+            match ready {
+                Some(read) => {
+                    filled(read, buf)?;
+                    continue;
+                }
+                None => *buf = BytesMut::new(),
+            }
+        }
         if buf.capacity() - buf.len() < 512 {
             // Small while idle (memory per connection), larger once traffic shows it is busy:
             // a buffer that has grown past 16 KiB reads 64 KiB at a time.
@@ -100,15 +123,18 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             };
             buf.reserve(chunk);
         }
-        match io.read_buf(buf).await {
-            Ok(0) => {
-                return Err(ReadFrameError::Eof {
-                    mid_frame: !buf.is_empty(),
-                })
-            }
-            Ok(_) => {}
-            Err(e) => return Err(ReadFrameError::Io(e)),
-        }
+        let read = io.read_buf(buf).await;
+        filled(read, buf)?;
+    }
+}
+
+fn filled(read: std::io::Result<usize>, buf: &BytesMut) -> Result<(), ReadFrameError> {
+    match read {
+        Ok(0) => Err(ReadFrameError::Eof {
+            mid_frame: !buf.is_empty(),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) => Err(ReadFrameError::Io(e)),
     }
 }
 
@@ -162,6 +188,36 @@ mod tests {
         );
         let mut over = BytesMut::from(&[0u8, 0, 0, 17][..]);
         assert!(d.decode(&mut over).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_idle_link_releases_a_large_empty_read_buffer() {
+        let d = FrameDecoder::new(64 * 1024);
+        let (mut a, mut b) = tokio::io::duplex(256 * 1024);
+        let mut buf = BytesMut::with_capacity(128 * 1024);
+        let mut wire = BytesMut::new();
+        encode_frame(&[1u8; 40_000], &mut wire);
+        tokio::io::AsyncWriteExt::write_all(&mut a, &wire)
+            .await
+            .unwrap();
+        assert_eq!(
+            read_frame(&mut b, &mut buf, &d).await.unwrap().len(),
+            40_000
+        );
+        // Nothing is waiting now: the next read drops the big buffer, then waits on a small one.
+        let next = tokio::spawn(async move {
+            let f = read_frame(&mut b, &mut buf, &d).await.unwrap();
+            (f, buf.capacity())
+        });
+        tokio::task::yield_now().await;
+        wire.clear();
+        encode_frame(b"ping", &mut wire);
+        tokio::io::AsyncWriteExt::write_all(&mut a, &wire)
+            .await
+            .unwrap();
+        let (frame, capacity) = next.await.unwrap();
+        assert_eq!(frame.as_ref(), b"ping");
+        assert!(capacity <= IDLE_READ_BUFFER, "capacity {capacity}");
     }
 
     #[tokio::test]

@@ -99,7 +99,7 @@ pub use connection::{
     new_connection, ChannelConfig, Connection, ConnectionInfo, ConnectionIo, ConnectionReceiver,
     ConnectionSender, ConnectionStats, IncomingSender, LinkHandle, Outgoing,
 };
-pub use error::{CloseReason, Error, HandshakeError, ProtocolError, Result};
+pub use error::{BatchError, CloseReason, Error, HandshakeError, ProtocolError, Result};
 pub use event::TransportEvent;
 pub use identity::{KeyError, Keypair, PeerId};
 pub use inbound::{finish_inbound, ListenerCounters};

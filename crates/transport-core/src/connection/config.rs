@@ -17,7 +17,8 @@ pub struct ChannelConfig {
     pub max_message_size: usize,
     /// Messages queued for sending before `send` waits. Default 64.
     pub send_queue: usize,
-    /// Received messages queued for the application before the link stops reading. Default 64.
+    /// Received deliveries (one message, or the messages of one BATCH record) queued for the
+    /// application before the link stops reading. Default 64.
     pub recv_queue: usize,
     /// Received payload bytes queued for the application before the link stops reading
     /// (at least `max_message_size`). Default 4 MiB.

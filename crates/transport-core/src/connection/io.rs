@@ -2,13 +2,14 @@
 //! report into. Nothing here is locked on the data path: messages move through bounded queues,
 //! counters are atomics, and the state flags live in a `watch` channel.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch, Semaphore};
 
+use super::incoming::IncomingSender;
 use super::{ChannelConfig, ConnectionInfo, ConnectionStats};
 use crate::{CloseReason, Error};
 
@@ -33,15 +34,21 @@ pub(crate) struct Shared {
     pub(crate) close_timeout: std::time::Duration,
     created: Instant,
     messages_sent: AtomicU64,
-    messages_received: AtomicU64,
+    pub(super) messages_received: AtomicU64,
     bytes_sent: AtomicU64,
-    bytes_received: AtomicU64,
+    pub(super) bytes_received: AtomicU64,
     flags: watch::Sender<u8>,
+    /// The same bits as `flags`, readable without the watch channel's lock (the data path
+    /// checks them per message).
+    flag_bits: AtomicU8,
     close_reason: Mutex<Option<CloseReason>>,
     failure: Mutex<Option<Error>>,
     failure_taken: AtomicBool,
-    budget: Semaphore,
-    budget_total: usize,
+    /// True once a close was queued: senders enqueue under the read lock and `close` sets it
+    /// under the write lock, so no message can be queued behind the close.
+    pub(crate) close_queued: RwLock<bool>,
+    pub(super) budget: Semaphore,
+    pub(super) budget_total: usize,
 }
 
 impl std::fmt::Debug for Shared {
@@ -57,6 +64,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+pub(crate) fn lock_read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(crate) fn lock_write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl Shared {
     pub(crate) fn new(info: ConnectionInfo, config: &ChannelConfig, now: Instant) -> Self {
         let budget_total = config.effective_recv_budget();
@@ -70,23 +85,26 @@ impl Shared {
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
             flags: watch::Sender::new(0),
+            flag_bits: AtomicU8::new(0),
             close_reason: Mutex::new(None),
             failure: Mutex::new(None),
             failure_taken: AtomicBool::new(false),
+            close_queued: RwLock::new(false),
             budget: Semaphore::new(budget_total),
             budget_total,
         }
     }
 
-    fn cost(&self, len: usize) -> u32 {
+    pub(super) fn cost(&self, len: usize) -> u32 {
         len.clamp(1, self.budget_total) as u32
     }
 
-    pub(crate) fn release_budget(&self, len: usize) {
-        self.budget.add_permits(self.cost(len) as usize);
+    pub(crate) fn release_budget(&self, cost: u32) {
+        self.budget.add_permits(cost as usize);
     }
 
     fn set_flag(&self, flag: u8) {
+        self.flag_bits.fetch_or(flag, Ordering::AcqRel);
         self.flags.send_if_modified(|f| {
             let changed = *f & flag == 0;
             *f |= flag;
@@ -95,7 +113,7 @@ impl Shared {
     }
 
     fn has_flag(&self, flag: u8) -> bool {
-        *self.flags.borrow() & flag != 0
+        self.flag_bits.load(Ordering::Acquire) & flag != 0
     }
 
     async fn wait_flag(&self, flag: u8) {
@@ -171,51 +189,6 @@ pub struct ConnectionIo {
     pub link: LinkHandle,
 }
 
-/// Delivers received messages to the application, holding the link back (backpressure) while
-/// the application's byte budget or queue is full.
-#[derive(Debug, Clone)]
-pub struct IncomingSender {
-    tx: mpsc::Sender<Bytes>,
-    shared: std::sync::Arc<Shared>,
-}
-
-impl IncomingSender {
-    pub(crate) fn new(tx: mpsc::Sender<Bytes>, shared: std::sync::Arc<Shared>) -> Self {
-        Self { tx, shared }
-    }
-
-    /// Delivers one message, counting it. Waits for budget and queue room. Returns false if
-    /// the application dropped its receiver (the message is discarded; keep reading so a close
-    /// is still seen).
-    pub async fn deliver(&self, message: Bytes) -> bool {
-        let len = message.len();
-        self.shared
-            .messages_received
-            .fetch_add(1, Ordering::Relaxed);
-        self.shared
-            .bytes_received
-            .fetch_add(len as u64, Ordering::Relaxed);
-        let cost = self.shared.cost(len);
-        let permit = tokio::select! {
-            permit = self.shared.budget.acquire_many(cost) => permit,
-            _ = self.tx.closed() => return false,
-        };
-        match permit {
-            Ok(p) => p.forget(),
-            Err(_) => return false,
-        }
-        if self.tx.send(message).await.is_err() {
-            return false;
-        }
-        true
-    }
-
-    /// True once the application dropped its receiver.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
-}
-
 /// The backend's view of a connection's shared state.
 #[derive(Debug, Clone)]
 pub struct LinkHandle {
@@ -239,7 +212,14 @@ impl LinkHandle {
 
     /// Counts one message written to the link.
     pub fn record_sent(&self, bytes: usize) {
-        self.shared.messages_sent.fetch_add(1, Ordering::Relaxed);
+        self.record_sent_many(1, bytes);
+    }
+
+    /// Counts `messages` messages of `bytes` payload bytes in all written to the link.
+    pub fn record_sent_many(&self, messages: u64, bytes: usize) {
+        self.shared
+            .messages_sent
+            .fetch_add(messages, Ordering::Relaxed);
         self.shared
             .bytes_sent
             .fetch_add(bytes as u64, Ordering::Relaxed);

@@ -7,10 +7,12 @@
 //! messages, whose memory is bounded by a byte budget (see [`ChannelConfig`]).
 
 mod config;
+mod incoming;
 mod io;
 
 pub use config::ChannelConfig;
-pub use io::{ConnectionIo, IncomingSender, LinkHandle, Outgoing};
+pub use incoming::IncomingSender;
+pub use io::{ConnectionIo, LinkHandle, Outgoing};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +21,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::{CloseReason, Error, PeerId, Result, TransportAddress, TransportKind};
+use incoming::{Delivered, Delivery};
 use io::Shared;
 
 /// Who and where a connection connects.
@@ -65,6 +68,7 @@ pub fn new_connection(info: ConnectionInfo, config: &ChannelConfig) -> (Connecti
         },
         receiver: ConnectionReceiver {
             queue: in_rx,
+            pending: Vec::new().into_iter(),
             shared: shared.clone(),
         },
     };
@@ -180,14 +184,23 @@ impl ConnectionSender {
     }
 
     /// Queues one message for sending; waits while the queue is full. A message over the
-    /// maximum size fails with [`Error::MessageTooLarge`] and the connection stays usable.
+    /// maximum size fails with [`Error::MessageTooLarge`] and the connection stays usable; a
+    /// message sent once a close was queued fails with [`Error::Closed`] (it is never queued
+    /// behind the close and silently dropped).
     pub async fn send(&self, message: Bytes) -> Result<()> {
         self.check_size(&message)?;
         self.check_open()?;
-        self.queue
-            .send(Outgoing::Message(message))
-            .await
-            .map_err(|_| self.shared.closed_error())
+        // Room now (the common case) costs no future; otherwise wait for it.
+        let permit = match self.queue.try_reserve() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(self.shared.closed_error()),
+            Err(mpsc::error::TrySendError::Full(())) => self
+                .queue
+                .reserve()
+                .await
+                .map_err(|_| self.shared.closed_error())?,
+        };
+        self.enqueue(permit, message)
     }
 
     /// Queues one message if there is room now; never waits. `Ok(false)` means the queue is
@@ -195,11 +208,20 @@ impl ConnectionSender {
     pub fn try_send(&self, message: Bytes) -> Result<bool> {
         self.check_size(&message)?;
         self.check_open()?;
-        match self.queue.try_send(Outgoing::Message(message)) {
-            Ok(()) => Ok(true),
-            Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(self.shared.closed_error()),
+        match self.queue.try_reserve() {
+            Ok(permit) => self.enqueue(permit, message).map(|()| true),
+            Err(mpsc::error::TrySendError::Full(())) => Ok(false),
+            Err(mpsc::error::TrySendError::Closed(())) => Err(self.shared.closed_error()),
         }
+    }
+
+    fn enqueue(&self, permit: mpsc::Permit<'_, Outgoing>, message: Bytes) -> Result<()> {
+        let closing = io::lock_read(&self.shared.close_queued);
+        if *closing {
+            return Err(self.shared.closed_error());
+        }
+        permit.send(Outgoing::Message(message));
+        Ok(())
     }
 
     /// Waits until the send queue has room for at least one message (then a
@@ -219,9 +241,21 @@ impl ConnectionSender {
         if self.shared.is_finished() {
             return Ok(());
         }
-        self.shared
-            .set_close_reason(CloseReason::Local(reason.to_string()));
         let timeout = self.shared.close_timeout;
+        let first = {
+            let mut closing = io::lock_write(&self.shared.close_queued);
+            if !*closing {
+                // Before any sender can see the flag, so its error names this close.
+                self.shared
+                    .set_close_reason(CloseReason::Local(reason.to_string()));
+            }
+            !std::mem::replace(&mut *closing, true)
+        };
+        if !first {
+            // Another close is under way: wait for it like it does.
+            let _ = tokio::time::timeout(timeout, self.shared.wait_finished()).await;
+            return Ok(());
+        }
         let queued = tokio::time::timeout(
             timeout,
             self.queue.send(Outgoing::Close(reason.to_string())),
@@ -270,7 +304,9 @@ impl ConnectionSender {
 /// The receiving half.
 #[derive(Debug)]
 pub struct ConnectionReceiver {
-    queue: mpsc::Receiver<Bytes>,
+    queue: mpsc::Receiver<Delivery>,
+    /// The rest of the last batch taken off the queue (its budget is already released).
+    pending: std::vec::IntoIter<Bytes>,
     shared: Arc<Shared>,
 }
 
@@ -280,20 +316,77 @@ impl ConnectionReceiver {
         self.shared.info.remote_peer
     }
 
+    /// Takes one delivery's messages: the first is returned, the rest kept in `pending`.
+    fn unpack(&mut self, delivery: Delivery) -> Option<Bytes> {
+        self.shared.release_budget(delivery.cost);
+        match delivery.messages {
+            Delivered::One(message) => Some(message),
+            Delivered::Many(mut messages) => {
+                let first = messages.next();
+                self.pending = messages;
+                first
+            }
+        }
+    }
+
+    /// The end of the stream: `Ok(None)` if clean, the failure once if not.
+    fn ended(&self) -> Result<Option<Bytes>> {
+        match self.shared.take_failure() {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
+    }
+
     /// Receives the next message. `Ok(None)` once the connection closed cleanly (see
     /// [`ConnectionReceiver::close_reason`]); `Err` once if it failed (a protocol violation, an
     /// I/O error, a lost link), then `Ok(None)`. Cancel-safe.
     pub async fn recv(&mut self) -> Result<Option<Bytes>> {
-        match self.queue.recv().await {
-            Some(message) => {
-                self.shared.release_budget(message.len());
-                Ok(Some(message))
-            }
-            None => match self.shared.take_failure() {
-                Some(e) => Err(e),
-                None => Ok(None),
-            },
+        if let Some(message) = self.pending.next() {
+            return Ok(Some(message));
         }
+        loop {
+            match self.queue.recv().await {
+                Some(delivery) => {
+                    if let Some(message) = self.unpack(delivery) {
+                        return Ok(Some(message));
+                    }
+                }
+                None => return self.ended(),
+            }
+        }
+    }
+
+    /// Receives up to `limit` messages into `out` (appended, in order), waiting only for the
+    /// first: a few queue operations for a whole burst. Returns how many were added; `Ok(0)`
+    /// (with `limit > 0`) once the connection closed cleanly, `Err` once if it failed, as
+    /// [`ConnectionReceiver::recv`]. Cancel-safe.
+    pub async fn recv_many(&mut self, out: &mut Vec<Bytes>, limit: usize) -> Result<usize> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        let before = out.len();
+        if self.pending.len() == 0 {
+            match self.recv().await? {
+                Some(first) => out.push(first),
+                None => return Ok(0),
+            }
+        }
+        loop {
+            let room = limit - (out.len() - before);
+            out.extend(self.pending.by_ref().take(room));
+            if out.len() - before >= limit {
+                break;
+            }
+            match self.queue.try_recv() {
+                Ok(delivery) => {
+                    if let Some(message) = self.unpack(delivery) {
+                        out.push(message);
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(out.len() - before)
     }
 
     /// Why the connection ended, once it has.

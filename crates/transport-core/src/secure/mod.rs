@@ -3,13 +3,16 @@
 //!
 //! - [`payload`]: the identity payload and its signature.
 //! - [`handshake`]: the sans-IO handshake state machines, shared by every backend.
+//! - [`batch`]: BATCH records, several whole messages sealed as one record.
 //! - [`record`]: records after the handshake (data chunks, close, accept/reject) and their
 //!   encryption with explicit nonces.
 //!
 //! The byte-level format is specified in `docs/protocol.md`.
 
+pub mod batch;
 mod cipher;
 pub mod handshake;
+mod kind;
 pub mod payload;
 pub mod record;
 

@@ -9,6 +9,7 @@
 //! | `0x02` | CLOSE | UTF-8 reason, at most 256 bytes |
 //! | `0x03` | ACCEPT | empty: the responder admitted the connection |
 //! | `0x04` | REJECT | limit id (1 byte), retry-after in ms (u32 BE, `0xFFFFFFFF` = unknown), UTF-8 text |
+//! | `0x05` | BATCH | at least one entry: `u16` BE length, then that many bytes of one whole message |
 //!
 //! On a stream, each record is framed as `u32` BE length then the Noise ciphertext; nonces are
 //! implicit counters per direction, starting at 0 (the responder's ACCEPT/REJECT is its nonce 0).
@@ -35,24 +36,24 @@ pub const MAX_CHUNK: usize = MAX_RECORD_PLAINTEXT - 1;
 /// Longest close reason sent (longer ones are cut at a character boundary).
 pub const MAX_CLOSE_REASON: usize = 256;
 
-/// Record kind: the last (or only) chunk of a message.
-pub const KIND_DATA: u8 = 0x00;
-/// Record kind: a chunk with more to follow.
-pub const KIND_DATA_MORE: u8 = 0x01;
-/// Record kind: close, with a reason.
-pub const KIND_CLOSE: u8 = 0x02;
-/// Record kind: the responder admitted the connection.
-pub const KIND_ACCEPT: u8 = 0x03;
-/// Record kind: the responder refused the connection (a limit).
-pub const KIND_REJECT: u8 = 0x04;
+pub use super::kind::{
+    RecordKind, KIND_ACCEPT, KIND_BATCH, KIND_CLOSE, KIND_DATA, KIND_DATA_MORE, KIND_REJECT,
+};
 
 /// One decrypted record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    /// The kind byte.
+    /// The kind byte (a [`RecordKind`] on streams; datagram backends add kinds of their own).
     pub kind: u8,
     /// The body after the kind byte.
     pub body: Bytes,
+}
+
+impl Record {
+    /// The record's kind, or [`ProtocolError::UnknownRecord`].
+    pub fn record_kind(&self) -> Result<RecordKind, ProtocolError> {
+        RecordKind::from_byte(self.kind)
+    }
 }
 
 /// The wire id of a limit in a REJECT record.
@@ -158,15 +159,34 @@ impl RecordSealer {
         if body.len() > MAX_CHUNK {
             return Err(ProtocolError::MessageTooLarge { max: MAX_CHUNK });
         }
+        let start = self.begin(kind, body.len(), out)?;
+        out.put_slice(body);
+        self.finish(start, out)
+    }
+
+    /// Starts a record of `kind` whose body (`body_len` bytes, at most [`MAX_CHUNK`]) the caller
+    /// appends to `out` next; [`RecordSealer::finish`] then encrypts it. Returns where the
+    /// plaintext starts.
+    pub(crate) fn begin(
+        &mut self,
+        kind: u8,
+        body_len: usize,
+        out: &mut BytesMut,
+    ) -> Result<usize, ProtocolError> {
+        debug_assert!(body_len <= MAX_CHUNK);
         if self.nonce == u64::MAX {
             return Err(exhausted());
         }
-        let plain_len = 1 + body.len();
+        let plain_len = 1 + body_len;
         out.reserve(4 + plain_len + TAG_LEN);
         out.put_u32((plain_len + TAG_LEN) as u32);
         let start = out.len();
         out.put_u8(kind);
-        out.put_slice(body);
+        Ok(start)
+    }
+
+    /// Encrypts the plaintext appended since [`RecordSealer::begin`] returned `start`.
+    pub(crate) fn finish(&mut self, start: usize, out: &mut BytesMut) -> Result<(), ProtocolError> {
         let tag = self
             .cipher
             .seal(self.nonce, &mut out[start..])
@@ -283,21 +303,34 @@ impl RecordOpener {
 }
 
 /// Reassembles DATA_MORE / DATA chunks into messages, refusing any message over `max` bytes.
+/// Large chunks are kept as they arrived (slices of their records, no copy) and small ones are
+/// gathered into one buffer (so a flood of tiny chunks costs no more than their bytes); the
+/// whole is copied once, into a buffer of the message's exact size, when the last one arrives.
 #[derive(Debug)]
 pub struct MessageAssembler {
-    partial: BytesMut,
-    in_progress: bool,
-    max: usize,
+    parts: Vec<Bytes>,
+    small: BytesMut,
+    len: usize,
+    pub(super) max: usize,
 }
+
+/// Chunks shorter than this are copied on arrival rather than kept as they are.
+const KEEP_CHUNK: usize = 16 * 1024;
 
 impl MessageAssembler {
     /// An assembler for messages of at most `max` bytes.
     pub fn new(max: usize) -> Self {
         Self {
-            partial: BytesMut::new(),
-            in_progress: false,
+            parts: Vec::new(),
+            small: BytesMut::new(),
+            len: 0,
             max,
         }
+    }
+
+    /// True while a chunked message is incomplete.
+    pub fn in_progress(&self) -> bool {
+        self.len > 0
     }
 
     /// Feeds a data record; returns a whole message when its last chunk arrives.
@@ -310,23 +343,37 @@ impl MessageAssembler {
         if more && record.body.is_empty() {
             return Err(ProtocolError::Malformed("empty chunk with more to follow"));
         }
-        let total = self.partial.len() + record.body.len();
+        let total = self.len + record.body.len();
         if total > self.max {
             return Err(ProtocolError::MessageTooLarge { max: self.max });
         }
-        if !self.in_progress && !more {
+        if self.len == 0 && !more {
             return Ok(Some(record.body));
         }
-        self.in_progress = true;
-        self.partial.extend_from_slice(&record.body);
+        self.len = total;
+        if record.body.len() < KEEP_CHUNK {
+            self.small.extend_from_slice(&record.body);
+        } else {
+            if !self.small.is_empty() {
+                self.parts.push(self.small.split().freeze());
+            }
+            self.parts.push(record.body);
+        }
         if more {
             return Ok(None);
         }
-        self.in_progress = false;
-        let message = self.partial.split().freeze();
-        // Give back the memory of a large message instead of keeping it for the next one.
-        self.partial = BytesMut::new();
-        Ok(Some(message))
+        let mut message = BytesMut::with_capacity(total);
+        for part in self.parts.drain(..) {
+            message.extend_from_slice(&part);
+        }
+        message.extend_from_slice(&self.small);
+        self.small = BytesMut::new();
+        self.len = 0;
+        // Give back the list of a very long message instead of keeping it for the next one.
+        if self.parts.capacity() > 64 {
+            self.parts = Vec::new();
+        }
+        Ok(Some(message.freeze()))
     }
 }
 

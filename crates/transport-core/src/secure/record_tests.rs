@@ -172,3 +172,25 @@ fn datagram_records_carry_explicit_nonces() {
         Err(ProtocolError::Decrypt)
     );
 }
+
+#[test]
+fn mixed_small_and_large_chunks_reassemble_in_order() {
+    let mut asm = MessageAssembler::new(1 << 20);
+    let sizes = [3usize, 20_000, 5, 1, 40_000, 16_384, 7];
+    let mut expected = Vec::new();
+    for (i, &n) in sizes.iter().enumerate() {
+        let body: Vec<u8> = (0..n).map(|j| (i * 31 + j) as u8).collect();
+        expected.extend_from_slice(&body);
+        let last = i + 1 == sizes.len();
+        let record = Record {
+            kind: if last { KIND_DATA } else { KIND_DATA_MORE },
+            body: Bytes::from(body),
+        };
+        let out = asm.push(record).unwrap();
+        assert_eq!(out.is_some(), last);
+        if let Some(message) = out {
+            assert_eq!(message, expected);
+        }
+        assert_eq!(asm.in_progress(), !last);
+    }
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 
+use super::batch::encode_batch_body;
 use super::handshake::{InitiatorHandshake, ResponderHandshake};
 use super::record::{KIND_ACCEPT, KIND_CLOSE};
 use super::{CipherSuite, LocalIdentity};
@@ -13,6 +14,9 @@ use crate::framing::encode_frame;
 use crate::policy::{LimitKind, LimitRejection};
 use crate::refusal::encode_refusal;
 use crate::Keypair;
+
+/// The messages of the BATCH vector: the responder's record 1, right after its ACCEPT.
+const BATCH: [&[u8]; 3] = [b"bet 5", b"", b"roll 3 4"];
 
 fn compute() -> Vec<(String, String)> {
     let init = LocalIdentity::with_noise_key(Keypair::from_secret_bytes([0x01; 32]), [0x11; 32]);
@@ -60,6 +64,8 @@ fn compute() -> Vec<(String, String)> {
         let (_, mut r_seal, _) = r.read_message3(&m3).unwrap();
         let mut accept = BytesMut::new();
         r_seal.seal(KIND_ACCEPT, &[], &mut accept).unwrap();
+        let mut batch = BytesMut::new();
+        r_seal.seal_batch(&BATCH, &mut batch).unwrap();
         let mut data = BytesMut::new();
         i_seal.seal_message(b"roll 3 4", &mut data).unwrap();
         let mut close = BytesMut::new();
@@ -74,9 +80,13 @@ fn compute() -> Vec<(String, String)> {
             format!("{name}.responder_accept_frame"),
             hex::encode(&accept),
         ));
+        v.push((format!("{name}.responder_batch_frame"), hex::encode(&batch)));
         v.push((format!("{name}.initiator_data_frame"), hex::encode(&data)));
         v.push((format!("{name}.initiator_close_frame"), hex::encode(&close)));
     }
+    let mut body = BytesMut::new();
+    encode_batch_body(&BATCH, &mut body).unwrap();
+    v.push(("batch.body".into(), hex::encode(&body)));
     let rate = LimitRejection {
         limit: LimitKind::NewConnectionRate,
         retry_after: Some(Duration::from_millis(2500)),

@@ -1,22 +1,27 @@
-//! Drives one secured stream connection: a writer that batches queued messages into records
-//! and writes each batch with one `write_all`, and a reader that decrypts records into
-//! messages. Both run concurrently inside one task; neither takes a lock.
+//! Drives one secured stream connection: a writer that seals what is queued into as few records
+//! as it can (BATCH records for runs of small messages) and writes them with one `write_all`,
+//! and a reader that decrypts records into messages, delivering a batch's messages as one queue
+//! item. Both run concurrently inside one task; neither takes a lock.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::connection::{ConnectionIo, IncomingSender, LinkHandle, Outgoing};
 use crate::framing::{read_frame, FrameDecoder, ReadFrameError};
 use crate::secure::record::{
-    clip_reason, MessageAssembler, RecordOpener, RecordSealer, KIND_CLOSE, KIND_DATA,
-    KIND_DATA_MORE, MAX_NOISE_MESSAGE,
+    clip_reason, MessageAssembler, RecordKind, RecordOpener, RecordSealer, KIND_CLOSE,
+    MAX_NOISE_MESSAGE,
 };
 use crate::{Error, ProtocolError};
 
 /// Messages taken off the send queue per batch.
 const BATCH: usize = 64;
-/// A write buffer that grew past this is released after use rather than kept while idle.
-const KEEP_BUFFER: usize = 256 * 1024;
+/// Payload bytes sealed into the buffer before it is written (a large burst goes out in pieces
+/// of about this size, so the write buffer stays bounded).
+const WRITE_TARGET: usize = 256 * 1024;
+/// A write buffer that grew past this is released when the send queue runs dry rather than kept
+/// while idle.
+const KEEP_BUFFER: usize = 16 * 1024;
 
 /// Spawns the task that drives a secured connection; `guard` (e.g. a limiter slot) is held
 /// until the connection has fully ended.
@@ -84,8 +89,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Ok(r) => r,
             Err(e) => break Some(e.into()),
         };
-        match record.kind {
-            KIND_DATA | KIND_DATA_MORE => match assembler.push(record) {
+        let kind = match record.record_kind() {
+            Ok(k) => k,
+            Err(e) => break Some(e.into()),
+        };
+        match kind {
+            RecordKind::Data | RecordKind::DataMore => match assembler.push(record) {
                 Ok(Some(message)) => {
                     if !link.is_local_closing() {
                         // A dropped receiver discards; keep reading so the close is seen.
@@ -95,11 +104,21 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 Ok(None) => {}
                 Err(e) => break Some(e.into()),
             },
-            KIND_CLOSE => {
+            RecordKind::Batch => match assembler.split(record) {
+                Ok(entries) => {
+                    if !link.is_local_closing() {
+                        let _ = incoming.deliver_many(entries.collect()).await;
+                    }
+                }
+                Err(e) => break Some(e.into()),
+            },
+            RecordKind::Close => {
                 link.remote_closed(String::from_utf8_lossy(&record.body).into_owned());
                 break None;
             }
-            other => break Some(ProtocolError::UnexpectedRecord(other).into()),
+            RecordKind::Accept | RecordKind::Reject => {
+                break Some(ProtocolError::UnexpectedRecord(record.kind).into())
+            }
         }
     };
     // The failure is recorded before the queue closes, so a receiver that sees the end also
@@ -115,6 +134,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     link: LinkHandle,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
+    let mut messages: Vec<Bytes> = Vec::with_capacity(BATCH);
     let mut buf = BytesMut::new();
     let result: Result<(), Error> = async {
         loop {
@@ -129,18 +149,31 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                     }
                     for item in batch.drain(..) {
                         match item {
+                            Outgoing::Message(m) if close.is_none() => messages.push(m),
                             Outgoing::Message(m) => {
-                                sealer.seal_message(&m, &mut buf)?;
-                                link.record_sent(m.len());
+                                // Senders cannot queue behind a close (see `ConnectionSender`).
+                                tracing::error!(len = m.len(), "message queued after a close");
                             }
                             Outgoing::Close(reason) => {
-                                close = Some(reason);
-                                break;
+                                close.get_or_insert(reason);
                             }
                         }
                     }
                 }
             }
+            // Every message queued before the close goes first, in order, in writes of about
+            // WRITE_TARGET bytes (so the buffer stays bounded and reusable).
+            let mut rest = &messages[..];
+            while !rest.is_empty() {
+                let (n, bytes) = write_group(rest);
+                sealer.seal_messages(&rest[..n], &mut buf)?;
+                link.record_sent_many(n as u64, bytes);
+                rest = &rest[n..];
+                if !rest.is_empty() && !write_out(&mut writer, &mut buf, &link).await? {
+                    return Ok(());
+                }
+            }
+            messages.clear();
             let acknowledging = link.is_remote_closed();
             if let Some(reason) = &close {
                 if !acknowledging {
@@ -148,17 +181,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 }
                 sealer.seal(KIND_CLOSE, clip_reason(reason).as_bytes(), &mut buf)?;
             }
-            tokio::select! {
-                biased;
-                _ = link.wait_aborted() => return Ok(()),
-                // Flush too: some streams (BLE, WebSocket adapters) buffer until flushed.
-                written = async {
-                    writer.write_all(&buf).await?;
-                    writer.flush().await
-                } => written.map_err(|e| Error::io("write", e))?,
+            if !write_out(&mut writer, &mut buf, &link).await? {
+                return Ok(());
             }
-            buf.clear();
-            if buf.capacity() > KEEP_BUFFER {
+            if buf.capacity() > KEEP_BUFFER && outgoing.is_empty() {
                 buf = BytesMut::new();
             }
             if close.is_some() {
@@ -186,4 +212,36 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         }
         link.abort();
     }
+}
+
+/// How many messages from the front of `messages` make one write (at least one), and their
+/// payload bytes.
+fn write_group(messages: &[Bytes]) -> (usize, usize) {
+    let mut bytes = 0;
+    for (i, m) in messages.iter().enumerate() {
+        if i > 0 && bytes + m.len() > WRITE_TARGET {
+            return (i, bytes);
+        }
+        bytes += m.len();
+    }
+    (messages.len(), bytes)
+}
+
+/// Writes and flushes `buf`, then clears it. `Ok(false)` if the connection was aborted first.
+async fn write_out<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    buf: &mut BytesMut,
+    link: &LinkHandle,
+) -> Result<bool, Error> {
+    tokio::select! {
+        biased;
+        _ = link.wait_aborted() => return Ok(false),
+        // Flush too: some streams (BLE, WebSocket adapters) buffer until flushed.
+        written = async {
+            writer.write_all(buf).await?;
+            writer.flush().await
+        } => written.map_err(|e| Error::io("write", e))?,
+    }
+    buf.clear();
+    Ok(true)
 }
