@@ -12,7 +12,7 @@
 //! - [`ReplayWindow`]: RFC 6479 anti-replay window for datagram counters.
 
 mod limiter;
-mod lru_table;
+pub(crate) mod lru_table;
 mod replay_window;
 mod token_bucket;
 

@@ -14,7 +14,10 @@
 
 use snow::{Builder, HandshakeState};
 
-use super::payload::{decode_identity_payload, IDENTITY_PAYLOAD_LEN};
+use std::sync::Arc;
+
+use super::bindings::BindingCache;
+use super::payload::IDENTITY_PAYLOAD_LEN;
 use super::record::{RecordOpener, RecordSealer};
 use super::{CipherSuite, LocalIdentity, PROLOGUE};
 use crate::{Error, HandshakeError, PeerId};
@@ -52,6 +55,7 @@ fn builder<'a>(
 /// over the Noise static key the remote used.
 fn read_identity(
     state: &mut HandshakeState,
+    bindings: &BindingCache,
     message: &[u8],
     which: u8,
     expected_len: usize,
@@ -69,7 +73,7 @@ fn read_identity(
         .get_remote_static()
         .and_then(|s| s.try_into().ok())
         .ok_or(HandshakeError::BadPayload("no remote static key"))?;
-    decode_identity_payload(&payload[..n], &remote_static)
+    bindings.decode(&payload[..n], &remote_static)
 }
 
 fn into_records(
@@ -94,6 +98,7 @@ pub struct InitiatorHandshake {
     expect: Option<PeerId>,
     remote: Option<PeerId>,
     payload: [u8; IDENTITY_PAYLOAD_LEN],
+    bindings: Arc<BindingCache>,
 }
 
 impl InitiatorHandshake {
@@ -139,6 +144,7 @@ impl InitiatorHandshake {
             expect,
             remote: None,
             payload: *identity.payload(),
+            bindings: identity.bindings().clone(),
         };
         Ok((hs, msg))
     }
@@ -146,7 +152,7 @@ impl InitiatorHandshake {
     /// Reads message 2: the responder's proven identity. Fails with
     /// [`Error::PeerMismatch`] if the dial expected someone else.
     pub fn read_message2(&mut self, msg2: &[u8]) -> Result<PeerId, Error> {
-        let peer = read_identity(&mut self.state, msg2, 2, MSG2_LEN)?;
+        let peer = read_identity(&mut self.state, &self.bindings, msg2, 2, MSG2_LEN)?;
         if let Some(expected) = self.expect {
             if expected != peer {
                 return Err(Error::PeerMismatch {
@@ -182,6 +188,7 @@ impl InitiatorHandshake {
 pub struct ResponderHandshake {
     state: HandshakeState,
     suite: CipherSuite,
+    bindings: Arc<BindingCache>,
 }
 
 impl ResponderHandshake {
@@ -232,7 +239,15 @@ impl ResponderHandshake {
             .write_message(identity.payload(), &mut msg)
             .map_err(noise)?;
         msg.truncate(n);
-        Ok((Self { state, suite }, msg))
+        let bindings = identity.bindings().clone();
+        Ok((
+            Self {
+                state,
+                suite,
+                bindings,
+            },
+            msg,
+        ))
     }
 
     /// The suite the initiator chose.
@@ -246,7 +261,7 @@ impl ResponderHandshake {
         mut self,
         msg3: &[u8],
     ) -> Result<(PeerId, RecordSealer, RecordOpener), HandshakeError> {
-        let peer = read_identity(&mut self.state, msg3, 3, MSG3_LEN)?;
+        let peer = read_identity(&mut self.state, &self.bindings, msg3, 3, MSG3_LEN)?;
         let (sealer, opener) = into_records(self.state, self.suite)?;
         Ok((peer, sealer, opener))
     }

@@ -1,7 +1,8 @@
 //! The secure channel: Noise XX over X25519 (snow), with each side's Ed25519 identity bound to
 //! its Noise static key by a signature in the handshake payload.
 //!
-//! - [`payload`]: the identity payload and its signature.
+//! - [`payload`]: the identity payload and its signature; verified bindings are cached per
+//!   node (`bindings.rs`), so a known peer's signature is checked once.
 //! - [`handshake`]: the sans-IO handshake state machines, shared by every backend.
 //! - [`batch`]: BATCH records, several whole messages sealed as one record.
 //! - [`record`]: records after the handshake (data chunks, close, accept/reject) and their
@@ -10,6 +11,7 @@
 //! The byte-level format is specified in `docs/protocol.md`.
 
 pub mod batch;
+mod bindings;
 mod cipher;
 pub mod handshake;
 mod kind;
@@ -88,6 +90,8 @@ pub struct LocalIdentity {
     noise_private: [u8; 32],
     noise_public: [u8; 32],
     payload: [u8; IDENTITY_PAYLOAD_LEN],
+    /// Remote bindings this node has verified (see [`bindings`]).
+    bindings: Arc<bindings::BindingCache>,
 }
 
 impl LocalIdentity {
@@ -112,6 +116,7 @@ impl LocalIdentity {
             noise_private: dh.privkey().try_into().expect("32-byte key"),
             noise_public,
             payload,
+            bindings: Arc::new(bindings::BindingCache::new(bindings::DEFAULT_BINDINGS)),
         })
     }
 
@@ -136,6 +141,10 @@ impl LocalIdentity {
 
     pub(crate) fn payload(&self) -> &[u8; IDENTITY_PAYLOAD_LEN] {
         &self.payload
+    }
+
+    pub(crate) fn bindings(&self) -> &Arc<bindings::BindingCache> {
+        &self.bindings
     }
 }
 
