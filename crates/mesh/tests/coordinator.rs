@@ -14,9 +14,10 @@ use bitcraps_coordinator::{
     UndeliveredReason,
 };
 use bitcraps_mesh::{MeshTransport, MeshTransportConfig};
+use bitcraps_transport_core::backend::{new_connection, IncomingSender, Outgoing};
 use bitcraps_transport_core::{
-    new_connection, Bytes, ChannelConfig, Connection, ConnectionInfo, IncomingSender, Keypair,
-    Outgoing, PeerId, Transport, TransportAddress, TransportKind,
+    Bytes, ChannelConfig, Connection, ConnectionInfo, Keypair, PeerId, Transport, TransportAddress,
+    TransportKind,
 };
 use bitcraps_transport_mem::{MemoryNetwork, MemoryTransport};
 

@@ -13,6 +13,8 @@
 //!   plain structs with time passed in; [`SharedLimiter`] shares one between tasks.
 //! - The pre-handshake refusal on byte streams ([`refusal`]).
 //! - Typed errors ([`Error`]) and events ([`TransportEvent`]).
+//! - For backend authors only, [`backend`]: the plumbing that builds connections
+//!   (`new_connection`, `ConnectionIo`, ...), kept out of the application's namespace.
 //!
 //! Identities, addresses and tickets:
 //!
@@ -78,6 +80,7 @@
 //! ```
 
 mod address;
+pub mod backend;
 mod connection;
 mod error;
 mod event;
@@ -96,21 +99,18 @@ mod transport;
 
 pub use address::{AddressError, TransportAddress, WebSocketAddress};
 pub use connection::{
-    new_connection, ChannelConfig, Connection, ConnectionInfo, ConnectionIo, ConnectionReceiver,
-    ConnectionSender, ConnectionStats, IncomingSender, LinkHandle, Outgoing,
+    ChannelConfig, Connection, ConnectionInfo, ConnectionReceiver, ConnectionSender,
+    ConnectionStats,
 };
 pub use error::{BatchError, CloseReason, Error, HandshakeError, ProtocolError, Result};
 pub use event::TransportEvent;
 pub use identity::{KeyError, Keypair, PeerId};
-pub use inbound::{finish_inbound, ListenerCounters};
 pub use limits::{AdmissionGuard, InboundTicket, LimiterSnapshot, OutboundTicket, SharedLimiter};
 pub use policy::{ConnectionLimits, LimitKind, LimitRejection, SourceKey};
 pub use ticket::{
     Ticket, TicketError, MAX_TICKET_LEN, MAX_TICKET_ROUTES, TICKET_PREFIX, TICKET_VERSION,
 };
-pub use transport::{
-    ensure_supported, Capabilities, Inbound, Listener, ListenerStats, Transport, TransportKind,
-};
+pub use transport::{Capabilities, Inbound, Listener, ListenerStats, Transport, TransportKind};
 
 /// Re-exported so backends and applications name one version of these.
 pub use async_trait::async_trait;

@@ -16,10 +16,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use quinn::{ReadError, RecvStream, SendStream, WriteError};
 use tokio::sync::{mpsc, oneshot};
 
+use bitcraps_transport_core::backend::{ConnectionIo, IncomingSender, LinkHandle, Outgoing};
 use bitcraps_transport_core::framing::{read_frame, FrameDecoder, ReadFrameError};
-use bitcraps_transport_core::{
-    ConnectionIo, Error, IncomingSender, LinkHandle, Outgoing, ProtocolError,
-};
+use bitcraps_transport_core::{Error, ProtocolError};
 
 use crate::codes::{clip_reason, ended, Ended, CLOSE_ABORT, CLOSE_NORMAL, CLOSE_PROTOCOL};
 

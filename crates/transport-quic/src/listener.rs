@@ -17,10 +17,11 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
+use bitcraps_transport_core::backend::{finish_inbound, ListenerCounters};
 use bitcraps_transport_core::policy::Direction;
 use bitcraps_transport_core::{
-    finish_inbound, Error, Inbound, InboundTicket, LimitKind, Listener, ListenerCounters,
-    ListenerStats, ProtocolError, Result, SourceKey, TransportAddress,
+    Error, Inbound, InboundTicket, LimitKind, Listener, ListenerStats, ProtocolError, Result,
+    SourceKey, TransportAddress,
 };
 
 use crate::codes::{encode_limit, CLOSE_ABORT, CLOSE_PROTOCOL};

@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use bitcraps_transport_core::backend::new_connection;
 use bitcraps_transport_core::policy::Direction;
 use bitcraps_transport_core::{
-    new_connection, AdmissionGuard, Capabilities, Connection, ConnectionInfo, Error, Keypair,
-    Listener, PeerId, ProtocolError, Result, SharedLimiter, Transport, TransportAddress,
-    TransportKind,
+    AdmissionGuard, Capabilities, Connection, ConnectionInfo, Error, Keypair, Listener, PeerId,
+    ProtocolError, Result, SharedLimiter, Transport, TransportAddress, TransportKind,
 };
 
 use crate::codes::{dial_error, CLOSE_ABORT, CLOSE_PEER_MISMATCH, CLOSE_PROTOCOL};

@@ -18,7 +18,8 @@ use futures::future::OptionFuture;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use bitcraps_transport_core::{ConnectionIo, Error, Outgoing};
+use bitcraps_transport_core::backend::{ConnectionIo, Outgoing};
+use bitcraps_transport_core::Error;
 
 use crate::config::StatCounters;
 use crate::proto::session::{DropReason, Ended, Event, Session};
@@ -213,8 +214,8 @@ impl Task<'_> {
     async fn active(
         &mut self,
         outgoing: &mut mpsc::Receiver<Outgoing>,
-        incoming: &bitcraps_transport_core::IncomingSender,
-        link: &bitcraps_transport_core::LinkHandle,
+        incoming: &bitcraps_transport_core::backend::IncomingSender,
+        link: &bitcraps_transport_core::backend::LinkHandle,
     ) -> Ending {
         let mut batch = Vec::with_capacity(BATCH);
         let mut pending = pin!(OptionFuture::from(None));

@@ -52,11 +52,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::net::UdpSocket;
 
+use bitcraps_transport_core::backend::new_connection;
 use bitcraps_transport_core::policy::{Direction, ReplayWindow};
 use bitcraps_transport_core::secure::LocalIdentity;
 use bitcraps_transport_core::{
-    new_connection, Capabilities, Connection, ConnectionInfo, Error, Keypair, Listener, PeerId,
-    Result, SharedLimiter, Transport, TransportAddress, TransportKind,
+    Capabilities, Connection, ConnectionInfo, Error, Keypair, Listener, PeerId, Result,
+    SharedLimiter, Transport, TransportAddress, TransportKind,
 };
 
 use config::StatCounters;

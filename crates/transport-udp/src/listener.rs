@@ -22,12 +22,12 @@ use rand::SeedableRng;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
+use bitcraps_transport_core::backend::{new_connection, ListenerCounters};
 use bitcraps_transport_core::policy::{Direction, LimitRejection};
 use bitcraps_transport_core::secure::LocalIdentity;
 use bitcraps_transport_core::{
-    new_connection, AdmissionGuard, ConnectionInfo, Error, Inbound, InboundTicket, Listener,
-    ListenerCounters, ListenerStats, PeerId, Result, SharedLimiter, SourceKey, TransportAddress,
-    TransportKind,
+    AdmissionGuard, ConnectionInfo, Error, Inbound, InboundTicket, Listener, ListenerStats, PeerId,
+    Result, SharedLimiter, SourceKey, TransportAddress, TransportKind,
 };
 
 use crate::config::{StatCounters, UdpConfig};

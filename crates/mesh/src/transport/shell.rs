@@ -9,9 +9,10 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bitcraps_transport_core::backend::ListenerCounters;
 use bitcraps_transport_core::{
-    Bytes, ChannelConfig, Connection, ConnectionInfo, Error, Inbound, Keypair, LimitKind,
-    ListenerCounters, PeerId, Result, TransportAddress,
+    Bytes, ChannelConfig, Connection, ConnectionInfo, Error, Inbound, Keypair, LimitKind, PeerId,
+    Result, TransportAddress,
 };
 use tokio::sync::{mpsc, oneshot};
 

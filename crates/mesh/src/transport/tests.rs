@@ -143,7 +143,8 @@ async fn a_direct_link_that_ends_is_down_and_frees_its_slot() {
 
 /// Two connected connections between `a` and `b`, as a backend would make them.
 fn raw_pair(a: &Keypair, b: &Keypair) -> (Connection, Connection) {
-    use bitcraps_transport_core::{new_connection, ChannelConfig, ConnectionInfo, TransportKind};
+    use bitcraps_transport_core::backend::new_connection;
+    use bitcraps_transport_core::{ChannelConfig, ConnectionInfo, TransportKind};
     let info = |l: PeerId, r: PeerId| ConnectionInfo {
         local_peer: l,
         remote_peer: r,
@@ -155,12 +156,16 @@ fn raw_pair(a: &Keypair, b: &Keypair) -> (Connection, Connection) {
     let (ca, mut ia) = new_connection(info(a.peer_id(), b.peer_id()), &ChannelConfig::default());
     let (cb, mut ib) = new_connection(info(b.peer_id(), a.peer_id()), &ChannelConfig::default());
     tokio::spawn(async move {
-        while let Some(bitcraps_transport_core::Outgoing::Message(m)) = ia.outgoing.recv().await {
+        while let Some(bitcraps_transport_core::backend::Outgoing::Message(m)) =
+            ia.outgoing.recv().await
+        {
             ib.incoming.deliver(m).await;
         }
     });
     tokio::spawn(async move {
-        while let Some(bitcraps_transport_core::Outgoing::Message(m)) = ib.outgoing.recv().await {
+        while let Some(bitcraps_transport_core::backend::Outgoing::Message(m)) =
+            ib.outgoing.recv().await
+        {
             ia.incoming.deliver(m).await;
         }
     });

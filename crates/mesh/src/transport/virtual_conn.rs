@@ -12,10 +12,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bitcraps_transport_core::backend::{new_connection, ConnectionIo, ListenerCounters, Outgoing};
 use bitcraps_transport_core::{
-    async_trait, new_connection, Bytes, ChannelConfig, Connection, ConnectionInfo, ConnectionIo,
-    Error, Inbound, Listener, ListenerCounters, ListenerStats, Outgoing, PeerId, Result,
-    TransportAddress,
+    async_trait, Bytes, ChannelConfig, Connection, ConnectionInfo, Error, Inbound, Listener,
+    ListenerStats, PeerId, Result, TransportAddress,
 };
 use tokio::sync::mpsc;
 

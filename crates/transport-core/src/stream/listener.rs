@@ -15,13 +15,11 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::{RawStream, StreamContext};
+use crate::backend::{finish_inbound, ListenerCounters};
 use crate::limits::InboundTicket;
 use crate::policy::{LimitRejection, SourceKey};
 use crate::refusal::{REFUSALS_IN_FLIGHT, REFUSAL_TIMEOUT};
-use crate::{
-    finish_inbound, Error, Inbound, Listener, ListenerCounters, ListenerStats, Result,
-    TransportAddress,
-};
+use crate::{Error, Inbound, Listener, ListenerStats, Result, TransportAddress};
 
 /// Authenticated connections and refusal reports waiting for `accept`.
 const INBOUND_QUEUE: usize = 64;
