@@ -1,7 +1,7 @@
 //! Drives one QUIC connection's message stream: a writer that takes queued messages in
 //! batches and hands each batch to quinn as one `write_all_chunks` (small messages coalesced
 //! with their length headers, large payload `Bytes` passed uncopied), and a reader that splits frames off the stream (length checked before
-//! allocation) and delivers them with backpressure.
+//! allocation) and delivers every frame already buffered in one batch, with backpressure.
 //!
 //! Graceful close: the closing side flushes, finishes its send stream (FIN) and keeps reading
 //! (discarding) until the remote's FIN, which acknowledges that the remote read everything;
@@ -132,9 +132,27 @@ async fn read_loop(
         };
         match frame {
             Ok(message) => {
+                // Frames already buffered behind this one go to the receiver in one delivery
+                // (one queue operation for the lot, not one per message).
+                let mut batch = vec![message.freeze()];
+                let more = loop {
+                    match decoder.decode(&mut buf) {
+                        Ok(Some(next)) => batch.push(next.freeze()),
+                        Ok(None) => break None,
+                        Err(e) => break Some(e),
+                    }
+                };
                 if !link.is_local_closing() {
                     // A dropped receiver discards; keep reading so the close is seen.
-                    let _ = incoming.deliver(message.freeze()).await;
+                    let _ = if batch.len() == 1 {
+                        incoming.deliver(batch.swap_remove(0)).await
+                    } else {
+                        incoming.deliver_many(batch).await
+                    };
+                }
+                if let Some(e) = more {
+                    conn.close(CLOSE_PROTOCOL, clip_reason(&e.to_string()).as_bytes());
+                    break Some(e.into());
                 }
             }
             Err(ReadFrameError::Eof { mid_frame: false }) => {
