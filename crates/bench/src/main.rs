@@ -24,7 +24,7 @@ use record::{median, percentile, Record, Scenario};
 #[derive(Parser, Debug)]
 #[command(about = "Each backend versus the raw library it wraps, same run")]
 struct Args {
-    /// Smaller workloads and one repetition (about a minute of measuring).
+    /// Smaller workloads (64 MiB per throughput measurement; about a minute of measuring).
     #[arg(long)]
     quick: bool,
     /// Backends to measure.
@@ -33,11 +33,11 @@ struct Args {
     /// Message sizes of the throughput scenario.
     #[arg(long, value_delimiter = ',', default_values_t = vec![64usize, 1024, 65536])]
     sizes: Vec<usize>,
-    /// Bytes to move per throughput measurement (default 256 MiB, 32 MiB with --quick).
+    /// Bytes to move per throughput measurement (default 256 MiB, 64 MiB with --quick).
     #[arg(long)]
     bytes: Option<usize>,
     /// Repetitions of each throughput measurement, alternating ours and raw; the median is
-    /// reported (default 3, 1 with --quick).
+    /// reported (default 3).
     #[arg(long)]
     repeat: Option<usize>,
     /// Connections of the idle-memory scenario.
@@ -63,7 +63,7 @@ struct Plan {
 impl Plan {
     fn new(args: &Args) -> Self {
         let (bytes, max_messages, repeat, rtt_rounds, setups) = if args.quick {
-            (32 << 20, 200_000, 1, 1_000, 100)
+            (64 << 20, 500_000, 3, 2_000, 100)
         } else {
             (256 << 20, 2_000_000, 3, 10_000, 500)
         };
@@ -201,14 +201,7 @@ async fn setups(backend: &'static str, plan: &Plan) -> Result<[Record; 2]> {
     let p50 = raw.as_mut().map(|r| median(r));
     let p99 = raw.as_mut().map(|r| percentile(r, 99.0));
     Ok([
-        Record::new(
-            backend,
-            Scenario::SetupP50,
-            0,
-            median(&mut ours),
-            p50,
-            name,
-        ),
+        Record::new(backend, Scenario::SetupP50, 0, median(&mut ours), p50, name),
         Record::new(
             backend,
             Scenario::SetupP99,

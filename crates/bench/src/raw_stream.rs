@@ -14,7 +14,10 @@ use tokio::net::{TcpListener, TcpStream};
 const BUFFER: usize = 256 * 1024;
 
 /// Reads frames until `count` were received; returns when the last one arrived.
-pub(crate) async fn receive_frames<R: AsyncRead + Unpin>(mut reader: R, count: usize) -> Result<Instant> {
+pub(crate) async fn receive_frames<R: AsyncRead + Unpin>(
+    mut reader: R,
+    count: usize,
+) -> Result<Instant> {
     let mut buf = BytesMut::with_capacity(BUFFER);
     let mut got = 0;
     while got < count {

@@ -12,6 +12,7 @@ mod mesh;
 mod metrics;
 mod node;
 mod output;
+mod perf;
 mod send;
 mod tls;
 
@@ -50,6 +51,8 @@ enum Command {
     /// Run a dice table of four in-process players over BLE (simulated), TCP, WebSocket and
     /// QUIC, with a failover and switch-back, then print stats.
     Demo,
+    /// Measure one backend in process like iperf3: one-way throughput, messages/s, round trips.
+    Perf(perf::PerfArgs),
 }
 
 /// Options of `listen`.
@@ -223,6 +226,7 @@ async fn main() -> ExitCode {
         Command::Listen(args) => listen::run(args, out).await,
         Command::Send(args) => send::run(args, out).await,
         Command::Demo => demo::run(out).await,
+        Command::Perf(args) => perf::run(args, out).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,22 @@ fn short(peer_id: &str) -> &str {
 
 pub(super) fn human(event: &Event) -> String {
     match event {
+        Event::Perf {
+            transport,
+            size,
+            sent,
+            delivered,
+            megabytes_per_second,
+            messages_per_second,
+            rounds,
+            rtt_p50_us,
+            rtt_p99_us,
+            ..
+        } => format!(
+            "{transport} {size} B: {delivered} of {sent} messages delivered, \
+             {megabytes_per_second:.1} MB/s, {messages_per_second:.0} msg/s; \
+             {rounds} round trips: p50 {rtt_p50_us:.1} us, p99 {rtt_p99_us:.1} us"
+        ),
         Event::Listening { address, peer_id } => format!("listening on {address} as {peer_id}"),
         Event::Relaying { address, peer_id } => {
             format!("relaying mesh links on {address} as {peer_id} (reachable at mesh://{peer_id})")
