@@ -154,6 +154,8 @@ fn run_libp2p(root: &Path, quick: bool) -> Result<(String, Vec<serde_json::Value
         "--locked",
         "--manifest-path",
         &manifest,
+        "--target-dir",
+        &target,
         "--",
     ];
     if quick {
@@ -164,7 +166,7 @@ fn run_libp2p(root: &Path, quick: bool) -> Result<(String, Vec<serde_json::Value
     check(captured.status, &cmd)?;
     let records = bench_report::parse_records(&captured.stdout)?;
     Ok((
-        "libp2p 0.56 crates built from crates/bench-libp2p (TCP+Noise+yamux, QUIC), same machine"
+        "libp2p 0.57 and libp2p-stream 0.5.0-alpha (crates/bench-libp2p): TCP+Noise+yamux and QUIC, 256 KiB buffered writer, same machine and run"
             .to_string(),
         records,
     ))
