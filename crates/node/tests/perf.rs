@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{of_kind, run_json};
+use common::{of_kind, run_json, Listening};
 use serde_json::Value;
 
 /// Runs `perf ARGS` and returns its one `perf` event.
@@ -122,6 +122,42 @@ async fn a_duration_bounds_the_run_instead_of_bytes() {
 }
 
 #[tokio::test]
+async fn a_remote_listener_is_measured_through_its_ticket_or_address() {
+    let mut echo = Listening::start(&["tcp://127.0.0.1:0", "--echo"]).await;
+    let ticket = echo.wait_for("ticket", |e| e["event"] == "ticket").await["ticket"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let e = perf(&[
+        "--to", &ticket, "--size", "256", "--bytes", "25600", "--rounds", "20",
+    ])
+    .await;
+    check_consistent(&e, "tcp", 256, 20);
+    assert_eq!(int(&e, "delivered"), 100, "{e}");
+    assert_eq!(e["remote"], echo.peer_id.as_str(), "{e}");
+
+    // Without --echo: throughput only, round trips reported as not measured.
+    let silent = Listening::start(&["tcp://127.0.0.1:0"]).await;
+    let e = perf(&[
+        "--to",
+        &silent.address,
+        "--peer",
+        &silent.peer_id,
+        "--size",
+        "100",
+        "--bytes",
+        "1000",
+    ])
+    .await;
+    assert_eq!(int(&e, "delivered"), 10, "{e}");
+    assert_eq!(int(&e, "rounds"), 0, "{e}");
+    assert!(
+        e["rtt_p50_us"].is_null() && e["rtt_p99_us"].is_null(),
+        "{e}"
+    );
+}
+
+#[tokio::test]
 async fn impossible_requests_fail_with_a_reason() {
     let big = run_json(&["perf", "--transport", "udp", "--size", "70000"]).await;
     assert!(!big.success);
@@ -140,4 +176,6 @@ async fn impossible_requests_fail_with_a_reason() {
     ])
     .await;
     assert!(!both.success && both.events.is_empty(), "usage error");
+    let neither = run_json(&["perf", "--size", "10"]).await;
+    assert!(!neither.success && neither.events.is_empty(), "usage error");
 }

@@ -20,7 +20,8 @@ const TEXT_BYTES: usize = TEXT_CHARS * 4;
 pub(crate) enum Event {
     /// `perf` finished: one-way throughput and round trips through one connection.
     Perf {
-        transport: &'static str,
+        transport: String,
+        remote: Option<String>,
         size: usize,
         sent: u64,
         delivered: u64,
@@ -29,8 +30,8 @@ pub(crate) enum Event {
         megabytes_per_second: f64,
         messages_per_second: f64,
         rounds: usize,
-        rtt_p50_us: f64,
-        rtt_p99_us: f64,
+        rtt_p50_us: Option<f64>,
+        rtt_p99_us: Option<f64>,
     },
     /// A listener is bound (with its real port).
     Listening { address: String, peer_id: String },

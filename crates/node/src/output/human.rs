@@ -22,8 +22,12 @@ pub(super) fn human(event: &Event) -> String {
             ..
         } => format!(
             "{transport} {size} B: {delivered} of {sent} messages delivered, \
-             {megabytes_per_second:.1} MB/s, {messages_per_second:.0} msg/s; \
-             {rounds} round trips: p50 {rtt_p50_us:.1} us, p99 {rtt_p99_us:.1} us"
+             {megabytes_per_second:.1} MB/s, {messages_per_second:.0} msg/s; {}",
+            match (rtt_p50_us, rtt_p99_us) {
+                (Some(p50), Some(p99)) =>
+                    format!("{rounds} round trips: p50 {p50:.1} us, p99 {p99:.1} us"),
+                _ => "no round trips (the remote does not echo)".to_string(),
+            }
         ),
         Event::Listening { address, peer_id } => format!("listening on {address} as {peer_id}"),
         Event::Relaying { address, peer_id } => {

@@ -3,6 +3,7 @@
 //! first one-way throughput for `--duration` seconds or `--bytes` bytes (messages of `--size`
 //! bytes, counted when the receiver holds them), then `--rounds` round trips of one message.
 //! On a terminal a live progress line shows the rate; the result is one `perf` event.
+//! With `--to` the same phases run against a remote `listen` instead (see [`remote`]).
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,20 +11,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use bitcraps_transport_ble::sim::{SimConfig, SimDeviceConfig, SimRadio};
-use bitcraps_transport_ble::BleTransport;
-use bitcraps_transport_core::{
-    ChannelConfig, Connection, ConnectionLimits, Keypair, Transport, TransportAddress,
-};
-use bitcraps_transport_mem::{MemoryNetwork, MemoryTransport};
-use bitcraps_transport_quic::{QuicConfig, QuicTransport};
-use bitcraps_transport_tcp::{TcpConfig, TcpTransport};
-use bitcraps_transport_udp::{UdpConfig, UdpTransport, DEFAULT_MAX_PAYLOAD, MAX_PAYLOAD_LIMIT};
-use bitcraps_transport_ws::{WebSocketTransport, WsConfig};
+use bitcraps_transport_core::{Connection, PeerId};
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 
 use crate::output::{Event, Output};
+
+mod pair;
+mod remote;
+use pair::pair;
 
 /// A datagram receiver gives up waiting for stragglers after this long without a delivery.
 const QUIET: Duration = Duration::from_secs(1);
@@ -64,9 +60,21 @@ impl PerfTransport {
 /// Options of `perf`.
 #[derive(Debug, Args)]
 pub(crate) struct PerfArgs {
-    /// The backend to measure.
-    #[arg(long, value_enum)]
-    transport: PerfTransport,
+    /// The backend to measure in process.
+    #[arg(
+        long,
+        value_enum,
+        required_unless_present = "to",
+        conflicts_with = "to"
+    )]
+    transport: Option<PerfTransport>,
+    /// Measure against a remote `bitcraps-node listen` (run it with --echo for round trips):
+    /// its ticket, or one of its addresses with --peer.
+    #[arg(long, value_name = "TICKET|ADDR")]
+    to: Option<String>,
+    /// The remote's peer id, when --to is an address.
+    #[arg(long, value_name = "ID", requires = "to")]
+    peer: Option<PeerId>,
     /// Bytes per message.
     #[arg(long, value_name = "BYTES", default_value_t = 1024)]
     size: usize,
@@ -81,114 +89,15 @@ pub(crate) struct PerfArgs {
     rounds: usize,
 }
 
-/// Both ends of the measured backend; `_keep` holds what the transports run on.
-struct Pair {
-    client: Arc<dyn Transport>,
-    server: Arc<dyn Transport>,
-    listen: TransportAddress,
-    _keep: (Option<MemoryNetwork>, Option<SimRadio>),
-}
-
-fn pair(kind: PerfTransport, size: usize) -> Result<Pair> {
-    let channel = ChannelConfig {
-        max_message_size: size.max(64 * 1024),
-        ..ChannelConfig::default()
-    };
-    let limits = ConnectionLimits::unlimited();
-    let (a, b) = (Keypair::generate(), Keypair::generate());
-    let mut keep = (None, None);
-    let (client, server, listen): (Arc<dyn Transport>, Arc<dyn Transport>, &str) = match kind {
-        PerfTransport::Tcp => {
-            let c = TcpConfig { channel, limits };
-            (
-                Arc::new(TcpTransport::with_config(a, c.clone())),
-                Arc::new(TcpTransport::with_config(b, c)),
-                "tcp://127.0.0.1:0",
-            )
-        }
-        PerfTransport::Udp => {
-            if size > MAX_PAYLOAD_LIMIT {
-                bail!("udp carries one message per datagram: at most {MAX_PAYLOAD_LIMIT} bytes");
-            }
-            let c = UdpConfig {
-                limits,
-                max_payload: size.max(DEFAULT_MAX_PAYLOAD),
-                ..UdpConfig::default()
-            };
-            (
-                Arc::new(UdpTransport::with_config(a, c.clone())),
-                Arc::new(UdpTransport::with_config(b, c)),
-                "udp://127.0.0.1:0",
-            )
-        }
-        PerfTransport::Quic => {
-            let c = QuicConfig {
-                channel,
-                limits,
-                ..QuicConfig::default()
-            };
-            (
-                Arc::new(QuicTransport::with_config(a, c.clone())?),
-                Arc::new(QuicTransport::with_config(b, c)?),
-                "quic://127.0.0.1:0",
-            )
-        }
-        PerfTransport::Ws | PerfTransport::Wss => {
-            let mut c = WsConfig {
-                channel,
-                limits,
-                ..WsConfig::default()
-            };
-            let mut s = c.clone();
-            if kind == PerfTransport::Wss {
-                let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()])?;
-                let der = cert.cert.der().clone();
-                let key = rustls_pki_types::PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der());
-                s.tls_server = Some(WsConfig::tls_server_config(vec![der.clone()], key.into())?);
-                c.tls_client = Some(WsConfig::tls_client_config([der])?);
-            }
-            (
-                Arc::new(WebSocketTransport::with_config(a, c)),
-                Arc::new(WebSocketTransport::with_config(b, s)),
-                if kind == PerfTransport::Wss {
-                    "wss://127.0.0.1:0/perf"
-                } else {
-                    "ws://127.0.0.1:0/perf"
-                },
-            )
-        }
-        PerfTransport::BleSim => {
-            let radio = SimRadio::new(SimConfig::default());
-            let c = Arc::new(radio.add_device(SimDeviceConfig::default()));
-            let s = Arc::new(radio.add_device(SimDeviceConfig::default()));
-            keep.1 = Some(radio);
-            (
-                Arc::new(BleTransport::new(c, a)),
-                Arc::new(BleTransport::new(s, b)),
-                "ble://local",
-            )
-        }
-        PerfTransport::Memory => {
-            let net = MemoryNetwork::new();
-            let t = |k| {
-                Arc::new(MemoryTransport::with_config(
-                    &net,
-                    k,
-                    channel.clone(),
-                    limits.clone(),
-                ))
-            };
-            let (c, s) = (t(a), t(b));
-            keep.0 = Some(net);
-            (c, s, "memory://0")
-        }
-    };
-    Ok(Pair {
-        client,
-        server,
-        listen: listen.parse()?,
-        _keep: keep,
-    })
+/// What a whole run measured.
+struct Measured {
+    sent: u64,
+    delivered: u64,
+    elapsed: Duration,
+    /// Round trips in microseconds; `None` when they could not be measured (no echo).
+    rtt: Option<Vec<f64>>,
+    /// The remote's peer id (`--to`).
+    remote: Option<String>,
 }
 
 /// What the throughput phase measured.
@@ -353,8 +262,44 @@ pub(crate) async fn run(args: PerfArgs, out: Output) -> Result<()> {
         (None, Some(s)) => bail!("--duration must be a positive number of seconds, not {s}"),
         (None, None) => Limit::Time(Duration::from_secs(3)),
     };
-    let name = args.transport.name();
-    let p = pair(args.transport, args.size)?;
+    let (measured, name) = match (&args.to, args.transport) {
+        (Some(to), _) => remote::run(to, args.peer, args.size, limit, args.rounds).await?,
+        (None, Some(kind)) => (
+            in_process(kind, args.size, limit, args.rounds, out).await?,
+            kind.name().to_string(),
+        ),
+        (None, None) => bail!("give --transport KIND or --to TARGET"),
+    };
+    let secs = measured.elapsed.as_secs_f64().max(1e-9);
+    let bytes = measured.delivered * args.size as u64;
+    let mut rtt = measured.rtt;
+    out.emit(&Event::Perf {
+        transport: name,
+        remote: measured.remote,
+        size: args.size,
+        sent: measured.sent,
+        delivered: measured.delivered,
+        bytes,
+        seconds: secs,
+        megabytes_per_second: bytes as f64 / secs / 1e6,
+        messages_per_second: measured.delivered as f64 / secs,
+        rounds: rtt.as_ref().map_or(0, Vec::len),
+        rtt_p50_us: rtt.as_mut().map(|r| percentile(r, 50.0)),
+        rtt_p99_us: rtt.as_mut().map(|r| percentile(r, 99.0)),
+    });
+    Ok(())
+}
+
+/// Both phases between two transports of `kind` in this process.
+async fn in_process(
+    kind: PerfTransport,
+    size: usize,
+    limit: Limit,
+    rounds: usize,
+    out: Output,
+) -> Result<Measured> {
+    let name = kind.name();
+    let p = pair(kind, size)?;
     let mut listener = p.server.listen(&p.listen).await?;
     let addr = listener.local_addr().clone();
     let (dialed, accepted) = tokio::join!(
@@ -363,31 +308,22 @@ pub(crate) async fn run(args: PerfArgs, out: Output) -> Result<()> {
     );
     let (mut client, server) = (dialed?, accepted?);
     let received = Arc::new(AtomicU64::new(0));
-    let bar = progress(out, name, args.size, received.clone());
-    let result = throughput(&client, server, args.size, limit, received).await;
+    let bar = progress(out, name, size, received.clone());
+    let result = throughput(&client, server, size, limit, received).await;
     if let Some(bar) = bar {
         bar.abort();
         eprintln!();
     }
     let (moved, server) = result?;
-    let mut rtt = round_trips(&mut client, server, args.size, args.rounds).await?;
+    let rtt = round_trips(&mut client, server, size, rounds).await?;
     client.close("perf done").await.ok();
-    let secs = moved.elapsed.as_secs_f64().max(1e-9);
-    let bytes = moved.delivered * args.size as u64;
-    out.emit(&Event::Perf {
-        transport: name,
-        size: args.size,
+    Ok(Measured {
         sent: moved.sent,
         delivered: moved.delivered,
-        bytes,
-        seconds: secs,
-        megabytes_per_second: bytes as f64 / secs / 1e6,
-        messages_per_second: moved.delivered as f64 / secs,
-        rounds: rtt.len(),
-        rtt_p50_us: percentile(&mut rtt, 50.0),
-        rtt_p99_us: percentile(&mut rtt, 99.0),
-    });
-    Ok(())
+        elapsed: moved.elapsed,
+        rtt: Some(rtt),
+        remote: None,
+    })
 }
 
 #[cfg(test)]
