@@ -129,6 +129,9 @@ fn run_libp2p(root: &Path, quick: bool) -> Result<(String, Vec<serde_json::Value
     let dir = root.join("crates/bench-libp2p");
     let manifest = dir.join("Cargo.toml");
     let manifest = manifest.to_string_lossy().into_owned();
+    // Its own target directory under the ignored /target (it has its own lockfile).
+    let target = root.join("target/bench-libp2p");
+    let target = target.to_string_lossy().into_owned();
     let build = Cmd::cargo(
         root,
         &[
@@ -137,6 +140,8 @@ fn run_libp2p(root: &Path, quick: bool) -> Result<(String, Vec<serde_json::Value
             "--locked",
             "--manifest-path",
             &manifest,
+            "--target-dir",
+            &target,
         ],
     );
     let built = build.run_captured()?;
