@@ -102,7 +102,10 @@ pub(crate) fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         .iter()
         .map(|(f, c, _)| (f.clone(), c.clone()))
         .collect();
-    let markdown = bench_report::render_markdown(&report, &captions);
+    let mut markdown = bench_report::render_markdown(&report, &captions);
+    if args.backends.as_deref().is_none_or(|b| b.contains("tcp")) {
+        markdown.push_str(&coordinator_section(root, args.quick)?);
+    }
     if args.no_write {
         println!("{markdown}");
     } else {
@@ -121,6 +124,34 @@ pub(crate) fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The coordinator over TCP against the TCP backend alone (its crate's example, same run):
+/// the section docs/coordinator.md points at.
+fn coordinator_section(root: &Path, quick: bool) -> Result<String> {
+    let bytes = if quick { "33554432" } else { "134217728" };
+    let cmd = Cmd::cargo(
+        root,
+        &[
+            "run",
+            "--release",
+            "--locked",
+            "-p",
+            "bitcraps-coordinator",
+            "--example",
+            "coordinator_throughput",
+            "--",
+            bytes,
+        ],
+    );
+    let captured = cmd.run_captured()?;
+    check(captured.status, &cmd)?;
+    Ok(format!(
+        "\n## Coordinator over TCP against the TCP backend\n\nNot a raw-library comparison: what \
+         the coordinator (acknowledged, exactly-once delivery) costs over the backend it runs \
+         on, same run (`{cmd}`):\n\n```text\n{}```\n",
+        captured.stdout
+    ))
 }
 
 /// Builds and runs the rust-libp2p runner; its status line and records. A build failure is
