@@ -205,13 +205,18 @@ GB/s and the ratio is far below 1.0. The baseline was wrong.
 two `read_exact` calls into a freshly zeroed buffer, and then (in a first fix here) read one \
 `read_chunk` per call, one connection-lock round and one wakeup per ~1.2 KB packet. Ours \
 batches 64 messages per `write_all_chunks` and reads large buffers. With the same batching and \
-256 KiB reads on the raw side, both are bound by quinn's packet processing and ours lands just \
-under raw. The baseline was wrong.
+256 KiB reads on the raw side, both are bound by quinn's packet processing and ours lands at \
+about raw (0.93-0.98 in the runs made while fixing it; a short `--quick` run on a loaded \
+machine once showed 1.10-1.12, gone at 256 MiB and 5 repetitions). The baseline was wrong.
 - UDP 1 KiB at 1.15x: the old harness counted a lost datagram by stalling the sender 20 ms per \
 loss inside the timed interval, and a blasting sender overruns the receiver's socket buffer \
 (here ~70 % lost on both sides without a window). The measurement was wrong: the figure \
 depended on how many losses each side happened to have. Now both sides use the same small \
 in-flight window (no loss on loopback) and report the delivered share.
+- WebSocket 64 B round trip at 1.03-1.19x: tungstenite zero-fills the spare capacity of its \
+read buffer before every read; the raw side ran with the default 128 KiB buffer (a 128 KiB \
+memset per read), ours configures 64 KiB. The raw side now uses our buffer sizes. The \
+baseline was wrong.
 - UDP has no 64 KiB row: one message is one datagram, and 64 KiB does not fit one.
 - Memory: the raw pipe copies bytes between two buffers with no per-message work; ours runs the \
 full record layer (seal, open, framing, queues), so small messages show the per-message cost.
