@@ -143,7 +143,7 @@ fn emit(backend: &str, scenario: &str, size: usize, value: f64) {
 async fn main() -> Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
     let (bytes, max_messages, repeat, rounds) = if quick {
-        (64usize << 20, 500_000usize, 3, 2_000)
+        (128usize << 20, 1_000_000usize, 3, 5_000)
     } else {
         (256 << 20, 2_000_000, 3, 10_000)
     };

@@ -24,7 +24,7 @@ use record::{median, percentile, Record, Scenario};
 #[derive(Parser, Debug)]
 #[command(about = "Each backend versus the raw library it wraps, same run")]
 struct Args {
-    /// Smaller workloads (64 MiB per throughput measurement; about a minute of measuring).
+    /// Smaller workloads (128 MiB per throughput measurement; about a minute of measuring).
     #[arg(long)]
     quick: bool,
     /// Backends to measure.
@@ -33,7 +33,7 @@ struct Args {
     /// Message sizes of the throughput scenario.
     #[arg(long, value_delimiter = ',', default_values_t = vec![64usize, 1024, 65536])]
     sizes: Vec<usize>,
-    /// Bytes to move per throughput measurement (default 256 MiB, 64 MiB with --quick).
+    /// Bytes to move per throughput measurement (default 256 MiB, 128 MiB with --quick).
     #[arg(long)]
     bytes: Option<usize>,
     /// Repetitions of each throughput measurement, alternating ours and raw; the median is
@@ -63,7 +63,7 @@ struct Plan {
 impl Plan {
     fn new(args: &Args) -> Self {
         let (bytes, max_messages, repeat, rtt_rounds, setups) = if args.quick {
-            (64 << 20, 500_000, 3, 2_000, 100)
+            (128 << 20, 1_000_000, 3, 5_000, 200)
         } else {
             (256 << 20, 2_000_000, 3, 10_000, 500)
         };

@@ -108,17 +108,21 @@ pub(crate) async fn throughput(backend: &str, size: usize, count: usize) -> Resu
     }
 }
 
-async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> Result<()> {
-    let mut header = [0u8; 4];
-    let mut body = Vec::new();
+/// Echoes frames back: reads through a buffer (one read syscall for header and body) and
+/// writes each frame with one call (one segment with `TCP_NODELAY`, not a header segment and a
+/// body segment).
+async fn echo<S: AsyncRead + AsyncWrite + Unpin>(s: S) -> Result<()> {
+    let mut s = tokio::io::BufReader::new(s);
+    let mut frame = Vec::new();
     loop {
-        if s.read_exact(&mut header).await.is_err() {
+        frame.resize(4, 0);
+        if s.read_exact(&mut frame).await.is_err() {
             return Ok(());
         }
-        body.resize(u32::from_be_bytes(header) as usize, 0);
-        s.read_exact(&mut body).await?;
-        s.write_all(&header).await?;
-        s.write_all(&body).await?;
+        let len = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
+        frame.resize(4 + len, 0);
+        s.read_exact(&mut frame[4..]).await?;
+        s.write_all(&frame).await?;
     }
 }
 
