@@ -205,9 +205,10 @@ GB/s and the ratio is far below 1.0. The baseline was wrong.
 two `read_exact` calls into a freshly zeroed buffer, and then (in a first fix here) read one \
 `read_chunk` per call, one connection-lock round and one wakeup per ~1.2 KB packet. Ours \
 batches 64 messages per `write_all_chunks` and reads large buffers. With the same batching and \
-256 KiB reads on the raw side, both are bound by quinn's packet processing: ours lands at \
-raw within noise (0.93-1.01 across our runs, 256 MiB and 5 repetitions gave 0.93; a short \
-`--quick` run on the loaded machine once gave 1.10-1.12). The baseline was wrong.
+256 KiB reads on the raw side, ours lands at raw within noise: 0.93 at 256 MiB and 5 \
+repetitions, 0.97-1.01 in `--quick` runs. That remainder is parity, not a wrong baseline: at \
+64 KiB both are bound by quinn's connection task (packet crypto and packetisation on one \
+core), and our extra work (Noise AEAD, framing) runs in our own tasks on the second core. The baseline was wrong.
 - UDP 1 KiB at 1.15x: the old harness counted a lost datagram by stalling the sender 20 ms per \
 loss inside the timed interval, and a blasting sender overruns the receiver's socket buffer \
 (here ~70 % lost on both sides without a window). The measurement was wrong: the figure \
@@ -229,7 +230,8 @@ what the raw library does; UDP and memory have no raw connection to compare with
 - rust-libp2p column: the same workloads through one libp2p-stream stream (TCP+Noise+yamux, \
 and QUIC), with a 256 KiB `BufWriter` in the application as the raw baselines have: small \
 messages are batched before libp2p sees them, which our API does not do (each send is one \
-message with its own record), so at 64 B libp2p moves more bytes than ours.
+message with its own record), so at 64 B libp2p moves more bytes than ours. Its 64 B round trip varied between runs here \
+(p50 16-20 us in some, 76 us in others) on the shared machine.
 - Times on a 2-core machine shared with other jobs (load average near 10 during these runs): \
 p99 figures are noisy; compare within one run only.
 ";
