@@ -113,9 +113,9 @@ pub(crate) async fn throughput(backend: &str, size: usize, count: usize) -> Resu
 /// body segment).
 async fn echo<S: AsyncRead + AsyncWrite + Unpin>(s: S) -> Result<()> {
     let mut s = tokio::io::BufReader::new(s);
-    let mut frame = Vec::new();
+    let mut frame = vec![0u8; 4];
     loop {
-        frame.resize(4, 0);
+        frame.truncate(4);
         if s.read_exact(&mut frame).await.is_err() {
             return Ok(());
         }
