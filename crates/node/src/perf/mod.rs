@@ -126,6 +126,8 @@ fn progress(
     Some(tokio::spawn(async move {
         let started = Instant::now();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
+        // The first tick is immediate: skip it, a rate over no time means nothing.
+        tick.tick().await;
         let (mut last, mut at) = (0u64, Instant::now());
         loop {
             tick.tick().await;
