@@ -51,7 +51,8 @@ enum Command {
     /// Run a dice table of four in-process players over BLE (simulated), TCP, WebSocket and
     /// QUIC, with a failover and switch-back, then print stats.
     Demo,
-    /// Measure one backend in process like iperf3: one-way throughput, messages/s, round trips.
+    /// Measure one backend like iperf3 (in process, or a remote `listen` with --to):
+    /// one-way throughput, messages/s and round trips.
     Perf(perf::PerfArgs),
 }
 
