@@ -1,182 +1,244 @@
-//! `cargo xtask bench`: builds and runs `bitcraps-bench` in release, which measures each backend
-//! against the raw library it wraps in the same run, and writes `docs/benchmarks.md`: the
-//! machine, the command, the table of ratios and a bar plot.
+//! `cargo xtask bench`: builds and runs `bitcraps-bench` in release (each backend against the
+//! best straightforward use of its raw library, same run), optionally the rust-libp2p runner
+//! in `crates/bench-libp2p` (outside the workspace, `--with-libp2p`), and writes
+//! `target/bench/report.json`, `docs/benchmarks.md` and the plots in `docs/bench/`.
 
-use std::fmt::Write as _;
 use std::path::Path;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::bench_report;
 use crate::process::{check, Cmd};
 
 /// Options of `cargo xtask bench`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// Backends to measure (comma separated); default: all the runner knows.
+    /// Smaller workloads and one repetition (under three minutes on a 2-core machine).
+    #[arg(long)]
+    quick: bool,
+    /// Backends to measure (comma separated: tcp,udp,quic,ws,memory); default: all.
     #[arg(long)]
     backends: Option<String>,
-    /// Bytes moved per measurement.
-    #[arg(long, default_value_t = 512 * 1024 * 1024)]
-    bytes: usize,
-    /// Repetitions per measurement (the median is reported).
-    #[arg(long, default_value_t = 3)]
-    repeat: usize,
-    /// Print the report but do not write docs/benchmarks.md.
+    /// Bytes moved per throughput measurement (the runner's default otherwise).
+    #[arg(long)]
+    bytes: Option<usize>,
+    /// Repetitions per throughput measurement (the median is reported).
+    #[arg(long)]
+    repeat: Option<usize>,
+    /// Also build and run the rust-libp2p comparison (crates/bench-libp2p, its own lockfile,
+    /// never part of the workspace or CI) and merge its figures into the report.
+    #[arg(long)]
+    with_libp2p: bool,
+    /// Print the report but write nothing under docs/.
     #[arg(long)]
     no_write: bool,
 }
 
-/// Backends whose raw-library comparison lives in an example of their own crate (the raw
-/// library needs setup the shared runner does not have: certificates for quinn, a windowed
-/// sender for UDP, an HTTP upgrade for WebSocket), as (package, example, section title).
-const BACKEND_EXAMPLES: &[(&str, &str, &str)] = &[
-    (
-        "bitcraps-transport-quic",
-        "quic_throughput",
-        "QUIC vs raw quinn",
-    ),
-    (
-        "bitcraps-transport-udp",
-        "udp_throughput",
-        "UDP vs raw tokio UdpSocket",
-    ),
-    (
-        "bitcraps-transport-ws",
-        "ws_throughput",
-        "WebSocket vs raw tokio-tungstenite",
-    ),
-    (
-        "bitcraps-coordinator",
-        "coordinator_throughput",
-        "Coordinator over TCP vs the TCP backend",
-    ),
-];
-
 /// Runs the benchmarks and writes the report.
 pub(crate) fn run(root: &Path, args: &BenchArgs) -> Result<()> {
-    let mut runner_args = vec![
+    let started = Instant::now();
+    let mut runner = vec![
         "run".to_string(),
         "--release".into(),
         "--locked".into(),
         "-p".into(),
         "bitcraps-bench".into(),
         "--".into(),
-        "--bytes".into(),
-        args.bytes.to_string(),
-        "--repeat".into(),
-        args.repeat.to_string(),
     ];
-    if let Some(b) = &args.backends {
-        runner_args.push("--backends".into());
-        runner_args.push(b.clone());
+    if args.quick {
+        runner.push("--quick".into());
     }
-    let cmd = Cmd::cargo(root, &runner_args);
+    if let Some(b) = &args.backends {
+        runner.extend(["--backends".into(), b.clone()]);
+    }
+    if let Some(b) = args.bytes {
+        runner.extend(["--bytes".into(), b.to_string()]);
+    }
+    if let Some(r) = args.repeat {
+        runner.extend(["--repeat".into(), r.to_string()]);
+    }
+    let cmd = Cmd::cargo(root, &runner);
     let captured = cmd.run_captured()?;
     check(captured.status, &cmd)?;
-    let table: Vec<&str> = captured
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with('|'))
+    let mut records = bench_report::parse_records(&captured.stdout)?;
+    let libp2p_status = if args.with_libp2p {
+        let (status, libp2p) = run_libp2p(root, args.quick)?;
+        bench_report::merge_libp2p(&mut records, &libp2p);
+        status
+    } else {
+        // Every record carries the field (null) so the report's shape does not depend on it.
+        bench_report::merge_libp2p(&mut records, &[]);
+        "not run (pass --with-libp2p)".to_string()
+    };
+    let mut command = "cargo xtask bench".to_string();
+    if args.quick {
+        command.push_str(" --quick");
+    }
+    if args.with_libp2p {
+        command.push_str(" --with-libp2p");
+    }
+    if let Some(b) = &args.backends {
+        command.push_str(&format!(" --backends {b}"));
+    }
+    let date = Cmd::new("date", root)
+        .args(&["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .probe()
+        .unwrap_or_default();
+    let report = bench_report::report_json(
+        &machine(root),
+        &command,
+        date.trim(),
+        &libp2p_status,
+        &records,
+    );
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    let json_path = out_dir.join("report.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    println!("wrote {}", json_path.display());
+    let plots = bench_report::plots(&report);
+    let captions: Vec<(String, String)> = plots
+        .iter()
+        .map(|(f, c, _)| (f.clone(), c.clone()))
         .collect();
-    let mut report = render(&table, &cmd.to_string(), &machine(root));
-    for (package, example, title) in BACKEND_EXAMPLES {
-        if let Some(b) = &args.backends {
-            if !b.split(',').any(|x| title.to_lowercase().contains(x)) {
-                continue;
-            }
-        }
-        let cmd = Cmd::cargo(
-            root,
-            &[
-                "run",
-                "--release",
-                "--locked",
-                "-p",
-                package,
-                "--example",
-                example,
-            ],
-        );
-        let captured = cmd.run_captured()?;
-        check(captured.status, &cmd)?;
-        let _ = write!(
-            report,
-            "\n## {title}\n\nEach backend crate's own comparison with its raw library, same run \
-             (`{cmd}`):\n\n```text\n{}```\n",
-            captured.stdout
-        );
+    let mut markdown = bench_report::render_markdown(&report, &captions);
+    if args.backends.as_deref().is_none_or(|b| b.contains("tcp")) {
+        markdown.push_str(&coordinator_section(root, args.quick)?);
     }
     if args.no_write {
-        println!("{report}");
+        println!("{markdown}");
     } else {
+        let dir = root.join("docs/bench");
+        std::fs::create_dir_all(&dir)?;
+        for (file, _, svg) in &plots {
+            std::fs::write(dir.join(file), svg)
+                .with_context(|| format!("writing docs/bench/{file}"))?;
+        }
         let path = root.join("docs/benchmarks.md");
-        std::fs::write(&path, report).with_context(|| format!("writing {}", path.display()))?;
-        println!("wrote {}", path.display());
+        std::fs::write(&path, markdown).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {} and {} plots", path.display(), plots.len());
     }
+    eprintln!(
+        "cargo xtask bench took {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
+}
+
+/// The coordinator over TCP against the TCP backend alone (its crate's example, same run):
+/// the section docs/coordinator.md points at.
+fn coordinator_section(root: &Path, quick: bool) -> Result<String> {
+    let bytes = if quick { "33554432" } else { "134217728" };
+    let cmd = Cmd::cargo(
+        root,
+        &[
+            "run",
+            "--release",
+            "--locked",
+            "-p",
+            "bitcraps-coordinator",
+            "--example",
+            "coordinator_throughput",
+            "--",
+            bytes,
+        ],
+    );
+    let captured = cmd.run_captured()?;
+    // The example belongs to the coordinator crate: if it fails, say so in the report rather
+    // than losing every other figure of the run.
+    let failed = if captured.status.success() {
+        String::new()
+    } else {
+        eprintln!(
+            "coordinator example failed ({}); noted in the report",
+            captured.status
+        );
+        format!(
+            "\n**The example failed in this run ({}); the rows above are what it printed \
+             first.**\n",
+            captured.status
+        )
+    };
+    Ok(format!(
+        "\n## Coordinator over TCP against the TCP backend\n\nNot a raw-library comparison: what \
+         the coordinator (acknowledged, exactly-once delivery) costs over the backend it runs \
+         on, same run (`{cmd}`):\n\n```text\n{}```\n{failed}",
+        captured.stdout
+    ))
+}
+
+/// Builds and runs the rust-libp2p runner; its status line and records. A build failure is
+/// reported as the status (with the reason) rather than failing the whole benchmark.
+fn run_libp2p(root: &Path, quick: bool) -> Result<(String, Vec<serde_json::Value>)> {
+    let dir = root.join("crates/bench-libp2p");
+    let manifest = dir.join("Cargo.toml");
+    let manifest = manifest.to_string_lossy().into_owned();
+    // Its own target directory under the ignored /target (it has its own lockfile).
+    let target = root.join("target/bench-libp2p");
+    let target = target.to_string_lossy().into_owned();
+    let build = Cmd::cargo(
+        root,
+        &[
+            "build",
+            "--release",
+            "--locked",
+            "--manifest-path",
+            &manifest,
+            "--target-dir",
+            &target,
+        ],
+    );
+    let built = build.run_captured()?;
+    if !built.status.success() {
+        let status = format!(
+            "could not be built here (`{build}` failed, {}); no libp2p figures",
+            built.status
+        );
+        eprintln!("rust-libp2p: {status}");
+        return Ok((status, Vec::new()));
+    }
+    let mut run = vec![
+        "run",
+        "--release",
+        "--locked",
+        "--manifest-path",
+        &manifest,
+        "--target-dir",
+        &target,
+        "--",
+    ];
+    if quick {
+        run.push("--quick");
+    }
+    let cmd = Cmd::cargo(root, &run);
+    let captured = cmd.run_captured()?;
+    check(captured.status, &cmd)?;
+    let records = bench_report::parse_records(&captured.stdout)?;
+    Ok((
+        "libp2p 0.57 and libp2p-stream 0.5.0-alpha (crates/bench-libp2p): TCP+Noise+yamux and QUIC, 256 KiB buffered writer, same machine and run"
+            .to_string(),
+        records,
+    ))
 }
 
 fn machine(root: &Path) -> String {
     let probe = |p: &str, a: &[&str]| Cmd::new(p, root).args(a).probe().unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
     format!(
-        "{} cores; {}; {}",
+        "{} cores ({cpu}); {}; {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         probe("rustc", &["--version"]).trim(),
         probe("uname", &["-srm"]).trim()
     )
-}
-
-/// The Markdown report for the runner's table rows (header, separator, data rows).
-pub(crate) fn render(table: &[&str], command: &str, machine: &str) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "# Benchmarks\n");
-    let _ = writeln!(
-        out,
-        "Written by `cargo xtask bench`; do not edit by hand. One authenticated connection on \
-         loopback, messages one way, timed from the first send until the receiver holds every \
-         byte; the raw library runs the same workload with the same u32 length framing and no \
-         encryption, in the same run. Median of the repetitions.\n"
-    );
-    let _ = writeln!(out, "- Machine: {machine}\n- Command: `{command}`\n");
-    for row in table {
-        let _ = writeln!(out, "{row}");
-    }
-    let _ = writeln!(out, "\n## Plot: ours / raw\n\n```text");
-    for row in table.iter().skip(2) {
-        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-        if cells.len() < 8 {
-            continue;
-        }
-        let ratio: f64 = cells[6].parse().unwrap_or(0.0);
-        let bar = "#".repeat((ratio * 40.0).round().clamp(0.0, 80.0) as usize);
-        let _ = writeln!(
-            out,
-            "{:<10} {:>9} {:>5.2} {}",
-            cells[1], cells[2], ratio, bar
-        );
-    }
-    let _ = writeln!(out, "```");
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn report_has_table_and_bars() {
-        let rows = [
-            "| backend | message | ours (GB/s) | raw library | raw (GB/s) | ours / raw |",
-            "|---|---|---|---|---|---|",
-            "| tcp | 65536 B | 1.000 | tokio TcpStream | 4.000 | 0.25 |",
-        ];
-        let r = render(&rows, "cargo run", "2 cores");
-        assert!(r.contains("| tcp | 65536 B |"));
-        let bar = r
-            .lines()
-            .find(|l| l.starts_with("tcp "))
-            .expect("a bar for tcp");
-        assert!(bar.ends_with(&format!(" 0.25 {}", "#".repeat(10))), "{bar}");
-    }
 }

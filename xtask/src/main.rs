@@ -6,8 +6,8 @@
 //!   suite, with a table of results per case and backend; `--faults` runs the TCP and UDP
 //!   backends through the fault proxy under every fault profile instead.
 //! - `cargo xtask fuzz [--seconds N] [--target NAME]`: every cargo-fuzz target (or one) for a while.
-//! - `cargo xtask bench`: each backend's throughput against its raw library; writes
-//!   `docs/benchmarks.md`.
+//! - `cargo xtask bench`: each backend against its raw library (throughput, round trip, setup,
+//!   idle memory); writes `target/bench/report.json`, `docs/benchmarks.md` and `docs/bench/`.
 //! - `cargo xtask flood [--attempts N] [--connections N]`: connection floods from many source
 //!   addresses and many concurrent authenticated clients through one coordinator.
 //! - `cargo xtask soak [--minutes N]`: churn through coordinators; RSS, fds and tasks sampled
@@ -20,6 +20,7 @@
 //! printed before it runs.
 
 mod bench;
+mod bench_report;
 mod ci;
 mod conformance;
 mod fuzz;
@@ -55,7 +56,7 @@ enum Command {
     Conformance(conformance::ConformanceArgs),
     /// Run the cargo-fuzz targets under `fuzz/` (needs a nightly toolchain).
     Fuzz(fuzz::FuzzArgs),
-    /// Throughput of each backend against the raw library it wraps; writes docs/benchmarks.md.
+    /// Each backend against the raw library it wraps; writes docs/benchmarks.md and docs/bench/.
     Bench(bench::BenchArgs),
     /// The mesh relay simulator: N nodes on a plane, delivery and cost figures.
     Sim(sim::SimArgs),

@@ -8,7 +8,9 @@ const LEFT: f64 = 70.0;
 const RIGHT: f64 = 200.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 50.0;
-const COLOURS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+const COLOURS: [&str; 6] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
+];
 
 /// An SVG chart of `series` (name, points), x on a log scale; `y_range` fixes the y axis.
 pub(crate) fn line_chart(
@@ -108,7 +110,7 @@ pub(crate) fn line_chart(
         for &(x, y) in pts {
             let _ = writeln!(
                 s,
-                r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{colour}"><title>{name}: {x} nodes, {y:.3}</title></circle>"#,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{colour}"><title>{name}: {x} {x_label}, {y:.3}</title></circle>"#,
                 px(x),
                 py(y)
             );

@@ -1,15 +1,16 @@
-//! Memory per idle authenticated connection: opens `n` TCP connections (both ends in this
-//! process, as DESIGN.md's baseline figures were measured), reads the process's resident set
-//! size before and after from /proc, and prints the difference per connection.
+//! Memory per idle connection: opens `n` connections (both ends in this process), reads the
+//! process's resident set size before and after from /proc, and returns the difference per
+//! connection (both ends together). Each kind runs in a process of its own (the runner starts
+//! itself with `--idle-only`), so one measurement never reuses memory another freed.
 
-use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context, Result};
+use tokio::net::{TcpListener, TcpStream};
 
-use bitcraps_transport_core::{ChannelConfig, ConnectionLimits, Keypair, Transport};
-use bitcraps_transport_tcp::{TcpConfig, TcpTransport};
+use crate::ours::Setup;
 
-fn rss_bytes() -> anyhow::Result<u64> {
+fn rss_bytes() -> Result<u64> {
     let status =
         std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     let line = status
@@ -24,36 +25,55 @@ fn rss_bytes() -> anyhow::Result<u64> {
     Ok(kib * 1024)
 }
 
-/// Prints the resident memory per idle connection (both ends) after `n` connections.
-pub(crate) async fn run(n: usize) -> anyhow::Result<()> {
-    let config = TcpConfig {
-        channel: ChannelConfig::default(),
-        limits: ConnectionLimits::unlimited(),
-    };
-    let server = Arc::new(TcpTransport::with_config(
-        Keypair::generate(),
-        config.clone(),
-    ));
-    let client = Arc::new(TcpTransport::with_config(Keypair::generate(), config));
-    let mut listener = server.listen(&"tcp://127.0.0.1:0".parse()?).await?;
-    let addr = listener.local_addr().clone();
-    // Warm up allocator and runtime with one connection first.
-    let warm = client.dial(&addr, None).await?;
-    let warm_in = listener.accept_connection().await?;
-    let before = rss_bytes()?;
-    let mut kept = Vec::with_capacity(2 * n);
-    for _ in 0..n {
-        let (d, a) = tokio::join!(client.dial(&addr, None), listener.accept_connection());
-        kept.push(d?);
-        kept.push(a?);
+/// KiB of resident memory per idle connection of `kind` (`raw-tcp` or one of our backends).
+pub(crate) async fn measure(kind: &str, n: usize) -> Result<f64> {
+    if kind == "raw-tcp" {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let warm = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let before = rss_bytes()?;
+        let mut kept = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (c, s) = tokio::join!(TcpStream::connect(addr), listener.accept());
+            kept.push((c?, s?.0));
+        }
+        let after = rss_bytes()?;
+        drop((kept, warm));
+        return Ok(after.saturating_sub(before) as f64 / n as f64 / 1024.0);
     }
+    if !["tcp", "quic", "ws", "memory", "udp"].contains(&kind) {
+        bail!("unknown idle kind {kind}");
+    }
+    let mut setup = Setup::new(kind, 1024).await?;
+    // Warm up allocator and runtime with one connection first.
+    let warm = setup.connect().await?;
+    let before = rss_bytes()?;
+    let mut kept = Vec::with_capacity(n);
+    for _ in 0..n {
+        kept.push(setup.connect().await?);
+    }
+    // Let every connection's tasks settle into their idle state.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let after = rss_bytes()?;
-    let per = (after.saturating_sub(before)) as f64 / n as f64 / 1024.0;
-    println!(
-        "{n} idle authenticated TCP connections (both ends in one process): {per:.1} KiB per connection \
-         ({:.1} KiB per end)",
-        per / 2.0
-    );
-    drop((kept, warm, warm_in));
-    Ok(())
+    drop((kept, warm));
+    Ok(after.saturating_sub(before) as f64 / n as f64 / 1024.0)
+}
+
+/// Runs `--idle-only KIND` in a fresh process of this binary and parses its figure.
+pub(crate) fn in_child(kind: &str, n: usize) -> Result<f64> {
+    let exe = std::env::current_exe()?;
+    let out = std::process::Command::new(exe)
+        .args(["--idle-only", kind, "--connections", &n.to_string()])
+        .output()
+        .context("running the idle-memory child")?;
+    if !out.status.success() {
+        bail!(
+            "idle-memory child for {kind} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("idle-memory child printed no number")
 }

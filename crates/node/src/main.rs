@@ -13,6 +13,7 @@ mod mesh;
 mod metrics;
 mod node;
 mod output;
+mod perf;
 mod send;
 mod tls;
 
@@ -52,6 +53,9 @@ enum Command {
     /// QUIC, who find it by mDNS discovery on loopback, with a failover and switch-back, then
     /// print stats (a live view when stdout is a terminal).
     Demo,
+    /// Measure one backend like iperf3 (in process, or a remote `listen` with --to):
+    /// one-way throughput, messages/s and round trips.
+    Perf(perf::PerfArgs),
 }
 
 /// Options of `listen`.
@@ -236,6 +240,7 @@ async fn main() -> ExitCode {
         Command::Listen(args) => listen::run(args, out).await,
         Command::Send(args) => send::run(args, out).await,
         Command::Demo => demo::run(out).await,
+        Command::Perf(args) => perf::run(args, out).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,9 +1,9 @@
 //! docs/cli.md against the real binary: every command and option `--help` lists is
 //! documented, and every JSON line printed by `listen` (with `--metrics` and `--discover`),
-//! `send`, `send --discover`, a failing `send`, a malformed ticket and `demo` is a documented
-//! event with exactly the documented fields, of the documented types. The doc's event tables
-//! are parsed by `common::doc` (see "How to add an event" there); `tests/discovery.rs` holds
-//! its events (`peer_lost`, `delivered`...) against the doc with it too.
+//! `send`, `send --discover`, a failing `send`, a malformed ticket, `perf` and `demo` is a
+//! documented event with exactly the documented fields, of the documented types. The doc's event
+//! tables are parsed by `common::doc` (see "How to add an event" there); `tests/discovery.rs`
+//! holds its events (`peer_lost`, `delivered`...) against the doc with it too.
 
 #![cfg(unix)]
 
@@ -94,6 +94,18 @@ async fn every_json_line_printed_is_documented() {
         "usage errors print no event"
     );
     assert!(bad.stderr.contains("ticket"), "{}", bad.stderr);
+    let perf = run_json(&[
+        "perf",
+        "--transport",
+        "memory",
+        "--bytes",
+        "1000",
+        "--rounds",
+        "3",
+    ])
+    .await;
+    assert!(perf.success, "{}", perf.stderr);
+    printed.extend(perf.events);
     let demo = run_json(&["demo"]).await;
     assert!(demo.success, "{}", demo.stderr);
     printed.extend(demo.events);
@@ -140,6 +152,7 @@ async fn every_json_line_printed_is_documented() {
         "listener_stats",
         "shutting_down",
         "transport_stats",
+        "perf",
     ] {
         assert!(
             seen.contains(expected),

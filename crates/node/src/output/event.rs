@@ -16,6 +16,21 @@ const TEXT_BYTES: usize = TEXT_CHARS * 4;
 #[derive(Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub(crate) enum Event {
+    /// `perf` finished: one-way throughput and round trips through one connection.
+    Perf {
+        transport: String,
+        remote: Option<String>,
+        size: usize,
+        sent: u64,
+        delivered: u64,
+        bytes: u64,
+        seconds: f64,
+        megabytes_per_second: f64,
+        messages_per_second: f64,
+        rounds: usize,
+        rtt_p50_us: Option<f64>,
+        rtt_p99_us: Option<f64>,
+    },
     /// A listener is bound (with its real port).
     Listening { address: String, peer_id: String },
     /// The node's ticket: its peer id and every bound address in one line (`send --ticket`).

@@ -10,6 +10,26 @@ fn short(peer_id: &str) -> &str {
 /// The readable line of `event`.
 pub(crate) fn human(event: &Event) -> String {
     match event {
+        Event::Perf {
+            transport,
+            size,
+            sent,
+            delivered,
+            megabytes_per_second,
+            messages_per_second,
+            rounds,
+            rtt_p50_us,
+            rtt_p99_us,
+            ..
+        } => format!(
+            "{transport} {size} B: {delivered} of {sent} messages delivered, \
+             {megabytes_per_second:.1} MB/s, {messages_per_second:.0} msg/s; {}",
+            match (rtt_p50_us, rtt_p99_us) {
+                (Some(p50), Some(p99)) =>
+                    format!("{rounds} round trips: p50 {p50:.1} us, p99 {p99:.1} us"),
+                _ => "no round trips (the remote does not echo)".to_string(),
+            }
+        ),
         Event::Listening { address, peer_id } => format!("listening on {address} as {peer_id}"),
         Event::Relaying { address, peer_id } => {
             format!("relaying mesh links on {address} as {peer_id} (reachable at mesh://{peer_id})")
