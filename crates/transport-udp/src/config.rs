@@ -7,7 +7,22 @@ use bitcraps_transport_core::{ChannelConfig, ConnectionLimits};
 
 use crate::proto::dial::RetryTiming;
 use crate::proto::session::SessionTiming;
-use crate::proto::wire::{MAX_UDP_PAYLOAD, SEALED_OVERHEAD};
+use crate::proto::wire::{HANDSHAKE_1_LEN, HANDSHAKE_2_LEN, MAX_UDP_PAYLOAD, SEALED_OVERHEAD};
+
+/// The smallest datagram limit: the handshake datagrams, and a sealed REJECT (limit id, retry
+/// time and a reason of up to 256 bytes).
+const MIN_DATAGRAM: usize = max_usize(
+    max_usize(HANDSHAKE_1_LEN, HANDSHAKE_2_LEN),
+    SEALED_OVERHEAD + 5 + 256,
+);
+
+const fn max_usize(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
 
 /// The default largest message: fits one datagram on any path with the IPv6 minimum MTU.
 pub const DEFAULT_MAX_PAYLOAD: usize = 1200;
@@ -88,9 +103,11 @@ impl UdpConfig {
         }
     }
 
-    /// The largest datagram this configuration sends or accepts.
+    /// The largest datagram this configuration sends or accepts: a sealed message of
+    /// `max_payload`, and never less than the handshake datagrams and a sealed REJECT need (so
+    /// a small `max_payload` cannot make every handshake datagram too large to be read).
     pub(crate) fn max_datagram(&self) -> usize {
-        self.effective_max_payload() + SEALED_OVERHEAD
+        (self.effective_max_payload() + SEALED_OVERHEAD).max(MIN_DATAGRAM)
     }
 }
 

@@ -123,6 +123,30 @@ async fn the_maximum_passes_and_one_more_byte_is_refused_without_harm() {
 }
 
 #[tokio::test]
+async fn a_small_max_payload_still_handshakes_and_carries_its_maximum() {
+    // Handshake datagrams (202 bytes) are larger than a 64-byte payload's datagram: the limit
+    // on what is read must not drop them (the dial used to run into its handshake timeout).
+    let config = || UdpConfig {
+        max_payload: 64,
+        ..UdpConfig::default()
+    };
+    let server = UdpTransport::with_config(Keypair::generate(), config());
+    let client = UdpTransport::with_config(Keypair::generate(), config());
+    let mut listener = listen(&server).await;
+    let addr = listener.local_addr().clone();
+    let conn = guard(client.dial(&addr, Some(server.local_peer_id())))
+        .await
+        .expect("the dial completes");
+    let mut accepted = guard(listener.accept_connection()).await.unwrap();
+    conn.send(vec![7; 64].into()).await.unwrap();
+    assert_eq!(guard(accepted.recv()).await.unwrap().unwrap(), vec![7; 64]);
+    assert!(matches!(
+        conn.send(vec![0; 65].into()).await,
+        Err(Error::MessageTooLarge { len: 65, max: 64 })
+    ));
+}
+
+#[tokio::test]
 async fn garbage_datagrams_leave_the_listener_serving() {
     let server = transport(ConnectionLimits::unlimited());
     let mut listener = listen(&server).await;
