@@ -23,7 +23,7 @@ use bitcraps_transport_core::{Error, ProtocolError};
 use crate::codes::{clip_reason, ended, Ended, CLOSE_ABORT, CLOSE_NORMAL, CLOSE_PROTOCOL};
 
 /// Messages taken off the send queue per batch.
-const BATCH: usize = 64;
+const BATCH: usize = 256;
 /// Messages up to this size are copied next to their length header (one contiguous chunk
 /// per run of small messages); larger ones go to quinn as their own `Bytes`, uncopied.
 const COPY_LIMIT: usize = 4096;
@@ -241,6 +241,7 @@ async fn write_loop(
                         close = Some("connection dropped".into());
                     }
                     headers.reserve(4 * n);
+                    let (mut messages, mut bytes) = (0u64, 0usize);
                     for item in batch.drain(..) {
                         match item {
                             Outgoing::Message(m) => {
@@ -249,7 +250,8 @@ async fn write_loop(
                                     max: link.max_message_size(),
                                 })?;
                                 headers.put_u32(len);
-                                link.record_sent(m.len());
+                                messages += 1;
+                                bytes += m.len();
                                 if m.len() <= COPY_LIMIT {
                                     // Small messages are coalesced with their headers.
                                     headers.put_slice(&m);
@@ -264,6 +266,8 @@ async fn write_loop(
                             }
                         }
                     }
+                    // One count (and one return of send budget) per batch.
+                    link.record_sent_many(messages, bytes);
                 }
             }
             if !headers.is_empty() {

@@ -15,8 +15,13 @@ pub struct ChannelConfig {
     pub accepted_suites: Vec<CipherSuite>,
     /// The largest application message, in bytes, either way. Default 1 MiB.
     pub max_message_size: usize,
-    /// Messages queued for sending before `send` waits. Default 64.
+    /// Messages queued for sending before `send` waits. Default 256.
     pub send_queue: usize,
+    /// Payload bytes queued for sending before `send` waits (at least `max_message_size`, so
+    /// any message fits). Default 256 KiB. With `send_queue` it bounds a connection's send
+    /// memory and how much a message queued later waits behind: many small messages fill the
+    /// queue (deep batches), a few large ones the byte budget.
+    pub send_buffer_bytes: usize,
     /// Received deliveries (one message, or the messages of one BATCH record) queued for the
     /// application before the link stops reading. Default 64.
     pub recv_queue: usize,
@@ -35,7 +40,8 @@ impl Default for ChannelConfig {
             suite: CipherSuite::default(),
             accepted_suites: CipherSuite::ALL.to_vec(),
             max_message_size: 1024 * 1024,
-            send_queue: 64,
+            send_queue: 256,
+            send_buffer_bytes: 256 * 1024,
             recv_queue: 64,
             recv_buffer_bytes: 4 * 1024 * 1024,
             close_timeout: Duration::from_secs(5),
@@ -44,6 +50,14 @@ impl Default for ChannelConfig {
 }
 
 impl ChannelConfig {
+    /// The send budget in bytes actually used: at least one maximum message, at most
+    /// `u32::MAX`.
+    pub fn effective_send_budget(&self) -> usize {
+        self.send_buffer_bytes
+            .max(self.max_message_size)
+            .clamp(1, u32::MAX as usize)
+    }
+
     /// The receive budget in bytes actually used: at least one maximum message, at most
     /// `u32::MAX`.
     pub fn effective_recv_budget(&self) -> usize {

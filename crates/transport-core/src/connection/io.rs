@@ -49,6 +49,10 @@ pub(crate) struct Shared {
     pub(crate) close_queued: RwLock<bool>,
     pub(super) budget: Semaphore,
     pub(super) budget_total: usize,
+    /// Payload bytes queued for sending: taken by senders, given back as the driver writes
+    /// (see [`LinkHandle::record_sent_many`]).
+    pub(super) send_budget: Semaphore,
+    pub(super) send_budget_total: usize,
 }
 
 impl std::fmt::Debug for Shared {
@@ -75,6 +79,7 @@ pub(crate) fn lock_write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T>
 impl Shared {
     pub(crate) fn new(info: ConnectionInfo, config: &ChannelConfig, now: Instant) -> Self {
         let budget_total = config.effective_recv_budget();
+        let send_budget_total = config.effective_send_budget();
         Self {
             info,
             max_message_size: config.max_message_size,
@@ -92,6 +97,8 @@ impl Shared {
             close_queued: RwLock::new(false),
             budget: Semaphore::new(budget_total),
             budget_total,
+            send_budget: Semaphore::new(send_budget_total),
+            send_budget_total,
         }
     }
 
@@ -215,8 +222,13 @@ impl LinkHandle {
         self.record_sent_many(1, bytes);
     }
 
-    /// Counts `messages` messages of `bytes` payload bytes in all written to the link.
+    /// Counts `messages` messages of `bytes` payload bytes in all written to the link, and
+    /// gives their bytes back to the send budget. Every driver calls it (or
+    /// [`record_sent`](Self::record_sent)) for each message it takes off the queue and writes.
     pub fn record_sent_many(&self, messages: u64, bytes: usize) {
+        self.shared
+            .send_budget
+            .add_permits(bytes.min(self.shared.send_budget_total));
         self.shared
             .messages_sent
             .fetch_add(messages, Ordering::Relaxed);

@@ -190,44 +190,114 @@ impl ConnectionSender {
     pub async fn send(&self, message: Bytes) -> Result<()> {
         self.check_size(&message)?;
         self.check_open()?;
+        let cost = message.len();
+        self.take_budget(cost).await?;
         // Room now (the common case) costs no future; otherwise wait for it.
         let permit = match self.queue.try_reserve() {
             Ok(permit) => permit,
-            Err(mpsc::error::TrySendError::Closed(())) => return Err(self.shared.closed_error()),
-            Err(mpsc::error::TrySendError::Full(())) => self
-                .queue
-                .reserve()
-                .await
-                .map_err(|_| self.shared.closed_error())?,
+            Err(mpsc::error::TrySendError::Closed(())) => {
+                self.give_back(cost);
+                return Err(self.shared.closed_error());
+            }
+            Err(mpsc::error::TrySendError::Full(())) => match self.queue.reserve().await {
+                Ok(permit) => permit,
+                Err(_) => {
+                    self.give_back(cost);
+                    return Err(self.shared.closed_error());
+                }
+            },
         };
         self.enqueue(permit, message)
     }
 
-    /// Queues one message if there is room now; never waits. `Ok(false)` means the queue is
-    /// full (the message was not queued).
+    /// Takes `bytes` of the send budget, waiting while it is spent (the driver gives bytes
+    /// back as it writes them). Fails once the driver is gone.
+    async fn take_budget(&self, bytes: usize) -> Result<()> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        // A message is never larger than the budget (at least one maximum message).
+        let bytes = bytes.min(self.shared.send_budget_total) as u32;
+        if let Ok(permit) = self.shared.send_budget.try_acquire_many(bytes) {
+            permit.forget();
+            return Ok(());
+        }
+        tokio::select! {
+            permit = self.shared.send_budget.acquire_many(bytes) => match permit {
+                Ok(permit) => {
+                    permit.forget();
+                    Ok(())
+                }
+                Err(_) => Err(self.shared.closed_error()),
+            },
+            () = self.queue.closed() => Err(self.shared.closed_error()),
+        }
+    }
+
+    /// Returns budget taken for a message that was not queued after all.
+    fn give_back(&self, bytes: usize) {
+        if bytes > 0 {
+            self.shared
+                .send_budget
+                .add_permits(bytes.min(self.shared.send_budget_total));
+        }
+    }
+
+    /// Queues one message if there is room now; never waits. `Ok(false)` means the queue or
+    /// the send budget is full (the message was not queued).
     pub fn try_send(&self, message: Bytes) -> Result<bool> {
         self.check_size(&message)?;
         self.check_open()?;
+        let cost = message.len();
+        if cost > 0 {
+            let bytes = cost.min(self.shared.send_budget_total) as u32;
+            match self.shared.send_budget.try_acquire_many(bytes) {
+                Ok(permit) => permit.forget(),
+                Err(_) => return Ok(false),
+            }
+        }
         match self.queue.try_reserve() {
             Ok(permit) => self.enqueue(permit, message).map(|()| true),
-            Err(mpsc::error::TrySendError::Full(())) => Ok(false),
-            Err(mpsc::error::TrySendError::Closed(())) => Err(self.shared.closed_error()),
+            Err(mpsc::error::TrySendError::Full(())) => {
+                self.give_back(cost);
+                Ok(false)
+            }
+            Err(mpsc::error::TrySendError::Closed(())) => {
+                self.give_back(cost);
+                Err(self.shared.closed_error())
+            }
         }
     }
 
     fn enqueue(&self, permit: mpsc::Permit<'_, Outgoing>, message: Bytes) -> Result<()> {
         let closing = io::lock_read(&self.shared.close_queued);
         if *closing {
+            self.give_back(message.len());
             return Err(self.shared.closed_error());
         }
         permit.send(Outgoing::Message(message));
         Ok(())
     }
 
-    /// Waits until the send queue has room for at least one message (then a
-    /// [`try_send`](Self::try_send) from the only writer succeeds), or the connection ended.
+    /// Waits until the send queue has room for at least one message of any size up to the
+    /// maximum (then a [`try_send`](Self::try_send) from the only writer succeeds), or the
+    /// connection ended.
     /// Cancel-safe; nothing is queued.
     pub async fn ready(&self) -> Result<()> {
+        // Budget for the largest message (the budget holds at least one), handed straight
+        // back: it only waits for the driver to have written enough.
+        let need = self
+            .shared
+            .max_message_size
+            .clamp(1, self.shared.send_budget_total) as u32;
+        tokio::select! {
+            permit = self.shared.send_budget.acquire_many(need) => {
+                if permit.is_err() {
+                    return Err(self.shared.closed_error());
+                }
+            }
+            () = self.queue.closed() => return Err(self.shared.closed_error()),
+        }
         match self.queue.reserve().await {
             Ok(_permit) => Ok(()),
             Err(_) => Err(self.shared.closed_error()),

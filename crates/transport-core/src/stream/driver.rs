@@ -15,7 +15,7 @@ use crate::secure::record::{
 use crate::{Error, ProtocolError};
 
 /// Messages taken off the send queue per batch.
-const BATCH: usize = 64;
+const BATCH: usize = 256;
 /// Payload bytes sealed into the buffer before it is written (a large burst goes out in pieces
 /// of about this size, so the write buffer stays bounded).
 const WRITE_TARGET: usize = 256 * 1024;
