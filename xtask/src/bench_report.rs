@@ -110,7 +110,7 @@ pub(crate) fn render_markdown(report: &Value, plots: &[(String, String)]) -> Str
          reader splitting frames off a 256 KiB buffer.\n\
          - QUIC: quinn on the same rustls/ring stack and default windows, 64 frames per \
          `write_all_chunks` (small frames copied into one chunk), 256 KiB reads.\n\
-         - WebSocket: tokio-tungstenite, `feed` per message and one `flush` per 256 KiB.\n\
+         - WebSocket: tokio-tungstenite, u32 length frames packed into binary messages of at most 64 KiB (as our backend packs its records), one `flush` per 256 KiB; round trips one message per WebSocket message.\n\
          - UDP: tokio `UdpSocket`, one datagram per message, the same in-flight window as ours; \
          the delivered share is counted on both sides.\n\
          - Memory: `tokio::io::duplex` with the framing and buffering of the TCP baseline.\n\n\

@@ -24,6 +24,8 @@ use crate::codes::{clip_reason, ended, Ended, CLOSE_ABORT, CLOSE_NORMAL, CLOSE_P
 
 /// Messages taken off the send queue per batch.
 const BATCH: usize = 256;
+/// Batch vectors larger than this are released when the queue is empty.
+const KEEP_BATCH: usize = 16;
 /// Messages up to this size are copied next to their length header (one contiguous chunk
 /// per run of small messages); larger ones go to quinn as their own `Bytes`, uncopied.
 const COPY_LIMIT: usize = 4096;
@@ -220,8 +222,9 @@ async fn write_loop(
     link: LinkHandle,
     mut fin_rx: oneshot::Receiver<()>,
 ) {
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut chunks: Vec<Bytes> = Vec::with_capacity(2 * BATCH);
+    // Grown on demand by bursts, released when the queue is empty (idle memory).
+    let mut batch = Vec::new();
+    let mut chunks: Vec<Bytes> = Vec::new();
     let mut headers = BytesMut::new();
     let result: Result<(), Error> = async {
         loop {
@@ -284,6 +287,9 @@ async fn write_loop(
                     }
                 }
                 chunks.clear();
+            }
+            if chunks.capacity() > KEEP_BATCH && outgoing.is_empty() {
+                (batch, chunks) = (Vec::new(), Vec::new());
             }
             if let Some(reason) = close {
                 link.set_local_closing(&reason);

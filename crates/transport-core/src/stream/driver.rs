@@ -16,6 +16,8 @@ use crate::{Error, ProtocolError};
 
 /// Messages taken off the send queue per batch.
 const BATCH: usize = 256;
+/// Batch vectors larger than this (in messages) are released when the queue is empty.
+const KEEP_BATCH: usize = 16;
 /// Payload bytes sealed into the buffer before it is written (a large burst goes out in pieces
 /// of about this size, so the write buffer stays bounded).
 const WRITE_TARGET: usize = 256 * 1024;
@@ -133,8 +135,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     mut sealer: RecordSealer,
     link: LinkHandle,
 ) {
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut messages: Vec<Bytes> = Vec::with_capacity(BATCH);
+    // Grown on demand by the first bursts, released when idle (memory per idle connection).
+    let mut batch = Vec::new();
+    let mut messages: Vec<Bytes> = Vec::new();
     let mut buf = BytesMut::new();
     let result: Result<(), Error> = async {
         loop {
@@ -184,8 +187,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             if !write_out(&mut writer, &mut buf, &link).await? {
                 return Ok(());
             }
-            if buf.capacity() > KEEP_BUFFER && outgoing.is_empty() {
-                buf = BytesMut::new();
+            if outgoing.is_empty() {
+                if buf.capacity() > KEEP_BUFFER {
+                    buf = BytesMut::new();
+                }
+                if messages.capacity() > KEEP_BATCH {
+                    (batch, messages) = (Vec::new(), Vec::new());
+                }
             }
             if close.is_some() {
                 let _ = writer.shutdown().await;
