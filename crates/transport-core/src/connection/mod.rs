@@ -9,6 +9,8 @@
 mod config;
 mod incoming;
 mod io;
+#[cfg(test)]
+mod send_budget_tests;
 
 pub use config::ChannelConfig;
 pub use incoming::IncomingSender;
@@ -18,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, SemaphorePermit};
 
 use crate::{CloseReason, Error, PeerId, Result, TransportAddress, TransportKind};
 use incoming::{Delivered, Delivery};
@@ -190,57 +192,43 @@ impl ConnectionSender {
     pub async fn send(&self, message: Bytes) -> Result<()> {
         self.check_size(&message)?;
         self.check_open()?;
-        let cost = message.len();
-        self.take_budget(cost).await?;
+        // The budget is held as a permit until the message is queued: a send cancelled
+        // while it waits for queue room gives its bytes back.
+        let budget = self.take_budget(message.len()).await?;
         // Room now (the common case) costs no future; otherwise wait for it.
         let permit = match self.queue.try_reserve() {
             Ok(permit) => permit,
-            Err(mpsc::error::TrySendError::Closed(())) => {
-                self.give_back(cost);
-                return Err(self.shared.closed_error());
-            }
-            Err(mpsc::error::TrySendError::Full(())) => match self.queue.reserve().await {
-                Ok(permit) => permit,
-                Err(_) => {
-                    self.give_back(cost);
-                    return Err(self.shared.closed_error());
-                }
-            },
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(self.shared.closed_error()),
+            Err(mpsc::error::TrySendError::Full(())) => self
+                .queue
+                .reserve()
+                .await
+                .map_err(|_| self.shared.closed_error())?,
         };
-        self.enqueue(permit, message)
+        self.enqueue(permit, budget, message)
     }
 
-    /// Takes `bytes` of the send budget, waiting while it is spent (the driver gives bytes
-    /// back as it writes them). Fails once the driver is gone.
-    async fn take_budget(&self, bytes: usize) -> Result<()> {
-        if bytes == 0 {
-            return Ok(());
-        }
-        // A message is never larger than the budget (at least one maximum message).
-        let bytes = bytes.min(self.shared.send_budget_total) as u32;
+    /// The permit for `bytes` of the send budget, waiting while it is spent (the driver gives
+    /// bytes back as it writes them). Fails once the driver is gone.
+    async fn take_budget(&self, bytes: usize) -> Result<Option<SemaphorePermit<'_>>> {
+        let Some(bytes) = self.budget_cost(bytes) else {
+            return Ok(None);
+        };
         if let Ok(permit) = self.shared.send_budget.try_acquire_many(bytes) {
-            permit.forget();
-            return Ok(());
+            return Ok(Some(permit));
         }
         tokio::select! {
-            permit = self.shared.send_budget.acquire_many(bytes) => match permit {
-                Ok(permit) => {
-                    permit.forget();
-                    Ok(())
-                }
-                Err(_) => Err(self.shared.closed_error()),
-            },
+            permit = self.shared.send_budget.acquire_many(bytes) => permit
+                .map(Some)
+                .map_err(|_| self.shared.closed_error()),
             () = self.queue.closed() => Err(self.shared.closed_error()),
         }
     }
 
-    /// Returns budget taken for a message that was not queued after all.
-    fn give_back(&self, bytes: usize) {
-        if bytes > 0 {
-            self.shared
-                .send_budget
-                .add_permits(bytes.min(self.shared.send_budget_total));
-        }
+    /// What a message of `len` bytes costs of the send budget; `None` for an empty one. A
+    /// message is never larger than the budget (at least one maximum message).
+    fn budget_cost(&self, len: usize) -> Option<u32> {
+        (len > 0).then(|| len.min(self.shared.send_budget_total) as u32)
     }
 
     /// Queues one message if there is room now; never waits. `Ok(false)` means the queue or
@@ -248,34 +236,36 @@ impl ConnectionSender {
     pub fn try_send(&self, message: Bytes) -> Result<bool> {
         self.check_size(&message)?;
         self.check_open()?;
-        let cost = message.len();
-        if cost > 0 {
-            let bytes = cost.min(self.shared.send_budget_total) as u32;
-            match self.shared.send_budget.try_acquire_many(bytes) {
-                Ok(permit) => permit.forget(),
+        let budget = match self.budget_cost(message.len()) {
+            None => None,
+            Some(bytes) => match self.shared.send_budget.try_acquire_many(bytes) {
+                Ok(permit) => Some(permit),
                 Err(_) => return Ok(false),
-            }
-        }
+            },
+        };
         match self.queue.try_reserve() {
-            Ok(permit) => self.enqueue(permit, message).map(|()| true),
-            Err(mpsc::error::TrySendError::Full(())) => {
-                self.give_back(cost);
-                Ok(false)
-            }
-            Err(mpsc::error::TrySendError::Closed(())) => {
-                self.give_back(cost);
-                Err(self.shared.closed_error())
-            }
+            Ok(permit) => self.enqueue(permit, budget, message).map(|()| true),
+            Err(mpsc::error::TrySendError::Full(())) => Ok(false),
+            Err(mpsc::error::TrySendError::Closed(())) => Err(self.shared.closed_error()),
         }
     }
 
-    fn enqueue(&self, permit: mpsc::Permit<'_, Outgoing>, message: Bytes) -> Result<()> {
+    /// Queues `message`; its budget now belongs to the queue until the driver writes it (and
+    /// gives the bytes back through `LinkHandle::record_sent_many`).
+    fn enqueue(
+        &self,
+        permit: mpsc::Permit<'_, Outgoing>,
+        budget: Option<SemaphorePermit<'_>>,
+        message: Bytes,
+    ) -> Result<()> {
         let closing = io::lock_read(&self.shared.close_queued);
         if *closing {
-            self.give_back(message.len());
             return Err(self.shared.closed_error());
         }
         permit.send(Outgoing::Message(message));
+        if let Some(budget) = budget {
+            budget.forget();
+        }
         Ok(())
     }
 
