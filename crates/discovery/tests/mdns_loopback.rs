@@ -180,7 +180,11 @@ async fn a_forged_announcement_is_never_connected_and_garbage_is_ignored() {
         &[("v".into(), "1".into()), ("n".into(), "99".into())],
     );
     let mut damaged = txt::encode(&ticket(&carol)).expect("encode");
-    damaged[2].1.replace_range(10..11, "A");
+    // Change one character for another (never for itself, which would leave it intact).
+    let was = damaged[2].1.as_bytes()[10];
+    damaged[2]
+        .1
+        .replace_range(10..11, if was == b'A' { "B" } else { "A" });
     register(&responder, &ty, "junk2", &damaged);
     // Then a forgery: Mallory's peer id, but the route is Carol's listener.
     let mallory: PeerId = Keypair::generate().peer_id();
