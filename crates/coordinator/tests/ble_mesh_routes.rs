@@ -3,14 +3,16 @@
 //! coordinator with `attach_connection`, and the coordinators exchange messages over it with
 //! their delivery guarantee (once, in order, receipts).
 
+mod mesh_routes;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use bitcraps_coordinator::{CoordinatorEvent, Priority, TransportCoordinator};
+use bitcraps_coordinator::TransportCoordinator;
 use bitcraps_transport_ble::sim::{SimConfig, SimDeviceConfig, SimRadio};
 use bitcraps_transport_ble::{BleTransport, MeshConfig, MeshNode};
 use bitcraps_transport_core::secure::LocalIdentity;
-use bitcraps_transport_core::{Bytes, ChannelConfig, Keypair, SharedLimiter};
+use bitcraps_transport_core::{ChannelConfig, Keypair, SharedLimiter};
 
 const GUARD: Duration = Duration::from_secs(600);
 
@@ -42,43 +44,5 @@ async fn mesh_links_carry_coordinator_traffic() {
         let events = coordinator.events().expect("events");
         sides.push((mesh, coordinator, events));
     }
-    // Each node delivers its end of the link; each end goes to its coordinator.
-    for (mesh, coordinator, _) in &mut sides {
-        let link = tokio::time::timeout(GUARD, mesh.next_connection())
-            .await
-            .expect("a link in time")
-            .expect("mesh running");
-        coordinator
-            .attach_connection(link.connection)
-            .await
-            .expect("attached");
-    }
-    let (a, b) = (sides[0].1.clone(), sides[1].1.clone());
-    let pb = b.local_peer_id();
-    let mut receipts = Vec::new();
-    for i in 0..20u32 {
-        let r = a
-            .send_with_receipt(pb, Bytes::from(i.to_be_bytes().to_vec()), Priority::Bulk)
-            .await
-            .expect("accepted");
-        receipts.push(r);
-    }
-    let mut got = Vec::new();
-    let events = &mut sides[1].2;
-    tokio::time::timeout(GUARD, async {
-        while got.len() < 20 {
-            if let Some(CoordinatorEvent::DataReceived { data, .. }) = events.recv().await {
-                got.push(u32::from_be_bytes(data[..4].try_into().expect("4 bytes")));
-            }
-        }
-    })
-    .await
-    .expect("every message in time");
-    assert_eq!(got, (0..20).collect::<Vec<_>>());
-    for r in receipts {
-        tokio::time::timeout(GUARD, r)
-            .await
-            .expect("receipt in time")
-            .expect("delivered");
-    }
+    mesh_routes::attach_and_exchange(&mut sides, GUARD).await;
 }
