@@ -127,16 +127,8 @@ pub(crate) async fn rtt(size: usize, rounds: usize) -> Result<Vec<f64>> {
         }
         anyhow::Ok(())
     });
-    let mut frame = (size as u32).to_be_bytes().to_vec();
-    frame.resize(4 + size, 0x5A);
-    let mut back = vec![0u8; 4 + size];
-    let mut out = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let start = Instant::now();
-        send.write_all(&frame).await?;
-        recv.read_exact(&mut back).await?;
-        out.push(start.elapsed().as_secs_f64() * 1e6);
-    }
+    // The same timed loop as the stream baselines, over the stream's two halves.
+    let out = crate::raw_stream::ping(tokio::io::join(&mut recv, &mut send), size, rounds).await?;
     client.close(0u32.into(), b"done");
     echo.abort();
     Ok(out)

@@ -126,7 +126,8 @@ async fn echo<S: AsyncRead + AsyncWrite + Unpin>(s: S) -> Result<()> {
     }
 }
 
-async fn ping<S: AsyncRead + AsyncWrite + Unpin>(
+/// `rounds` timed round trips of one framed `size`-byte message on `s`, in microseconds.
+pub(crate) async fn ping<S: AsyncRead + AsyncWrite + Unpin>(
     mut s: S,
     size: usize,
     rounds: usize,

@@ -5,12 +5,12 @@
 
 #![cfg(feature = "ble")]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use bitcraps_coordinator::{
-    CoordinatorEvent, DiscoverySource, EventStream, Priority, TransportCoordinator,
-};
+use bitcraps_coordinator::{CoordinatorEvent, DiscoverySource, EventStream, TransportCoordinator};
 use bitcraps_discovery::ble::BleDiscovery;
 use bitcraps_discovery::{Discovery, DiscoveryConfig};
 use bitcraps_transport_ble::sim::{SimConfig, SimDeviceConfig, SimRadio};
@@ -62,18 +62,9 @@ async fn side(radio: &SimRadio, i: u8) -> Side {
 /// Waits for the first event `pick` accepts.
 async fn wait_event<T>(
     events: &mut EventStream,
-    mut pick: impl FnMut(&CoordinatorEvent) -> Option<T>,
+    pick: impl FnMut(&CoordinatorEvent) -> Option<T>,
 ) -> T {
-    tokio::time::timeout(GUARD, async {
-        loop {
-            let event = events.recv().await.expect("coordinator alive");
-            if let Some(t) = pick(&event) {
-                return t;
-            }
-        }
-    })
-    .await
-    .expect("the event in time")
+    common::wait_event(events, GUARD, pick).await
 }
 
 fn discovered(peer: PeerId) -> impl FnMut(&CoordinatorEvent) -> Option<Vec<TransportAddress>> {
@@ -103,21 +94,7 @@ async fn ble_links_are_discovered_attached_and_lost() {
     wait_event(&mut b.events, discovered(pa)).await;
     assert!(a.discovery.peers().iter().any(|p| p.peer == pb));
 
-    let receipt = a
-        .coordinator
-        .send_with_receipt(pb, "bet 5 on 7".into(), Priority::Interactive)
-        .await
-        .expect("accepted");
-    let data = wait_event(&mut b.events, |e| match e {
-        CoordinatorEvent::DataReceived { peer, data } if *peer == pa => Some(data.clone()),
-        _ => None,
-    })
-    .await;
-    assert_eq!(&data[..], b"bet 5 on 7");
-    tokio::time::timeout(GUARD, receipt)
-        .await
-        .expect("receipt in time")
-        .expect("delivered");
+    common::bet_crosses(&a.coordinator, pb, &mut b.events, GUARD).await;
 
     // b goes away: once a's coordinator no longer has it, a's BLE source withdraws it.
     b.coordinator.shutdown(Duration::from_secs(1)).await;

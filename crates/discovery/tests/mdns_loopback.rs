@@ -4,12 +4,12 @@
 //! connected, because the handshake proves who answers; garbage TXT records produce nothing;
 //! a flood of announced instances never grows the table past its cap.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use bitcraps_coordinator::{
-    CoordinatorEvent, DiscoverySource, EventStream, Priority, TransportCoordinator,
-};
+use bitcraps_coordinator::{CoordinatorEvent, DiscoverySource, EventStream, TransportCoordinator};
 use bitcraps_discovery::{txt, Discovery, DiscoveryConfig, Interfaces, MdnsConfig, MdnsDiscovery};
 use bitcraps_transport_core::{Keypair, PeerId, Ticket, TransportAddress};
 use bitcraps_transport_tcp::TcpTransport;
@@ -65,18 +65,9 @@ fn ticket(node: &Node) -> Ticket {
 /// Waits for the first event `pick` accepts.
 async fn wait_event<T>(
     events: &mut EventStream,
-    mut pick: impl FnMut(&CoordinatorEvent) -> Option<T>,
+    pick: impl FnMut(&CoordinatorEvent) -> Option<T>,
 ) -> T {
-    tokio::time::timeout(GUARD, async {
-        loop {
-            let event = events.recv().await.expect("coordinator alive");
-            if let Some(t) = pick(&event) {
-                return t;
-            }
-        }
-    })
-    .await
-    .expect("the event in time")
+    common::wait_event(events, GUARD, pick).await
 }
 
 /// A raw mDNS responder on loopback announcing whatever TXT pairs it is given.
@@ -139,21 +130,7 @@ async fn two_nodes_find_each_other_connect_and_say_goodbye() {
     })
     .await
     .expect("connected in time");
-    let receipt = alice
-        .coordinator
-        .send_with_receipt(b, "bet 5 on 7".into(), Priority::Interactive)
-        .await
-        .expect("accepted");
-    let data = wait_event(&mut bob.events, |e| match e {
-        CoordinatorEvent::DataReceived { peer, data } if *peer == a => Some(data.clone()),
-        _ => None,
-    })
-    .await;
-    assert_eq!(&data[..], b"bet 5 on 7");
-    tokio::time::timeout(GUARD, receipt)
-        .await
-        .expect("receipt in time")
-        .expect("delivered");
+    common::bet_crosses(&alice.coordinator, b, &mut bob.events, GUARD).await;
     // Bob says goodbye: Alice reports him lost (his connection is not touched by that).
     mb.shutdown().await;
     wait_event(&mut alice.events, |e| {
