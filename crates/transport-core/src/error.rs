@@ -225,6 +225,15 @@ pub enum HandshakeError {
     /// The responder answered the handshake with something other than accept or reject.
     #[error("unexpected record {0:#04x} after the handshake")]
     UnexpectedRecord(u8),
+    /// A 1-RTT (IK) message 1 was not encrypted to this node's current static key (the dialer
+    /// cached an older one, or the bytes were damaged). On a stream the listener answers with
+    /// a fallback to XX instead of closing.
+    #[error("1-RTT handshake to a static key this node does not hold")]
+    StaleKey,
+    /// The remote asked for a fallback from the 1-RTT handshake to XX a second time on the
+    /// same connection, or where no fallback is possible.
+    #[error("unexpected handshake fallback")]
+    UnexpectedFallback,
 }
 
 impl HandshakeError {
@@ -239,6 +248,8 @@ impl HandshakeError {
             Self::UnexpectedEof => "UnexpectedEof",
             Self::Tls(_) => "Tls",
             Self::UnexpectedRecord(_) => "UnexpectedRecord",
+            Self::StaleKey => "StaleKey",
+            Self::UnexpectedFallback => "UnexpectedFallback",
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::secure::CipherSuite;
+use crate::secure::{CipherSuite, HandshakeMode};
 
 /// Settings of the secure channel and of the connection queues.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +13,9 @@ pub struct ChannelConfig {
     pub suite: CipherSuite,
     /// The suites this side accepts when it listens. Default: all.
     pub accepted_suites: Vec<CipherSuite>,
+    /// IK (one round trip) when the dialer knows the peer's static key, or always XX. Default:
+    /// [`HandshakeMode::Auto`].
+    pub handshake: HandshakeMode,
     /// The largest application message, in bytes, either way. Default 1 MiB.
     pub max_message_size: usize,
     /// Messages queued for sending before `send` waits. Default 256.
@@ -39,6 +42,7 @@ impl Default for ChannelConfig {
             handshake_timeout: Duration::from_secs(10),
             suite: CipherSuite::default(),
             accepted_suites: CipherSuite::ALL.to_vec(),
+            handshake: HandshakeMode::default(),
             max_message_size: 1024 * 1024,
             send_queue: 256,
             send_buffer_bytes: 256 * 1024,

@@ -6,9 +6,13 @@
 //! much as one X25519 operation; a node that reconnects to the peers it knows pays it once.
 //!
 //! A hit skips only the signature check, never the handshake: the remote still has to complete
-//! Noise XX with that static key, which needs its private half, so a cached binding proves no
-//! more than the signature did. The cache is capped (least recently used out first), so
-//! handshakes from many identities cannot grow it.
+//! Noise with that static key, which needs its private half, so a cached binding proves no more
+//! than the signature did. The cache is capped (least recently used out first), so handshakes
+//! from many identities cannot grow it.
+//!
+//! It keeps the latest verified static key per PeerId, which is also what a dialer needs for
+//! the 1-RTT handshake (Noise IK, see [`super::handshake_ik`]): a dial that expects a PeerId
+//! whose static key is cached can encrypt its first message to that key.
 
 use std::sync::Mutex;
 
@@ -20,12 +24,10 @@ use super::payload::decode_identity_payload;
 /// Bindings remembered per node by default.
 pub(crate) const DEFAULT_BINDINGS: usize = 1024;
 
-/// A binding: a PeerId's bytes and the Noise static public key it signed.
-type Binding = ([u8; 32], [u8; 32]);
-
-/// Verified (PeerId, Noise static key) bindings, capped.
+/// Verified (PeerId, Noise static key) bindings, capped: a PeerId's bytes to the latest Noise
+/// static public key it signed.
 pub(crate) struct BindingCache {
-    table: Mutex<LruTable<Binding, ()>>,
+    table: Mutex<LruTable<[u8; 32], [u8; 32]>>,
 }
 
 impl BindingCache {
@@ -46,10 +48,27 @@ impl BindingCache {
             return Ok(peer);
         }
         let peer = decode_identity_payload(payload, noise_static)?;
-        let key = (*peer.as_bytes(), *noise_static);
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        table.get_or_insert_with(&key, || (), |_| false);
+        *table.get_or_insert_with(peer.as_bytes(), || *noise_static, |_| false) = *noise_static;
         Ok(peer)
+    }
+
+    /// The latest verified Noise static key of `peer`, if cached.
+    pub(crate) fn static_key(&self, peer: &PeerId) -> Option<[u8; 32]> {
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        table.get_mut(peer.as_bytes()).copied()
+    }
+
+    /// Forgets `peer`'s binding if it is still `noise_static` (the remote no longer holds that
+    /// key: a 1-RTT handshake to it fell back). A newer binding is kept.
+    pub(crate) fn forget(&self, peer: &PeerId, noise_static: &[u8; 32]) {
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        if table
+            .get_mut(peer.as_bytes())
+            .is_some_and(|key| key == noise_static)
+        {
+            table.remove(peer.as_bytes());
+        }
     }
 
     /// The payload's PeerId if the payload is well formed and its binding is cached.
@@ -64,7 +83,9 @@ impl BindingCache {
         }
         let key: [u8; 32] = rest[..32].try_into().ok()?;
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        table.get_mut(&(key, *noise_static))?;
+        if !table.get_mut(&key).is_some_and(|key| key == noise_static) {
+            return None;
+        }
         // Cached keys were valid PeerIds when inserted.
         PeerId::from_bytes(key).ok()
     }
@@ -107,6 +128,34 @@ mod tests {
         let mut other_version = payload;
         other_version[0] = 2;
         assert!(cache.decode(&other_version, &noise).is_err());
+    }
+
+    #[test]
+    fn the_latest_static_key_is_kept_and_forgotten_only_if_unchanged() {
+        let cache = BindingCache::new(4);
+        let key = Keypair::from_secret_bytes([5; 32]);
+        let peer = key.peer_id();
+        assert_eq!(cache.static_key(&peer), None);
+        cache
+            .decode(&encode_identity_payload(&key, &[1; 32]), &[1; 32])
+            .unwrap();
+        assert_eq!(cache.static_key(&peer), Some([1; 32]));
+        // The peer restarted with a new static key: the new binding replaces the old one.
+        cache
+            .decode(&encode_identity_payload(&key, &[2; 32]), &[2; 32])
+            .unwrap();
+        assert_eq!(cache.static_key(&peer), Some([2; 32]));
+        assert_eq!(cache.len(), 1);
+        // A fallback for the old key does not forget the new one.
+        cache.forget(&peer, &[1; 32]);
+        assert_eq!(cache.static_key(&peer), Some([2; 32]));
+        cache.forget(&peer, &[2; 32]);
+        assert_eq!(cache.static_key(&peer), None);
+        // The old binding is no longer a hit: its signature is checked again.
+        assert_eq!(
+            cache.decode(&encode_identity_payload(&key, &[1; 32]), &[2; 32]),
+            Err(HandshakeError::BadSignature)
+        );
     }
 
     #[test]

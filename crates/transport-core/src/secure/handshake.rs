@@ -22,8 +22,8 @@ use super::record::{RecordOpener, RecordSealer};
 use super::{CipherSuite, LocalIdentity, PROLOGUE};
 use crate::{Error, HandshakeError, PeerId};
 
-const DH_LEN: usize = 32;
-const TAG_LEN: usize = 16;
+pub(super) const DH_LEN: usize = 32;
+pub(super) const TAG_LEN: usize = 16;
 /// Length of handshake message 1: suite id and the initiator's ephemeral key.
 pub const MSG1_LEN: usize = 1 + DH_LEN;
 /// Length of handshake message 2.
@@ -31,16 +31,16 @@ pub const MSG2_LEN: usize = DH_LEN + (DH_LEN + TAG_LEN) + (IDENTITY_PAYLOAD_LEN 
 /// Length of handshake message 3.
 pub const MSG3_LEN: usize = (DH_LEN + TAG_LEN) + (IDENTITY_PAYLOAD_LEN + TAG_LEN);
 
-fn noise(e: snow::Error) -> HandshakeError {
+pub(super) fn noise(e: snow::Error) -> HandshakeError {
     HandshakeError::Noise(e.to_string())
 }
 
-fn builder<'a>(
-    suite: CipherSuite,
+pub(super) fn builder<'a>(
+    params: snow::params::NoiseParams,
     identity: &'a LocalIdentity,
     ephemeral: Option<&'a [u8; 32]>,
 ) -> Result<Builder<'a>, HandshakeError> {
-    let mut b = Builder::new(suite.params())
+    let mut b = Builder::new(params)
         .local_private_key(identity.noise_private())
         .map_err(noise)?
         .prologue(PROLOGUE)
@@ -53,7 +53,7 @@ fn builder<'a>(
 
 /// Reads the remote's identity payload out of a handshake message and checks its signature
 /// over the Noise static key the remote used.
-fn read_identity(
+pub(super) fn read_identity(
     state: &mut HandshakeState,
     bindings: &BindingCache,
     message: &[u8],
@@ -76,7 +76,7 @@ fn read_identity(
     bindings.decode(&payload[..n], &remote_static)
 }
 
-fn into_records(
+pub(super) fn into_records(
     mut state: HandshakeState,
     suite: CipherSuite,
 ) -> Result<(RecordSealer, RecordOpener), HandshakeError> {
@@ -129,7 +129,7 @@ impl InitiatorHandshake {
         expect: Option<PeerId>,
         ephemeral: Option<&[u8; 32]>,
     ) -> Result<(Self, Vec<u8>), HandshakeError> {
-        let mut state = builder(suite, identity, ephemeral)?
+        let mut state = builder(suite.params(), identity, ephemeral)?
             .build_initiator()
             .map_err(noise)?;
         // snow wants room for a tag even where message 1 has none.
@@ -229,7 +229,7 @@ impl ResponderHandshake {
         let suite = CipherSuite::from_id(msg1[0])
             .filter(|s| accepted.contains(s))
             .ok_or(HandshakeError::UnsupportedSuite(msg1[0]))?;
-        let mut state = builder(suite, identity, ephemeral)?
+        let mut state = builder(suite.params(), identity, ephemeral)?
             .build_responder()
             .map_err(noise)?;
         let mut empty = [0u8; 0];

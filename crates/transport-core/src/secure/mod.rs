@@ -1,9 +1,11 @@
-//! The secure channel: Noise XX over X25519 (snow), with each side's Ed25519 identity bound to
+//! The secure channel: Noise XX (or IK, 1-RTT) over X25519 (snow), with each side's Ed25519 identity bound to
 //! its Noise static key by a signature in the handshake payload.
 //!
 //! - [`payload`]: the identity payload and its signature; verified bindings are cached per
 //!   node (`bindings.rs`), so a known peer's signature is checked once.
-//! - [`handshake`]: the sans-IO handshake state machines, shared by every backend.
+//! - [`handshake`]: the sans-IO Noise XX state machines, shared by every backend.
+//! - [`handshake_ik`]: the 1-RTT Noise IK machines, used on streams when the dialer holds a
+//!   verified static key for the PeerId it expects.
 //! - [`batch`]: BATCH records, several whole messages sealed as one record.
 //! - [`record`]: records after the handshake (data chunks, close, accept/reject) and their
 //!   encryption with explicit nonces.
@@ -14,6 +16,7 @@ pub mod batch;
 mod bindings;
 mod cipher;
 pub mod handshake;
+pub mod handshake_ik;
 mod kind;
 pub mod payload;
 pub mod record;
@@ -65,8 +68,28 @@ impl CipherSuite {
         }
     }
 
+    /// The Noise protocol name of the 1-RTT handshake (pattern IK) with this suite.
+    pub fn noise_name_ik(self) -> &'static str {
+        match self {
+            Self::ChaChaPolyBlake2s => "Noise_IK_25519_ChaChaPoly_BLAKE2s",
+            Self::AesGcmSha256 => "Noise_IK_25519_AESGCM_SHA256",
+        }
+    }
+
+    /// The id byte that starts message 1 of the 1-RTT handshake with this suite: the suite id
+    /// with bit `0x10` set ([`handshake_ik::IK_FLAG`]).
+    pub fn ik_id(self) -> u8 {
+        handshake_ik::IK_FLAG | self.id()
+    }
+
     pub(crate) fn params(self) -> NoiseParams {
         self.noise_name()
+            .parse()
+            .expect("suite names are valid Noise protocol names")
+    }
+
+    pub(crate) fn ik_params(self) -> NoiseParams {
+        self.noise_name_ik()
             .parse()
             .expect("suite names are valid Noise protocol names")
     }
@@ -81,6 +104,20 @@ impl Default for CipherSuite {
             Self::ChaChaPolyBlake2s
         }
     }
+}
+
+/// Which handshake a dial uses (`docs/protocol.md`, section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum HandshakeMode {
+    /// Noise IK, one round trip, when the dial expects a PeerId whose Noise static key this node
+    /// verified in an earlier handshake; Noise XX otherwise and after a fallback. A listener
+    /// answers both. The default.
+    #[default]
+    Auto,
+    /// Always Noise XX (two round trips). A listener in this mode answers an IK message 1 with
+    /// the fallback to XX.
+    XxOnly,
 }
 
 /// This node's identity prepared for handshakes: the Ed25519 keypair, an X25519 Noise static key,

@@ -8,6 +8,7 @@ use bytes::BytesMut;
 
 use super::batch::encode_batch_body;
 use super::handshake::{InitiatorHandshake, ResponderHandshake};
+use super::handshake_ik::{self, IkInitiator, FALLBACK};
 use super::record::{KIND_ACCEPT, KIND_CLOSE};
 use super::{CipherSuite, LocalIdentity};
 use crate::framing::encode_frame;
@@ -83,7 +84,11 @@ fn compute() -> Vec<(String, String)> {
         v.push((format!("{name}.responder_batch_frame"), hex::encode(&batch)));
         v.push((format!("{name}.initiator_data_frame"), hex::encode(&data)));
         v.push((format!("{name}.initiator_close_frame"), hex::encode(&close)));
+        v.extend(ik_vectors(name, suite, &init, &resp));
     }
+    let mut fallback = BytesMut::new();
+    encode_frame(&FALLBACK, &mut fallback);
+    v.push(("ik.fallback_frame".into(), hex::encode(&fallback)));
     let mut body = BytesMut::new();
     encode_batch_body(&BATCH, &mut body).unwrap();
     v.push(("batch.body".into(), hex::encode(&body)));
@@ -104,6 +109,44 @@ fn compute() -> Vec<(String, String)> {
         hex::encode(encode_refusal(&in_flight)),
     ));
     v
+}
+
+/// The IK vectors of one suite: the initiator already holds the responder's static key.
+fn ik_vectors(
+    name: &str,
+    suite: CipherSuite,
+    init: &LocalIdentity,
+    resp: &LocalIdentity,
+) -> Vec<(String, String)> {
+    let (i, m1) = IkInitiator::start_with_fixed_ephemeral(
+        init,
+        suite,
+        resp.peer_id(),
+        resp.noise_public(),
+        &[0x31; 32],
+    )
+    .unwrap();
+    let mut r =
+        handshake_ik::respond_with_fixed_ephemeral(resp, &CipherSuite::ALL, &m1, &[0x32; 32])
+            .unwrap();
+    assert_eq!(r.peer, init.peer_id());
+    let (mut i_seal, _) = i.read_message2(&r.msg2).unwrap();
+    let mut accept = BytesMut::new();
+    r.sealer.seal(KIND_ACCEPT, &[], &mut accept).unwrap();
+    let mut confirm = BytesMut::new();
+    i_seal.seal(KIND_ACCEPT, &[], &mut confirm).unwrap();
+    vec![
+        (format!("{name}.ik_msg1"), hex::encode(&m1)),
+        (format!("{name}.ik_msg2"), hex::encode(&r.msg2)),
+        (
+            format!("{name}.ik_responder_accept_frame"),
+            hex::encode(&accept),
+        ),
+        (
+            format!("{name}.ik_initiator_confirm_frame"),
+            hex::encode(&confirm),
+        ),
+    ]
 }
 
 /// Reads `name = hex` lines from the ```test-vectors blocks of docs/protocol.md.

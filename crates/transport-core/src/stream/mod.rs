@@ -7,6 +7,8 @@
 
 mod driver;
 mod handshake;
+#[cfg(test)]
+mod handshake_tests;
 mod listener;
 
 pub use listener::{
