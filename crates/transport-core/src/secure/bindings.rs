@@ -83,7 +83,7 @@ impl BindingCache {
         }
         let key: [u8; 32] = rest[..32].try_into().ok()?;
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        if !table.get_mut(&key).is_some_and(|key| key == noise_static) {
+        if table.get_mut(&key).is_none_or(|key| key != noise_static) {
             return None;
         }
         // Cached keys were valid PeerIds when inserted.
