@@ -17,6 +17,7 @@ use snow::{Builder, HandshakeState};
 use std::sync::Arc;
 
 use super::bindings::BindingCache;
+use super::dh::HandshakeDh;
 use super::payload::IDENTITY_PAYLOAD_LEN;
 use super::record::{RecordOpener, RecordSealer};
 use super::{CipherSuite, LocalIdentity, PROLOGUE};
@@ -38,9 +39,10 @@ pub(super) fn noise(e: snow::Error) -> HandshakeError {
 pub(super) fn builder<'a>(
     params: snow::params::NoiseParams,
     identity: &'a LocalIdentity,
+    dh: &HandshakeDh,
     ephemeral: Option<&'a [u8; 32]>,
 ) -> Result<Builder<'a>, HandshakeError> {
-    let mut b = Builder::new(params)
+    let mut b = Builder::with_resolver(params, dh.resolver())
         .local_private_key(identity.noise_private())
         .map_err(noise)?
         .prologue(PROLOGUE)
@@ -52,10 +54,12 @@ pub(super) fn builder<'a>(
 }
 
 /// Reads the remote's identity payload out of a handshake message and checks its signature
-/// over the Noise static key the remote used.
+/// over the Noise static key the remote used; then lets `dh` cache what it computed with that
+/// proven key.
 pub(super) fn read_identity(
     state: &mut HandshakeState,
     bindings: &BindingCache,
+    dh: &HandshakeDh,
     message: &[u8],
     which: u8,
     expected_len: usize,
@@ -73,7 +77,9 @@ pub(super) fn read_identity(
         .get_remote_static()
         .and_then(|s| s.try_into().ok())
         .ok_or(HandshakeError::BadPayload("no remote static key"))?;
-    bindings.decode(&payload[..n], &remote_static)
+    let peer = bindings.decode(&payload[..n], &remote_static)?;
+    dh.commit(&remote_static);
+    Ok(peer)
 }
 
 pub(super) fn into_records(
@@ -99,6 +105,7 @@ pub struct InitiatorHandshake {
     remote: Option<PeerId>,
     payload: [u8; IDENTITY_PAYLOAD_LEN],
     bindings: Arc<BindingCache>,
+    dh: HandshakeDh,
 }
 
 impl InitiatorHandshake {
@@ -129,7 +136,8 @@ impl InitiatorHandshake {
         expect: Option<PeerId>,
         ephemeral: Option<&[u8; 32]>,
     ) -> Result<(Self, Vec<u8>), HandshakeError> {
-        let mut state = builder(suite.params(), identity, ephemeral)?
+        let dh = HandshakeDh::new(identity.statics().clone());
+        let mut state = builder(suite.params(), identity, &dh, ephemeral)?
             .build_initiator()
             .map_err(noise)?;
         // snow wants room for a tag even where message 1 has none.
@@ -145,6 +153,7 @@ impl InitiatorHandshake {
             remote: None,
             payload: *identity.payload(),
             bindings: identity.bindings().clone(),
+            dh,
         };
         Ok((hs, msg))
     }
@@ -152,7 +161,7 @@ impl InitiatorHandshake {
     /// Reads message 2: the responder's proven identity. Fails with
     /// [`Error::PeerMismatch`] if the dial expected someone else.
     pub fn read_message2(&mut self, msg2: &[u8]) -> Result<PeerId, Error> {
-        let peer = read_identity(&mut self.state, &self.bindings, msg2, 2, MSG2_LEN)?;
+        let peer = read_identity(&mut self.state, &self.bindings, &self.dh, msg2, 2, MSG2_LEN)?;
         if let Some(expected) = self.expect {
             if expected != peer {
                 return Err(Error::PeerMismatch {
@@ -189,6 +198,7 @@ pub struct ResponderHandshake {
     state: HandshakeState,
     suite: CipherSuite,
     bindings: Arc<BindingCache>,
+    dh: HandshakeDh,
 }
 
 impl ResponderHandshake {
@@ -229,7 +239,8 @@ impl ResponderHandshake {
         let suite = CipherSuite::from_id(msg1[0])
             .filter(|s| accepted.contains(s))
             .ok_or(HandshakeError::UnsupportedSuite(msg1[0]))?;
-        let mut state = builder(suite.params(), identity, ephemeral)?
+        let dh = HandshakeDh::new(identity.statics().clone());
+        let mut state = builder(suite.params(), identity, &dh, ephemeral)?
             .build_responder()
             .map_err(noise)?;
         let mut empty = [0u8; 0];
@@ -245,6 +256,7 @@ impl ResponderHandshake {
                 state,
                 suite,
                 bindings,
+                dh,
             },
             msg,
         ))
@@ -261,7 +273,7 @@ impl ResponderHandshake {
         mut self,
         msg3: &[u8],
     ) -> Result<(PeerId, RecordSealer, RecordOpener), HandshakeError> {
-        let peer = read_identity(&mut self.state, &self.bindings, msg3, 3, MSG3_LEN)?;
+        let peer = read_identity(&mut self.state, &self.bindings, &self.dh, msg3, 3, MSG3_LEN)?;
         let (sealer, opener) = into_records(self.state, self.suite)?;
         Ok((peer, sealer, opener))
     }

@@ -20,6 +20,7 @@
 
 use snow::HandshakeState;
 
+use super::dh::HandshakeDh;
 use super::handshake::{builder, into_records, noise, read_identity, DH_LEN, TAG_LEN};
 use super::payload::IDENTITY_PAYLOAD_LEN;
 use super::record::{RecordOpener, RecordSealer};
@@ -58,6 +59,7 @@ pub struct IkInitiator {
     suite: CipherSuite,
     remote: PeerId,
     remote_static: [u8; 32],
+    dh: HandshakeDh,
 }
 
 impl IkInitiator {
@@ -92,7 +94,8 @@ impl IkInitiator {
         remote_static: &[u8; 32],
         ephemeral: Option<&[u8; 32]>,
     ) -> Result<(Self, Vec<u8>), HandshakeError> {
-        let mut state = builder(suite.ik_params(), identity, ephemeral)?
+        let dh = HandshakeDh::new(identity.statics().clone());
+        let mut state = builder(suite.ik_params(), identity, &dh, ephemeral)?
             .remote_public_key(remote_static)
             .map_err(noise)?
             .build_initiator()
@@ -108,6 +111,7 @@ impl IkInitiator {
             suite,
             remote,
             remote_static: *remote_static,
+            dh,
         };
         Ok((hs, msg))
     }
@@ -140,6 +144,9 @@ impl IkInitiator {
         if n != 0 {
             return Err(HandshakeError::BadPayload("message 2 carries a payload"));
         }
+        // The key's binding was verified before it was cached; message 2 proves the responder
+        // holds it.
+        self.dh.commit(&self.remote_static);
         into_records(self.state, self.suite)
     }
 }
@@ -198,13 +205,15 @@ fn respond_inner(
         .and_then(|id| CipherSuite::from_id(id & !IK_FLAG))
         .filter(|s| accepted.contains(s))
         .ok_or(HandshakeError::UnsupportedSuite(msg1[0]))?;
-    let mut state = builder(suite.ik_params(), identity, ephemeral)?
+    let dh = HandshakeDh::new(identity.statics().clone());
+    let mut state = builder(suite.ik_params(), identity, &dh, ephemeral)?
         .build_responder()
         .map_err(noise)?;
     // `es` is the first DH: a message sealed to another static key fails to decrypt `s`.
     let peer = read_identity(
         &mut state,
         identity.bindings(),
+        &dh,
         &msg1[1..],
         1,
         IK_MSG1_LEN - 1,

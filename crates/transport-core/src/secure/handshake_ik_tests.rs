@@ -146,3 +146,37 @@ fn a_replayed_message_1_gives_keys_the_replayer_cannot_use() {
     let (_, mut i_open) = init.read_message2(&first.msg2).unwrap();
     assert!(i_open.open(accept(&mut replay.sealer)).is_err());
 }
+
+#[test]
+fn the_static_static_dh_is_cached_after_ik_and_gives_the_same_bytes() {
+    let (a, b) = pair();
+    // XX never pairs the two static keys: nothing to cache.
+    let (mut i, m1) = InitiatorHandshake::start(&a, CipherSuite::default(), None).unwrap();
+    let (r, m2) = ResponderHandshake::respond(&b, &CipherSuite::ALL, &m1).unwrap();
+    i.read_message2(&m2).unwrap();
+    r.read_message3(&i.write_message3().unwrap().0).unwrap();
+    assert_eq!((a.statics().len(), b.statics().len()), (0, 0));
+    // The same IK exchange twice with fixed ephemeral keys: the second runs on cached `ss`
+    // values on both sides and must produce the same bytes.
+    let run = || {
+        let (i, m1) = IkInitiator::start_with_fixed_ephemeral(
+            &a,
+            CipherSuite::default(),
+            b.peer_id(),
+            b.noise_public(),
+            &[0x31; 32],
+        )
+        .unwrap();
+        let r = respond_with_fixed_ephemeral(&b, &CipherSuite::ALL, &m1, &[0x32; 32]).unwrap();
+        i.read_message2(&r.msg2).unwrap();
+        (m1, r.msg2)
+    };
+    let first = run();
+    assert_eq!((a.statics().len(), b.statics().len()), (1, 1));
+    assert_eq!(run(), first);
+    // A message 1 that fails leaves nothing behind.
+    let c = LocalIdentity::new(Keypair::generate());
+    let (_, m1) = IkInitiator::start(&c, CipherSuite::default(), b.peer_id(), &[9; 32]).unwrap();
+    assert!(respond(&b, &CipherSuite::ALL, &m1).is_err());
+    assert_eq!(b.statics().len(), 1);
+}

@@ -15,6 +15,7 @@
 pub mod batch;
 mod bindings;
 mod cipher;
+mod dh;
 pub mod handshake;
 pub mod handshake_ik;
 mod kind;
@@ -129,6 +130,8 @@ pub struct LocalIdentity {
     payload: [u8; IDENTITY_PAYLOAD_LEN],
     /// Remote bindings this node has verified (see [`bindings`]).
     bindings: Arc<bindings::BindingCache>,
+    /// The static key for snow and the cached static-static DH results (see `dh.rs`).
+    statics: Arc<dh::StaticDh>,
 }
 
 impl LocalIdentity {
@@ -148,12 +151,18 @@ impl LocalIdentity {
         let mut noise_public = [0u8; 32];
         noise_public.copy_from_slice(dh.pubkey());
         let payload = encode_identity_payload(&keypair, &noise_public);
+        let noise_private: [u8; 32] = dh.privkey().try_into().expect("32-byte key");
         Arc::new(Self {
             keypair,
-            noise_private: dh.privkey().try_into().expect("32-byte key"),
+            noise_private,
             noise_public,
             payload,
             bindings: Arc::new(bindings::BindingCache::new(bindings::DEFAULT_BINDINGS)),
+            statics: Arc::new(dh::StaticDh::new(
+                noise_private,
+                noise_public,
+                dh::DEFAULT_STATIC_DH,
+            )),
         })
     }
 
@@ -182,6 +191,10 @@ impl LocalIdentity {
 
     pub(crate) fn bindings(&self) -> &Arc<bindings::BindingCache> {
         &self.bindings
+    }
+
+    pub(crate) fn statics(&self) -> &Arc<dh::StaticDh> {
+        &self.statics
     }
 }
 
