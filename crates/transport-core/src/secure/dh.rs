@@ -54,11 +54,14 @@ impl StaticDh {
     }
 }
 
+/// One handshake's DH results with the static key: (remote public key, shared secret).
+type Scratch = Arc<Mutex<Vec<([u8; 32], [u8; 32])>>>;
+
 /// The crypto of one handshake: a snow resolver, plus the scratch list of the static key's DH
 /// results that [`HandshakeDh::commit`] moves into the cache.
 pub(crate) struct HandshakeDh {
     statics: Arc<StaticDh>,
-    scratch: Arc<Mutex<Vec<([u8; 32], [u8; 32])>>>,
+    scratch: Scratch,
 }
 
 impl HandshakeDh {
@@ -91,7 +94,7 @@ impl HandshakeDh {
 
 struct Resolver {
     statics: Arc<StaticDh>,
-    scratch: Arc<Mutex<Vec<([u8; 32], [u8; 32])>>>,
+    scratch: Scratch,
     others: FallbackResolver,
 }
 
@@ -126,7 +129,7 @@ struct X25519 {
     private: [u8; 32],
     public: [u8; 32],
     statics: Arc<StaticDh>,
-    scratch: Arc<Mutex<Vec<([u8; 32], [u8; 32])>>>,
+    scratch: Scratch,
 }
 
 impl X25519 {
