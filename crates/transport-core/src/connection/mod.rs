@@ -9,6 +9,7 @@
 mod config;
 mod incoming;
 mod io;
+mod recv_queue;
 #[cfg(test)]
 mod send_budget_tests;
 
@@ -61,7 +62,6 @@ pub struct ConnectionStats {
 /// Builds a connection for a backend: the user's half and the backend's half.
 pub fn new_connection(info: ConnectionInfo, config: &ChannelConfig) -> (Connection, ConnectionIo) {
     let (out_tx, out_rx) = mpsc::channel(config.send_queue.max(1));
-    let (in_tx, in_rx) = mpsc::channel(config.recv_queue.max(1));
     let shared = Arc::new(Shared::new(info, config, Instant::now()));
     let connection = Connection {
         sender: ConnectionSender {
@@ -69,14 +69,13 @@ pub fn new_connection(info: ConnectionInfo, config: &ChannelConfig) -> (Connecti
             shared: shared.clone(),
         },
         receiver: ConnectionReceiver {
-            queue: in_rx,
             pending: Vec::new().into_iter(),
             shared: shared.clone(),
         },
     };
     let io = ConnectionIo {
         outgoing: out_rx,
-        incoming: IncomingSender::new(in_tx, shared.clone()),
+        incoming: IncomingSender::new(shared.clone()),
         link: LinkHandle::new(shared),
     };
     (connection, io)
@@ -364,10 +363,17 @@ impl ConnectionSender {
 /// The receiving half.
 #[derive(Debug)]
 pub struct ConnectionReceiver {
-    queue: mpsc::Receiver<Delivery>,
     /// The rest of the last batch taken off the queue (its budget is already released).
     pending: std::vec::IntoIter<Bytes>,
     shared: Arc<Shared>,
+}
+
+impl Drop for ConnectionReceiver {
+    fn drop(&mut self) {
+        // The driver stops waiting to deliver and discards what it receives from now on.
+        self.shared.recv_queue.close_receiver();
+        self.shared.budget.close();
+    }
 }
 
 impl ConnectionReceiver {
@@ -405,7 +411,7 @@ impl ConnectionReceiver {
             return Ok(Some(message));
         }
         loop {
-            match self.queue.recv().await {
+            match self.shared.recv_queue.pop().await {
                 Some(delivery) => {
                     if let Some(message) = self.unpack(delivery) {
                         return Ok(Some(message));
@@ -437,7 +443,7 @@ impl ConnectionReceiver {
             if out.len() - before >= limit {
                 break;
             }
-            match self.queue.try_recv() {
+            match self.shared.recv_queue.try_pop() {
                 Ok(delivery) => {
                     if let Some(message) = self.unpack(delivery) {
                         out.push(message);
