@@ -191,19 +191,42 @@ impl ConnectionSender {
     pub async fn send(&self, message: Bytes) -> Result<()> {
         self.check_size(&message)?;
         self.check_open()?;
-        // The budget is held as a permit until the message is queued: a send cancelled
-        // while it waits for queue room gives its bytes back.
-        let budget = self.take_budget(message.len()).await?;
-        // Room now (the common case) costs no future; otherwise wait for it.
-        let permit = match self.queue.try_reserve() {
-            Ok(permit) => permit,
-            Err(mpsc::error::TrySendError::Closed(())) => return Err(self.shared.closed_error()),
-            Err(mpsc::error::TrySendError::Full(())) => self
-                .queue
-                .reserve()
-                .await
-                .map_err(|_| self.shared.closed_error())?,
+        // Budget and queue room free now (the common case): queued without any future or
+        // waiting machinery. Otherwise the boxed wait, so the future a caller builds per
+        // message stays small.
+        let budget = match self.budget_cost(message.len()) {
+            None => None,
+            Some(bytes) => match self.shared.send_budget.try_acquire_many(bytes) {
+                Ok(permit) => Some(permit),
+                Err(_) => return Box::pin(self.send_waiting(None, message)).await,
+            },
         };
+        match self.queue.try_reserve() {
+            Ok(permit) => self.enqueue(permit, budget, message),
+            Err(mpsc::error::TrySendError::Closed(())) => Err(self.shared.closed_error()),
+            Err(mpsc::error::TrySendError::Full(())) => {
+                Box::pin(self.send_waiting(Some(budget), message)).await
+            }
+        }
+    }
+
+    /// The slow path of [`send`](Self::send): waits for the budget (unless `budget` holds it
+    /// already), then for queue room. The budget is held as a permit until the message is
+    /// queued: a send cancelled while it waits gives its bytes back.
+    async fn send_waiting(
+        &self,
+        budget: Option<Option<SemaphorePermit<'_>>>,
+        message: Bytes,
+    ) -> Result<()> {
+        let budget = match budget {
+            Some(budget) => budget,
+            None => self.take_budget(message.len()).await?,
+        };
+        let permit = self
+            .queue
+            .reserve()
+            .await
+            .map_err(|_| self.shared.closed_error())?;
         self.enqueue(permit, budget, message)
     }
 
