@@ -4,7 +4,10 @@
 //! byte for the frame, so a hostile 4 GiB prefix costs nothing but an error.
 
 use bytes::{Buf, BufMut, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use std::pin::Pin;
+use std::task::Poll;
+
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 use crate::ProtocolError;
 
@@ -78,14 +81,18 @@ pub enum ReadFrameError {
     Io(std::io::Error),
 }
 
-/// An empty read buffer with more capacity than this is released when the link is idle (nothing
-/// waiting to be read), so an idle connection keeps no large buffer.
-pub const IDLE_READ_BUFFER: usize = 4 * 1024;
+/// Bytes read at a time, through a buffer on the stack, while no frame is under way: a link
+/// waiting for its next frame holds no read buffer at all.
+pub const IDLE_READ: usize = 2 * 1024;
 
 /// Reads from `io` into `buf` until one whole frame is there, and returns its payload.
 ///
-/// Buffers grow lazily: 2 KiB at a time while small, 64 KiB at a time once past 16 KiB (a busy
-/// link), and a large empty buffer is dropped when a read finds nothing waiting.
+/// Between frames (`buf` empty) the wait holds no heap buffer: if nothing is waiting to be read
+/// into the capacity `buf` still has, `buf` is released and the read goes through a stack buffer
+/// of [`IDLE_READ`] bytes, whose bytes are then copied into a buffer of just their size. Once a
+/// frame is under way, reads go straight into `buf`, which grows lazily: by the rest of the frame
+/// when its length is known, else 2 KiB at a time while small, 64 KiB at a time once past 16 KiB
+/// (a busy link).
 ///
 /// Cancel-safe: bytes already read stay in `buf` for the next call.
 pub async fn read_frame<R: AsyncRead + Unpin>(
@@ -97,23 +104,27 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         if let Some(frame) = decoder.decode(buf).map_err(ReadFrameError::Protocol)? {
             return Ok(frame);
         }
-        if buf.is_empty() && buf.capacity() > IDLE_READ_BUFFER {
-            // Try the read once: `read_buf` is cancel-safe, so if nothing is waiting (idle), it
-            // has read nothing and the large buffer can go before we wait.
-            let ready = tokio::select! {
-                biased;
-                read = io.read_buf(buf) => Some(read),
-                () = std::future::ready(()) => None,
-            };
-            match ready {
-                Some(read) => {
+        if buf.is_empty() {
+            if buf.capacity() >= MIN_READ {
+                // Busy link: try the read into the capacity there is, without waiting
+                // (`read_buf` is cancel-safe: if nothing is waiting it has read nothing).
+                let ready = tokio::select! {
+                    biased;
+                    read = io.read_buf(buf) => Some(read),
+                    () = std::future::ready(()) => None,
+                };
+                if let Some(read) = ready {
                     filled(read, buf)?;
                     continue;
                 }
-                None => *buf = BytesMut::new(),
             }
+            // Idle: wait holding no buffer.
+            *buf = BytesMut::new();
+            let read = read_on_stack(io, buf).await;
+            filled(read, buf)?;
+            continue;
         }
-        if buf.capacity() - buf.len() < 512 {
+        if buf.capacity() - buf.len() < MIN_READ {
             // Small while idle (memory per connection), larger once traffic shows it is busy:
             // a buffer that has grown past 16 KiB reads 64 KiB at a time.
             let chunk = if buf.capacity() >= 16 * 1024 {
@@ -126,6 +137,26 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         let read = io.read_buf(buf).await;
         filled(read, buf)?;
     }
+}
+
+/// Spare capacity under which `buf` is grown before a read.
+const MIN_READ: usize = 512;
+
+/// Reads once into a stack buffer and appends what was read to `buf` (allocated to fit). The
+/// stack buffer lives only while the read is polled, so a pending read holds no memory; a read
+/// that is pending has read nothing (the `AsyncRead` contract), so this is cancel-safe.
+async fn read_on_stack<R: AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut BytesMut,
+) -> std::io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); IDLE_READ];
+        let mut read = ReadBuf::uninit(&mut stack);
+        std::task::ready!(Pin::new(&mut *io).poll_read(cx, &mut read))?;
+        buf.extend_from_slice(read.filled());
+        Poll::Ready(Ok(read.filled().len()))
+    })
+    .await
 }
 
 fn filled(read: std::io::Result<usize>, buf: &BytesMut) -> Result<(), ReadFrameError> {
@@ -217,7 +248,33 @@ mod tests {
             .unwrap();
         let (frame, capacity) = next.await.unwrap();
         assert_eq!(frame.as_ref(), b"ping");
-        assert!(capacity <= IDLE_READ_BUFFER, "capacity {capacity}");
+        assert!(capacity <= IDLE_READ, "capacity {capacity}");
+    }
+
+    #[tokio::test]
+    async fn a_link_waiting_between_frames_holds_no_read_buffer() {
+        let d = FrameDecoder::new(64 * 1024);
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        let mut buf = BytesMut::with_capacity(2048);
+        // Nothing waiting: a read that is polled once and cancelled leaves no buffer behind.
+        tokio::select! {
+            biased;
+            _ = read_frame(&mut b, &mut buf, &d) => panic!("nothing was sent"),
+            () = std::future::ready(()) => {}
+        }
+        assert_eq!(buf.capacity(), 0);
+        // A frame longer than the stack read still arrives whole.
+        let mut wire = BytesMut::new();
+        encode_frame(&[9u8; 3 * IDLE_READ], &mut wire);
+        let write = tokio::spawn(async move {
+            tokio::io::AsyncWriteExt::write_all(&mut a, &wire)
+                .await
+                .unwrap();
+            a
+        });
+        let frame = read_frame(&mut b, &mut buf, &d).await.unwrap();
+        assert_eq!(frame.as_ref(), &[9u8; 3 * IDLE_READ][..]);
+        drop(write.await.unwrap());
     }
 
     #[tokio::test]

@@ -1,15 +1,16 @@
 //! The backend's half of a connection: the queues its tasks drive and the shared state they
 //! report into. Nothing here is locked on the data path: messages move through bounded queues,
-//! counters are atomics, and the state flags live in a `watch` channel.
+//! counters are atomics, and the state flags are atomic bits with a `Notify` to wait on them.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 
-use super::incoming::IncomingSender;
+use super::incoming::{Delivery, IncomingSender};
+use super::recv_queue::RecvQueue;
 use super::{ChannelConfig, ConnectionInfo, ConnectionStats};
 use crate::{CloseReason, Error};
 
@@ -37,16 +38,21 @@ pub(crate) struct Shared {
     pub(super) messages_received: AtomicU64,
     bytes_sent: AtomicU64,
     pub(super) bytes_received: AtomicU64,
-    flags: watch::Sender<u8>,
-    /// The same bits as `flags`, readable without the watch channel's lock (the data path
-    /// checks them per message).
+    /// The state flags (the data path checks them per message, without a lock).
     flag_bits: AtomicU8,
+    /// Woken (all waiters) whenever a flag is newly set. A `Notify` rather than a `watch`
+    /// channel: no allocation of its own, and a waiter is a fraction of a `watch` waiter's size
+    /// (the connection task waits on flags in both directions at once).
+    flag_set: Notify,
     close_reason: Mutex<Option<CloseReason>>,
     failure: Mutex<Option<Error>>,
     failure_taken: AtomicBool,
     /// True once a close was queued: senders enqueue under the read lock and `close` sets it
     /// under the write lock, so no message can be queued behind the close.
     pub(crate) close_queued: RwLock<bool>,
+    /// Received deliveries waiting for the application.
+    pub(super) recv_queue: RecvQueue<Delivery>,
+    /// Received payload bytes the application may have queued; closed when the receiver goes.
     pub(super) budget: Semaphore,
     pub(super) budget_total: usize,
     /// Payload bytes queued for sending: taken by senders, given back as the driver writes
@@ -89,12 +95,13 @@ impl Shared {
             messages_received: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
-            flags: watch::Sender::new(0),
             flag_bits: AtomicU8::new(0),
+            flag_set: Notify::new(),
             close_reason: Mutex::new(None),
             failure: Mutex::new(None),
             failure_taken: AtomicBool::new(false),
             close_queued: RwLock::new(false),
+            recv_queue: RecvQueue::new(config.recv_queue),
             budget: Semaphore::new(budget_total),
             budget_total,
             send_budget: Semaphore::new(send_budget_total),
@@ -111,22 +118,27 @@ impl Shared {
     }
 
     fn set_flag(&self, flag: u8) {
-        self.flag_bits.fetch_or(flag, Ordering::AcqRel);
-        self.flags.send_if_modified(|f| {
-            let changed = *f & flag == 0;
-            *f |= flag;
-            changed
-        });
+        if self.flag_bits.fetch_or(flag, Ordering::AcqRel) & flag == 0 {
+            self.flag_set.notify_waiters();
+        }
     }
 
     fn has_flag(&self, flag: u8) -> bool {
         self.flag_bits.load(Ordering::Acquire) & flag != 0
     }
 
-    async fn wait_flag(&self, flag: u8) {
-        let mut rx = self.flags.subscribe();
-        // The sender lives in `self`, so `wait_for` only ends when the flag is set.
-        let _ = rx.wait_for(|f| f & flag != 0).await;
+    /// Waits until any of the bits of `flags` is set; returns the flags then.
+    async fn wait_flag(&self, flags: u8) -> u8 {
+        loop {
+            // A `Notified` sees every `notify_waiters` from its creation on, so a flag set
+            // between this and the check below still wakes it.
+            let set = self.flag_set.notified();
+            let bits = self.flag_bits.load(Ordering::Acquire);
+            if bits & flags != 0 {
+                return bits;
+            }
+            set.await;
+        }
     }
 
     pub(crate) fn is_finished(&self) -> bool {
@@ -134,7 +146,7 @@ impl Shared {
     }
 
     pub(crate) async fn wait_finished(&self) {
-        self.wait_flag(FINISHED).await
+        self.wait_flag(FINISHED).await;
     }
 
     pub(crate) fn abort(&self) {
@@ -250,7 +262,13 @@ impl LinkHandle {
 
     /// Waits until the remote closes.
     pub async fn wait_remote_closed(&self) {
-        self.shared.wait_flag(REMOTE_CLOSED).await
+        self.shared.wait_flag(REMOTE_CLOSED).await;
+    }
+
+    /// Waits until the connection is aborted or the remote closes, whichever comes first (one
+    /// waiter for both, for a writer that stops on either); true if it was aborted.
+    pub async fn wait_aborted_or_remote_closed(&self) -> bool {
+        self.shared.wait_flag(ABORT | REMOTE_CLOSED).await & ABORT != 0
     }
 
     /// This side started closing: the reader discards further data.
@@ -289,7 +307,7 @@ impl LinkHandle {
 
     /// Waits until the connection is aborted.
     pub async fn wait_aborted(&self) {
-        self.shared.wait_flag(ABORT).await
+        self.shared.wait_flag(ABORT).await;
     }
 
     /// Tells the other direction to stop at once (after a failure recorded with `fail`).
@@ -315,7 +333,7 @@ impl LinkHandle {
 
     /// Waits until the receiving direction is done.
     pub async fn wait_reader_done(&self) {
-        self.shared.wait_flag(READER_DONE).await
+        self.shared.wait_flag(READER_DONE).await;
     }
 
     /// How long a close may take.

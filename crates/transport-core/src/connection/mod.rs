@@ -9,12 +9,15 @@
 mod config;
 mod incoming;
 mod io;
+mod receiver;
+mod recv_queue;
 #[cfg(test)]
 mod send_budget_tests;
 
 pub use config::ChannelConfig;
 pub use incoming::IncomingSender;
 pub use io::{ConnectionIo, LinkHandle, Outgoing};
+pub use receiver::ConnectionReceiver;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +26,6 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, SemaphorePermit};
 
 use crate::{CloseReason, Error, PeerId, Result, TransportAddress, TransportKind};
-use incoming::{Delivered, Delivery};
 use io::Shared;
 
 /// Who and where a connection connects.
@@ -61,22 +63,17 @@ pub struct ConnectionStats {
 /// Builds a connection for a backend: the user's half and the backend's half.
 pub fn new_connection(info: ConnectionInfo, config: &ChannelConfig) -> (Connection, ConnectionIo) {
     let (out_tx, out_rx) = mpsc::channel(config.send_queue.max(1));
-    let (in_tx, in_rx) = mpsc::channel(config.recv_queue.max(1));
     let shared = Arc::new(Shared::new(info, config, Instant::now()));
     let connection = Connection {
         sender: ConnectionSender {
             queue: out_tx,
             shared: shared.clone(),
         },
-        receiver: ConnectionReceiver {
-            queue: in_rx,
-            pending: Vec::new().into_iter(),
-            shared: shared.clone(),
-        },
+        receiver: ConnectionReceiver::new(shared.clone()),
     };
     let io = ConnectionIo {
         outgoing: out_rx,
-        incoming: IncomingSender::new(in_tx, shared.clone()),
+        incoming: IncomingSender::new(shared.clone()),
         link: LinkHandle::new(shared),
     };
     (connection, io)
@@ -192,19 +189,42 @@ impl ConnectionSender {
     pub async fn send(&self, message: Bytes) -> Result<()> {
         self.check_size(&message)?;
         self.check_open()?;
-        // The budget is held as a permit until the message is queued: a send cancelled
-        // while it waits for queue room gives its bytes back.
-        let budget = self.take_budget(message.len()).await?;
-        // Room now (the common case) costs no future; otherwise wait for it.
-        let permit = match self.queue.try_reserve() {
-            Ok(permit) => permit,
-            Err(mpsc::error::TrySendError::Closed(())) => return Err(self.shared.closed_error()),
-            Err(mpsc::error::TrySendError::Full(())) => self
-                .queue
-                .reserve()
-                .await
-                .map_err(|_| self.shared.closed_error())?,
+        // Budget and queue room free now (the common case): queued without any future or
+        // waiting machinery. Otherwise the boxed wait, so the future a caller builds per
+        // message stays small.
+        let budget = match self.budget_cost(message.len()) {
+            None => None,
+            Some(bytes) => match self.shared.send_budget.try_acquire_many(bytes) {
+                Ok(permit) => Some(permit),
+                Err(_) => return Box::pin(self.send_waiting(None, message)).await,
+            },
         };
+        match self.queue.try_reserve() {
+            Ok(permit) => self.enqueue(permit, budget, message),
+            Err(mpsc::error::TrySendError::Closed(())) => Err(self.shared.closed_error()),
+            Err(mpsc::error::TrySendError::Full(())) => {
+                Box::pin(self.send_waiting(Some(budget), message)).await
+            }
+        }
+    }
+
+    /// The slow path of [`send`](Self::send): waits for the budget (unless `budget` holds it
+    /// already), then for queue room. The budget is held as a permit until the message is
+    /// queued: a send cancelled while it waits gives its bytes back.
+    async fn send_waiting(
+        &self,
+        budget: Option<Option<SemaphorePermit<'_>>>,
+        message: Bytes,
+    ) -> Result<()> {
+        let budget = match budget {
+            Some(budget) => budget,
+            None => self.take_budget(message.len()).await?,
+        };
+        let permit = self
+            .queue
+            .reserve()
+            .await
+            .map_err(|_| self.shared.closed_error())?;
         self.enqueue(permit, budget, message)
     }
 
@@ -358,99 +378,5 @@ impl ConnectionSender {
     /// Waits until the connection has ended.
     pub async fn closed(&self) {
         self.shared.wait_finished().await
-    }
-}
-
-/// The receiving half.
-#[derive(Debug)]
-pub struct ConnectionReceiver {
-    queue: mpsc::Receiver<Delivery>,
-    /// The rest of the last batch taken off the queue (its budget is already released).
-    pending: std::vec::IntoIter<Bytes>,
-    shared: Arc<Shared>,
-}
-
-impl ConnectionReceiver {
-    /// The remote's identity.
-    pub fn remote_peer(&self) -> PeerId {
-        self.shared.info.remote_peer
-    }
-
-    /// Takes one delivery's messages: the first is returned, the rest kept in `pending`.
-    fn unpack(&mut self, delivery: Delivery) -> Option<Bytes> {
-        self.shared.release_budget(delivery.cost);
-        match delivery.messages {
-            Delivered::One(message) => Some(message),
-            Delivered::Many(mut messages) => {
-                let first = messages.next();
-                self.pending = messages;
-                first
-            }
-        }
-    }
-
-    /// The end of the stream: `Ok(None)` if clean, the failure once if not.
-    fn ended(&self) -> Result<Option<Bytes>> {
-        match self.shared.take_failure() {
-            Some(e) => Err(e),
-            None => Ok(None),
-        }
-    }
-
-    /// Receives the next message. `Ok(None)` once the connection closed cleanly (see
-    /// [`ConnectionReceiver::close_reason`]); `Err` once if it failed (a protocol violation, an
-    /// I/O error, a lost link), then `Ok(None)`. Cancel-safe.
-    pub async fn recv(&mut self) -> Result<Option<Bytes>> {
-        if let Some(message) = self.pending.next() {
-            return Ok(Some(message));
-        }
-        loop {
-            match self.queue.recv().await {
-                Some(delivery) => {
-                    if let Some(message) = self.unpack(delivery) {
-                        return Ok(Some(message));
-                    }
-                }
-                None => return self.ended(),
-            }
-        }
-    }
-
-    /// Receives up to `limit` messages into `out` (appended, in order), waiting only for the
-    /// first: a few queue operations for a whole burst. Returns how many were added; `Ok(0)`
-    /// (with `limit > 0`) once the connection closed cleanly, `Err` once if it failed, as
-    /// [`ConnectionReceiver::recv`]. Cancel-safe.
-    pub async fn recv_many(&mut self, out: &mut Vec<Bytes>, limit: usize) -> Result<usize> {
-        if limit == 0 {
-            return Ok(0);
-        }
-        let before = out.len();
-        if self.pending.len() == 0 {
-            match self.recv().await? {
-                Some(first) => out.push(first),
-                None => return Ok(0),
-            }
-        }
-        loop {
-            let room = limit - (out.len() - before);
-            out.extend(self.pending.by_ref().take(room));
-            if out.len() - before >= limit {
-                break;
-            }
-            match self.queue.try_recv() {
-                Ok(delivery) => {
-                    if let Some(message) = self.unpack(delivery) {
-                        out.push(message);
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        Ok(out.len() - before)
-    }
-
-    /// Why the connection ended, once it has.
-    pub fn close_reason(&self) -> Option<CloseReason> {
-        self.shared.close_reason()
     }
 }

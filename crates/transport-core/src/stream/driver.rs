@@ -144,8 +144,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             let mut close: Option<String> = None;
             tokio::select! {
                 biased;
-                _ = link.wait_aborted() => return Ok(()),
-                _ = link.wait_remote_closed() => close = Some("closed by the remote".into()),
+                aborted = link.wait_aborted_or_remote_closed() => {
+                    if aborted {
+                        return Ok(());
+                    }
+                    close = Some("closed by the remote".into());
+                }
                 n = outgoing.recv_many(&mut batch, BATCH) => {
                     if n == 0 {
                         close = Some("connection dropped".into());
