@@ -41,6 +41,7 @@ mod listener;
 mod socket;
 mod tls;
 mod transport;
+mod verified;
 
 pub use cert::{peer_id_from_certificate, pkcs8_der, self_signed_certificate, CertError};
 pub use config::QuicConfig;
