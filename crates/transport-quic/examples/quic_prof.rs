@@ -79,16 +79,20 @@ async fn run(mode: String, n: usize, size: usize) -> anyhow::Result<()> {
     let addr = listener.local_addr().clone();
     let peer = server.local_peer_id();
     match mode.as_str() {
-        "setup" => {
+        "setup" | "setup-keep" => {
             let mut times = Vec::new();
+            let mut kept = Vec::new();
             for _ in 0..n {
                 let t = Instant::now();
                 let (a, b) =
                     tokio::join!(client.dial(&addr, Some(peer)), listener.accept_connection());
                 times.push(t.elapsed().as_secs_f64() * 1e6);
-                drop((a?, b?));
+                let pair = (a?, b?);
+                if mode == "setup-keep" {
+                    kept.push(pair);
+                }
             }
-            report("setup", times);
+            report(&mode, times);
         }
         "rtt" => {
             let (c, s) = tokio::join!(client.dial(&addr, Some(peer)), listener.accept_connection());

@@ -22,7 +22,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use crate::cert::LocalCertificate;
-use crate::verified::VerifiedCertificates;
+use crate::verified::{Verified, VerifiedCertificates};
 
 /// The ALPN protocol id both sides require.
 pub const ALPN: &[u8] = b"bitcraps/1";
@@ -47,13 +47,13 @@ fn verify_signature(
     if dss.scheme != SignatureScheme::ED25519 {
         return Err(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into());
     }
-    let peer = check_certificate(verified, cert, &[])?;
+    let key = certificate_identity(verified, cert, &[])?.key;
     let bad = || rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature);
     let signature: &[u8; 64] = dss.signature().try_into().map_err(|_| bad())?;
-    if peer.verify(message, signature) {
-        Ok(HandshakeSignatureValid::assertion())
-    } else {
-        Err(bad())
+    let signature = ed25519_dalek::Signature::from_bytes(signature);
+    match key.verify_strict(message, &signature) {
+        Ok(()) => Ok(HandshakeSignatureValid::assertion()),
+        Err(_) => Err(bad()),
     }
 }
 
@@ -62,12 +62,20 @@ fn check_certificate(
     end_entity: &CertificateDer<'_>,
     intermediates: &[CertificateDer<'_>],
 ) -> Result<PeerId, rustls::Error> {
+    certificate_identity(verified, end_entity, intermediates).map(|v| v.peer)
+}
+
+fn certificate_identity(
+    verified: &VerifiedCertificates,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+) -> Result<Verified, rustls::Error> {
     if !intermediates.is_empty() {
         return Err(rustls::Error::General(
             "a bitcraps certificate chain has exactly one certificate".into(),
         ));
     }
-    verified.peer_id(end_entity).map_err(|e| {
+    verified.identity(end_entity).map_err(|e| {
         rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
             Arc::new(e),
         )))

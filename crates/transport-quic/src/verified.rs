@@ -14,6 +14,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 
 use bitcraps_transport_core::PeerId;
+use ed25519_dalek::VerifyingKey;
 
 use crate::cert::{peer_id_from_certificate, CertError};
 
@@ -22,8 +23,18 @@ const SLOTS: usize = 32;
 /// Certificates longer than this are checked every time, never remembered (ours are ~300 B).
 pub(crate) const MAX_REMEMBERED: usize = 1024;
 
-/// One remembered certificate's bytes and the [`PeerId`] it binds.
-type Slot = Option<(Box<[u8]>, PeerId)>;
+/// A certificate's identity: the [`PeerId`] and its key, decoded once for the handshake
+/// signature checks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Verified {
+    /// The identity the certificate binds.
+    pub(crate) peer: PeerId,
+    /// The same key, decoded.
+    pub(crate) key: VerifyingKey,
+}
+
+/// One remembered certificate's bytes and its identity.
+type Slot = Option<(Box<[u8]>, Verified)>;
 
 /// Certificates already accepted, and the [`PeerId`] each binds.
 #[derive(Debug)]
@@ -46,18 +57,27 @@ impl VerifiedCertificates {
     /// [`peer_id_from_certificate`], answered from the memo when these exact bytes were
     /// accepted before.
     pub(crate) fn peer_id(&self, der: &[u8]) -> Result<PeerId, CertError> {
+        self.identity(der).map(|v| v.peer)
+    }
+
+    /// The identity of a certificate: checked by [`peer_id_from_certificate`], or answered
+    /// from the memo when these exact bytes were accepted before.
+    pub(crate) fn identity(&self, der: &[u8]) -> Result<Verified, CertError> {
         let slot = usize::try_from(self.hasher.hash_one(der) % SLOTS as u64).unwrap_or(0);
-        if let Some((known, peer)) = &self.lock()[slot] {
+        if let Some((known, verified)) = &self.lock()[slot] {
             if **known == *der {
-                return Ok(*peer);
+                return Ok(*verified);
             }
         }
         // Checked outside the lock: concurrent handshakes do not wait on each other.
         let peer = peer_id_from_certificate(der)?;
+        // `PeerId` only holds keys that decode (and are not of small order).
+        let key = VerifyingKey::from_bytes(peer.as_bytes()).map_err(|_| CertError::BadKey)?;
+        let verified = Verified { peer, key };
         if der.len() <= MAX_REMEMBERED {
-            self.lock()[slot] = Some((der.into(), peer));
+            self.lock()[slot] = Some((der.into(), verified));
         }
-        Ok(peer)
+        Ok(verified)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
