@@ -38,6 +38,7 @@ pub mod codes;
 mod config;
 mod driver;
 mod listener;
+mod reader;
 mod socket;
 mod tls;
 mod transport;

@@ -1,0 +1,103 @@
+//! [`FrameReader`]: splits the frames (`u32` big-endian length, then the payload) off a QUIC
+//! receive stream.
+//!
+//! Each wake-up takes up to [`READ_CHUNKS`] chunks quinn has reassembled (one connection lock
+//! for all of them, no intermediate buffer), copies them once into a buffer sized for exactly
+//! those bytes, and splits every whole frame off it without copying. A frame's announced length
+//! is checked against the maximum before any room is reserved for it (see
+//! [`FrameDecoder::decode`]). Between bursts the reader holds no buffer at all: once every
+//! buffered byte has been handed out, the buffer is dropped (the frames handed out keep only
+//! their own bytes' allocation alive).
+
+use bytes::{Bytes, BytesMut};
+use quinn::{ReadError, RecvStream};
+
+use bitcraps_transport_core::framing::FrameDecoder;
+use bitcraps_transport_core::ProtocolError;
+
+/// Chunks taken from quinn per read (each at most one packet's payload, ~1.2-1.4 KB).
+pub(crate) const READ_CHUNKS: usize = 32;
+
+/// Why [`FrameReader::read_batch`] stopped.
+#[derive(Debug)]
+pub(crate) enum ReadEnd {
+    /// The remote finished its stream; `mid_frame` says whether part of a frame had arrived.
+    Eof {
+        /// Part of a frame was buffered when the stream ended.
+        mid_frame: bool,
+    },
+    /// A frame broke the protocol (announced too large).
+    Protocol(ProtocolError),
+    /// quinn reported a failure (the stream reset, the connection lost, ...).
+    Read(ReadError),
+}
+
+/// Reads frames off one receive stream.
+#[derive(Debug)]
+pub(crate) struct FrameReader {
+    recv: RecvStream,
+    decoder: FrameDecoder,
+    /// Bytes read and not yet split into frames (at most one partial frame between reads).
+    buf: BytesMut,
+    /// Chunk slots for `read_chunks`; emptied after each read.
+    chunks: Vec<Bytes>,
+}
+
+impl FrameReader {
+    /// A reader of `recv` refusing frames longer than `max_frame` bytes.
+    pub(crate) fn new(recv: RecvStream, max_frame: usize) -> Self {
+        Self {
+            recv,
+            decoder: FrameDecoder::new(max_frame),
+            buf: BytesMut::new(),
+            chunks: vec![Bytes::new(); READ_CHUNKS],
+        }
+    }
+
+    /// Waits until at least one whole frame is there, then appends every whole frame buffered
+    /// to `batch`. On a protocol error, the frames before the bad one are in `batch` too.
+    ///
+    /// Cancel-safe: bytes read stay buffered for the next call, and frames are appended only
+    /// right before returning.
+    pub(crate) async fn read_batch(&mut self, batch: &mut Vec<Bytes>) -> Result<(), ReadEnd> {
+        loop {
+            while let Some(frame) = self
+                .decoder
+                .decode(&mut self.buf)
+                .map_err(ReadEnd::Protocol)?
+            {
+                batch.push(frame.freeze());
+            }
+            if !batch.is_empty() {
+                if self.buf.is_empty() {
+                    // Nothing partial is kept: hold no buffer while idle.
+                    self.buf = BytesMut::new();
+                }
+                return Ok(());
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// One read of the chunks quinn has ready, appended to the buffer.
+    async fn fill(&mut self) -> Result<(), ReadEnd> {
+        let n = match self.recv.read_chunks(&mut self.chunks).await {
+            Ok(Some(n)) => n,
+            Ok(None) => {
+                return Err(ReadEnd::Eof {
+                    mid_frame: !self.buf.is_empty(),
+                })
+            }
+            Err(e) => return Err(ReadEnd::Read(e)),
+        };
+        let chunks = &mut self.chunks[..n];
+        // Bounded by quinn's receive window: what the remote may send before we read.
+        let total: usize = chunks.iter().map(Bytes::len).sum();
+        self.buf.reserve(total);
+        for chunk in chunks {
+            self.buf.extend_from_slice(chunk);
+            *chunk = Bytes::new();
+        }
+        Ok(())
+    }
+}
