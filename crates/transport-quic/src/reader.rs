@@ -3,7 +3,8 @@
 //!
 //! Each wake-up takes up to [`READ_CHUNKS`] chunks quinn has reassembled (one connection lock
 //! for all of them, no intermediate buffer), copies them once into a buffer sized for exactly
-//! those bytes, and splits every whole frame off it without copying. A frame's announced length
+//! those bytes (or for the whole frame they start), and splits every whole frame off it without
+//! copying. A frame's announced length
 //! is checked against the maximum before any room is reserved for it (see
 //! [`FrameDecoder::decode`]). Between bursts the reader holds no buffer at all: once every
 //! buffered byte has been handed out, the buffer is dropped (the frames handed out keep only
@@ -12,7 +13,7 @@
 use bytes::{Bytes, BytesMut};
 use quinn::{ReadError, RecvStream};
 
-use bitcraps_transport_core::framing::FrameDecoder;
+use bitcraps_transport_core::framing::{FrameDecoder, LENGTH_PREFIX_LEN};
 use bitcraps_transport_core::ProtocolError;
 
 /// Chunks taken from quinn per read (each at most one packet's payload, ~1.2-1.4 KB).
@@ -39,8 +40,10 @@ pub(crate) struct FrameReader {
     decoder: FrameDecoder,
     /// Bytes read and not yet split into frames (at most one partial frame between reads).
     buf: BytesMut,
-    /// Chunk slots for `read_chunks`; emptied after each read.
+    /// Chunk slots for `read_chunks`; `next..end` are read from quinn and not yet consumed.
     chunks: Vec<Bytes>,
+    next: usize,
+    end: usize,
 }
 
 impl FrameReader {
@@ -51,6 +54,8 @@ impl FrameReader {
             decoder: FrameDecoder::new(max_frame),
             buf: BytesMut::new(),
             chunks: vec![Bytes::new(); READ_CHUNKS],
+            next: 0,
+            end: 0,
         }
     }
 
@@ -79,25 +84,62 @@ impl FrameReader {
         }
     }
 
-    /// One read of the chunks quinn has ready, appended to the buffer.
+    /// Appends the chunks not yet consumed (reading the next ones from quinn if none are left)
+    /// to the buffer: all of them when the buffer has no room left (room is made for them, or
+    /// for the whole frame they start when that is larger), else only what fits the room that
+    /// [`FrameDecoder::decode`] reserved for the rest of a partial frame, so a large frame's
+    /// successor is not copied twice. A chunk that does not fit is split and its rest kept.
     async fn fill(&mut self) -> Result<(), ReadEnd> {
-        let n = match self.recv.read_chunks(&mut self.chunks).await {
-            Ok(Some(n)) => n,
-            Ok(None) => {
-                return Err(ReadEnd::Eof {
-                    mid_frame: !self.buf.is_empty(),
-                })
+        if self.next == self.end {
+            match self.recv.read_chunks(&mut self.chunks).await {
+                Ok(Some(n)) => (self.next, self.end) = (0, n),
+                Ok(None) => {
+                    return Err(ReadEnd::Eof {
+                        mid_frame: !self.buf.is_empty(),
+                    })
+                }
+                Err(e) => return Err(ReadEnd::Read(e)),
             }
-            Err(e) => return Err(ReadEnd::Read(e)),
-        };
-        let chunks = &mut self.chunks[..n];
-        // Bounded by quinn's receive window: what the remote may send before we read.
-        let total: usize = chunks.iter().map(Bytes::len).sum();
-        self.buf.reserve(total);
-        for chunk in chunks {
+        }
+        let pending = &mut self.chunks[self.next..self.end];
+        if self.buf.capacity() == self.buf.len() {
+            // Bounded by quinn's receive window: what the remote may send before we read.
+            let available: usize = pending.iter().map(Bytes::len).sum();
+            let frame = match (self.buf.is_empty(), pending.first()) {
+                (true, Some(first)) => frame_len(first, self.decoder.max_frame()),
+                _ => 0,
+            };
+            self.buf.reserve(available.max(frame));
+        }
+        for chunk in pending {
+            if chunk.is_empty() {
+                self.next += 1;
+                continue;
+            }
+            let room = self.buf.capacity() - self.buf.len();
+            if room == 0 {
+                break;
+            }
+            if chunk.len() > room {
+                self.buf.extend_from_slice(&chunk.split_to(room));
+                break;
+            }
             self.buf.extend_from_slice(chunk);
             *chunk = Bytes::new();
+            self.next += 1;
         }
         Ok(())
+    }
+}
+
+/// The whole size of the frame whose header starts `chunk` (0 when the header is not all there,
+/// or announces more than `max_frame`: the decoder then refuses it, nothing reserved).
+fn frame_len(chunk: &[u8], max_frame: usize) -> usize {
+    match chunk {
+        [a, b, c, d, ..] => match usize::try_from(u32::from_be_bytes([*a, *b, *c, *d])) {
+            Ok(len) if len <= max_frame => LENGTH_PREFIX_LEN + len,
+            _ => 0,
+        },
+        _ => 0,
     }
 }
