@@ -1,5 +1,6 @@
-//! Profiling driver (not a benchmark): `quic_prof <setup|rtt|tput> <n> [size]` through the
-//! QUIC backend, or `raw-setup <n>` through bare quinn, for callgrind.
+//! Profiling driver (not a benchmark): `quic_prof <setup|setup-keep|rtt|tput> <n> [size]`
+//! through the QUIC backend, or `raw-setup <n>` / `raw-setup-mutual <n>` (the client presents a
+//! certificate too) through bare quinn, for callgrind.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,19 +24,45 @@ fn transport() -> QuicTransport {
     .unwrap()
 }
 
-async fn raw_setup(n: usize) -> anyhow::Result<()> {
+/// Bare quinn setups; `mutual`: the client presents a certificate too (webpki-verified).
+async fn raw_setup(n: usize, mutual: bool) -> anyhow::Result<()> {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
     let cert_der = cert.cert.der().clone();
     let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der());
-    let server_config = quinn::ServerConfig::with_single_cert(vec![cert_der.clone()], key.into())?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert_der.clone())?;
+    let roots = Arc::new(roots);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server_config = if mutual {
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            roots.clone(),
+            provider.clone(),
+        )
+        .build()?;
+        let tls = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![cert_der.clone()], key.clone_key().into())?;
+        quinn::ServerConfig::with_crypto(Arc::new(
+            quinn::crypto::rustls::QuicServerConfig::try_from(tls)?,
+        ))
+    } else {
+        quinn::ServerConfig::with_single_cert(vec![cert_der.clone()], key.clone_key().into())?
+    };
     let server = quinn::Endpoint::server(server_config, "127.0.0.1:0".parse()?)?;
     let addr = server.local_addr()?;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert_der)?;
     let mut client = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
-    client.set_default_client_config(quinn::ClientConfig::with_root_certificates(Arc::new(
-        roots,
-    ))?);
+    client.set_default_client_config(if mutual {
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(vec![cert_der], key.into())?;
+        quinn::ClientConfig::new(Arc::new(quinn::crypto::rustls::QuicClientConfig::try_from(
+            tls,
+        )?))
+    } else {
+        quinn::ClientConfig::with_root_certificates(roots)?
+    });
     let mut times = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
@@ -60,7 +87,14 @@ async fn raw_setup(n: usize) -> anyhow::Result<()> {
         times.push(t.elapsed().as_secs_f64() * 1e6);
         d.0.close(0u32.into(), b"done");
     }
-    report("raw setup", times);
+    report(
+        if mutual {
+            "raw setup, mutual"
+        } else {
+            "raw setup"
+        },
+        times,
+    );
     Ok(())
 }
 
@@ -70,8 +104,8 @@ fn report(what: &str, mut t: Vec<f64>) {
 }
 
 async fn run(mode: String, n: usize, size: usize) -> anyhow::Result<()> {
-    if mode == "raw-setup" {
-        return raw_setup(n).await;
+    if mode == "raw-setup" || mode == "raw-setup-mutual" {
+        return raw_setup(n, mode == "raw-setup-mutual").await;
     }
     let client = transport();
     let server = transport();

@@ -1,7 +1,9 @@
 //! Drives one QUIC connection's message stream: a writer that takes queued messages in
 //! batches and hands each batch to quinn as one `write_all_chunks` (small messages coalesced
-//! with their length headers, large payload `Bytes` passed uncopied), and a reader (see `reader`) that splits frames off the stream (length checked before
-//! allocation) and delivers every frame already buffered in one batch, with backpressure.
+//! with their length headers into one buffer reserved for the batch, large payload `Bytes`
+//! passed uncopied), and a reader (see `reader`) that splits frames off the stream (length
+//! checked before allocation) and delivers every frame already buffered in one batch, with
+//! backpressure.
 //!
 //! Graceful close: the closing side flushes, finishes its send stream (FIN) and keeps reading
 //! (discarding) until the remote's FIN, which acknowledges that the remote read everything;
