@@ -66,13 +66,7 @@ impl FrameReader {
     /// right before returning.
     pub(crate) async fn read_batch(&mut self, batch: &mut Vec<Bytes>) -> Result<(), ReadEnd> {
         loop {
-            while let Some(frame) = self
-                .decoder
-                .decode(&mut self.buf)
-                .map_err(ReadEnd::Protocol)?
-            {
-                batch.push(frame.freeze());
-            }
+            self.split_frames(batch).map_err(ReadEnd::Protocol)?;
             if !batch.is_empty() {
                 if self.buf.is_empty() {
                     // Nothing partial is kept: hold no buffer while idle.
@@ -82,6 +76,46 @@ impl FrameReader {
             }
             self.fill().await?;
         }
+    }
+
+    /// Appends every whole frame buffered to `batch`, each a slice of one block split off the
+    /// buffer (a reference count each, no copy, no per-frame buffer bookkeeping), then lets the
+    /// decoder reserve room for the rest of a partial frame. A frame announced longer than the
+    /// maximum ends the split with an error, the frames before it handed out.
+    fn split_frames(&mut self, batch: &mut Vec<Bytes>) -> Result<(), ProtocolError> {
+        let max = self.decoder.max_frame();
+        let (mut end, mut refused) = (0, None);
+        while let Some(len) = header_at(&self.buf, end) {
+            if len > max {
+                refused = Some(ProtocolError::FrameTooLarge {
+                    len: u64::try_from(len).unwrap_or(u64::MAX),
+                    max,
+                });
+                break;
+            }
+            let frame_end = end.saturating_add(LENGTH_PREFIX_LEN).saturating_add(len);
+            if frame_end > self.buf.len() {
+                break;
+            }
+            end = frame_end;
+        }
+        if end > 0 {
+            let whole = self.buf.split_to(end).freeze();
+            let mut at = 0;
+            while let Some(len) = header_at(&whole, at).filter(|_| at < end) {
+                let start = at + LENGTH_PREFIX_LEN;
+                batch.push(whole.slice(start..start + len));
+                at = start + len;
+            }
+        }
+        if let Some(error) = refused {
+            return Err(error);
+        }
+        // No whole frame is left: this only reserves room for a partial one (length checked).
+        if let Some(frame) = self.decoder.decode(&mut self.buf)? {
+            batch.push(frame.freeze());
+        }
+        Ok(())
     }
 
     /// Appends the chunks not yet consumed (reading the next ones from quinn if none are left)
@@ -142,4 +176,11 @@ fn frame_len(chunk: &[u8], max_frame: usize) -> usize {
         },
         _ => 0,
     }
+}
+
+/// The length announced by the frame header at `at` in `buf`, if all four bytes are there.
+fn header_at(buf: &[u8], at: usize) -> Option<usize> {
+    let header = buf.get(at..at.checked_add(LENGTH_PREFIX_LEN)?)?;
+    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+    Some(usize::try_from(len).unwrap_or(usize::MAX))
 }
