@@ -1,7 +1,9 @@
 //! Drives one QUIC connection's message stream: a writer that takes queued messages in
 //! batches and hands each batch to quinn as one `write_all_chunks` (small messages coalesced
-//! with their length headers, large payload `Bytes` passed uncopied), and a reader that splits frames off the stream (length checked before
-//! allocation) and delivers every frame already buffered in one batch, with backpressure.
+//! with their length headers into one buffer reserved for the batch, large payload `Bytes`
+//! passed uncopied), and a reader (see `reader`) that splits frames off the stream (length
+//! checked before allocation) and delivers every frame already buffered in one batch, with
+//! backpressure.
 //!
 //! Graceful close: the closing side flushes, finishes its send stream (FIN) and keeps reading
 //! (discarding) until the remote's FIN, which acknowledges that the remote read everything;
@@ -17,10 +19,10 @@ use quinn::{ReadError, RecvStream, SendStream, WriteError};
 use tokio::sync::{mpsc, oneshot};
 
 use bitcraps_transport_core::backend::{ConnectionIo, IncomingSender, LinkHandle, Outgoing};
-use bitcraps_transport_core::framing::{read_frame, FrameDecoder, ReadFrameError};
 use bitcraps_transport_core::{Error, ProtocolError};
 
 use crate::codes::{clip_reason, ended, Ended, CLOSE_ABORT, CLOSE_NORMAL, CLOSE_PROTOCOL};
+use crate::reader::{FrameReader, ReadEnd};
 
 /// Messages taken off the send queue per batch.
 const BATCH: usize = 256;
@@ -94,13 +96,9 @@ pub(crate) async fn close_flushed(conn: &quinn::Connection, code: quinn::VarInt,
 }
 
 /// Classifies a read failure; `None` when it is the end of a close, not a failure.
-fn read_failure(error: std::io::Error, link: &LinkHandle) -> Option<Error> {
-    let quinn_error = error
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<ReadError>())
-        .cloned();
-    match quinn_error {
-        Some(ReadError::ConnectionLost(lost)) => match ended(&lost) {
+fn read_failure(error: ReadError, link: &LinkHandle) -> Option<Error> {
+    match error {
+        ReadError::ConnectionLost(lost) => match ended(&lost) {
             Ended::Remote(reason) => {
                 link.remote_closed(reason);
                 None
@@ -108,56 +106,43 @@ fn read_failure(error: std::io::Error, link: &LinkHandle) -> Option<Error> {
             Ended::Local => None,
             Ended::Failed(e) => Some(e),
         },
-        Some(ReadError::Reset(code)) => Some(Error::LinkLost(format!(
+        ReadError::Reset(code) => Some(Error::LinkLost(format!(
             "the remote reset the stream with code {code}"
         ))),
         _ if link.is_local_closing() => None,
-        _ => Some(Error::io("quic read", error)),
+        other => Some(Error::io("quic read", std::io::Error::from(other))),
     }
 }
 
 async fn read_loop(
-    mut recv: RecvStream,
+    recv: RecvStream,
     conn: &quinn::Connection,
     incoming: IncomingSender,
     link: LinkHandle,
     fin_tx: oneshot::Sender<()>,
 ) {
-    let decoder = FrameDecoder::new(link.max_message_size());
-    let mut buf = BytesMut::new();
+    let mut reader = FrameReader::new(recv, link.max_message_size());
     let mut fin_tx = Some(fin_tx);
     let failure: Option<Error> = loop {
-        let frame = tokio::select! {
+        // Every frame already buffered goes to the receiver in one delivery (one queue
+        // operation for the lot, not one per message).
+        let mut batch = Vec::new();
+        let read = tokio::select! {
             biased;
             _ = link.wait_aborted() => break None,
-            frame = read_frame(&mut recv, &mut buf, &decoder) => frame,
+            read = reader.read_batch(&mut batch) => read,
         };
-        match frame {
-            Ok(message) => {
-                // Frames already buffered behind this one go to the receiver in one delivery
-                // (one queue operation for the lot, not one per message).
-                let mut batch = vec![message.freeze()];
-                let more = loop {
-                    match decoder.decode(&mut buf) {
-                        Ok(Some(next)) => batch.push(next.freeze()),
-                        Ok(None) => break None,
-                        Err(e) => break Some(e),
-                    }
-                };
-                if !link.is_local_closing() {
-                    // A dropped receiver discards; keep reading so the close is seen.
-                    let _ = if batch.len() == 1 {
-                        incoming.deliver(batch.swap_remove(0)).await
-                    } else {
-                        incoming.deliver_many(batch).await
-                    };
-                }
-                if let Some(e) = more {
-                    conn.close(CLOSE_PROTOCOL, clip_reason(&e.to_string()).as_bytes());
-                    break Some(e.into());
-                }
-            }
-            Err(ReadFrameError::Eof { mid_frame: false }) => {
+        if !batch.is_empty() && !link.is_local_closing() {
+            // A dropped receiver discards; keep reading so the close is seen.
+            let _ = if batch.len() == 1 {
+                incoming.deliver(batch.swap_remove(0)).await
+            } else {
+                incoming.deliver_many(batch).await
+            };
+        }
+        match read {
+            Ok(()) => {}
+            Err(ReadEnd::Eof { mid_frame: false }) => {
                 // The remote finished its stream: acknowledge with ours.
                 if let Some(tx) = fin_tx.take() {
                     let _ = tx.send(());
@@ -182,17 +167,17 @@ async fn read_loop(
                     }),
                 };
             }
-            Err(ReadFrameError::Eof { mid_frame: true }) => {
+            Err(ReadEnd::Eof { mid_frame: true }) => {
                 conn.close(CLOSE_PROTOCOL, b"stream ended in the middle of a frame");
                 break Some(
                     ProtocolError::Malformed("the stream ended in the middle of a frame").into(),
                 );
             }
-            Err(ReadFrameError::Protocol(e)) => {
+            Err(ReadEnd::Protocol(e)) => {
                 conn.close(CLOSE_PROTOCOL, clip_reason(&e.to_string()).as_bytes());
                 break Some(e.into());
             }
-            Err(ReadFrameError::Io(e)) => break read_failure(e, &link),
+            Err(ReadEnd::Read(e)) => break read_failure(e, &link),
         }
     };
     // The failure is recorded before the queue closes, so a receiver that sees the end also
@@ -213,6 +198,18 @@ fn write_failure(error: WriteError) -> Result<(), Error> {
         ))),
         other => Err(Error::backend("quic", "writing", other)),
     }
+}
+
+/// The bytes a batch adds to the coalescing buffer: each message's length header, and the
+/// messages copied next to theirs.
+fn batch_bytes(batch: &[Outgoing]) -> usize {
+    batch
+        .iter()
+        .map(|item| match item {
+            Outgoing::Message(m) if m.len() <= COPY_LIMIT => 4 + m.len(),
+            _ => 4,
+        })
+        .sum()
 }
 
 async fn write_loop(
@@ -243,7 +240,8 @@ async fn write_loop(
                     if n == 0 {
                         close = Some("connection dropped".into());
                     }
-                    headers.reserve(4 * n);
+                    // Room for the whole batch at once: the coalescing copy is the only one.
+                    headers.reserve(batch_bytes(&batch));
                     let (mut messages, mut bytes) = (0u64, 0usize);
                     for item in batch.drain(..) {
                         match item {

@@ -38,9 +38,11 @@ pub mod codes;
 mod config;
 mod driver;
 mod listener;
+mod reader;
 mod socket;
 mod tls;
 mod transport;
+mod verified;
 
 pub use cert::{peer_id_from_certificate, pkcs8_der, self_signed_certificate, CertError};
 pub use config::QuicConfig;

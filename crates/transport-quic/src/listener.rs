@@ -203,7 +203,9 @@ async fn accept_one(
     let conn = connecting.await.map_err(|e| crate::codes::dial_error(&e))?;
     // If anything below fails, the connection is closed with an abort code.
     let mut close_guard = CloseOnDrop::new(&conn);
-    let peer = crate::tls::remote_identity(&conn)
+    let peer = shared
+        .tls
+        .remote_identity(&conn)
         .map_err(|m| Error::backend("quic", "the remote identity", m.to_string()))?;
     let guard = match shared.limiter.admit(peer, Direction::Inbound) {
         Ok(g) => g,

@@ -3,24 +3,26 @@
 //!
 //! There is no CA and no host name: each verifier accepts a certificate exactly when it is a
 //! well-formed Ed25519 certificate self-signed by its own key, and the TLS 1.3 handshake
-//! signature (CertificateVerify) is checked with rustls' `verify_tls13_signature` for the
-//! `ed25519` scheme only. The client's verifier also holds the `PeerId` the dial expects, if
+//! signature (CertificateVerify) is checked for the `ed25519` scheme only, with the same strict
+//! Ed25519 verification as the self-signature. The client's verifier also holds the `PeerId` the dial expects, if
 //! any, and fails the handshake on any other key, recording the key it saw so the dial reports
 //! `Error::PeerMismatch`. Session tickets, resumption and 0-RTT are off: every connection
-//! proves both identities afresh.
+//! proves both identities afresh (a certificate whose self-signature was checked before is
+//! recognised by its bytes, see `verified`; the handshake signature is checked every time).
 
 use std::sync::{Arc, Mutex};
 
 use bitcraps_transport_core::PeerId;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ResolvesClientCert, Resumption};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
-use crate::cert::{peer_id_from_certificate, LocalCertificate};
+use crate::cert::LocalCertificate;
+use crate::verified::{Verified, VerifiedCertificates};
 
 /// The ALPN protocol id both sides require.
 pub const ALPN: &[u8] = b"bitcraps/1";
@@ -28,18 +30,16 @@ pub const ALPN: &[u8] = b"bitcraps/1";
 /// The TLS server name the dialer sends (ignored by the verifiers: identities are keys).
 pub const SERVER_NAME: &str = "bitcraps";
 
-/// The ring provider every config uses.
+/// The ring provider every config uses (built once per transport).
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn algorithms() -> WebPkiSupportedAlgorithms {
-    rustls::crypto::ring::default_provider().signature_verification_algorithms
-}
-
-/// Checks the TLS 1.3 CertificateVerify signature, Ed25519 only.
+/// Checks the TLS 1.3 CertificateVerify signature, Ed25519 only, with the key of `cert` (a
+/// certificate the verifier accepted earlier in this handshake, so known to `verified`), by
+/// the same strict Ed25519 verification as the certificate's self-signature.
 fn verify_signature(
-    algorithms: &WebPkiSupportedAlgorithms,
+    verified: &VerifiedCertificates,
     message: &[u8],
     cert: &CertificateDer<'_>,
     dss: &DigitallySignedStruct,
@@ -47,19 +47,35 @@ fn verify_signature(
     if dss.scheme != SignatureScheme::ED25519 {
         return Err(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into());
     }
-    rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+    let key = certificate_identity(verified, cert, &[])?.key;
+    let bad = || rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature);
+    let signature: &[u8; 64] = dss.signature().try_into().map_err(|_| bad())?;
+    let signature = ed25519_dalek::Signature::from_bytes(signature);
+    match key.verify_strict(message, &signature) {
+        Ok(()) => Ok(HandshakeSignatureValid::assertion()),
+        Err(_) => Err(bad()),
+    }
 }
 
 fn check_certificate(
+    verified: &VerifiedCertificates,
     end_entity: &CertificateDer<'_>,
     intermediates: &[CertificateDer<'_>],
 ) -> Result<PeerId, rustls::Error> {
+    certificate_identity(verified, end_entity, intermediates).map(|v| v.peer)
+}
+
+fn certificate_identity(
+    verified: &VerifiedCertificates,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+) -> Result<Verified, rustls::Error> {
     if !intermediates.is_empty() {
         return Err(rustls::Error::General(
             "a bitcraps certificate chain has exactly one certificate".into(),
         ));
     }
-    peer_id_from_certificate(end_entity).map_err(|e| {
+    verified.identity(end_entity).map_err(|e| {
         rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
             Arc::new(e),
         )))
@@ -74,7 +90,7 @@ pub(crate) type SeenPeer = Arc<Mutex<Option<PeerId>>>;
 struct ServerVerifier {
     expect: Option<PeerId>,
     seen: SeenPeer,
-    algorithms: WebPkiSupportedAlgorithms,
+    verified: Arc<VerifiedCertificates>,
 }
 
 impl ServerCertVerifier for ServerVerifier {
@@ -86,7 +102,7 @@ impl ServerCertVerifier for ServerVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let peer = check_certificate(end_entity, intermediates)?;
+        let peer = check_certificate(&self.verified, end_entity, intermediates)?;
         *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(peer);
         match self.expect {
             Some(expected) if expected != peer => Err(rustls::Error::InvalidCertificate(
@@ -113,7 +129,7 @@ impl ServerCertVerifier for ServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_signature(&self.algorithms, message, cert, dss)
+        verify_signature(&self.verified, message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -124,7 +140,7 @@ impl ServerCertVerifier for ServerVerifier {
 /// The listener's verifier of the dialer's certificate (mandatory).
 #[derive(Debug)]
 struct ClientVerifier {
-    algorithms: WebPkiSupportedAlgorithms,
+    verified: Arc<VerifiedCertificates>,
 }
 
 impl ClientCertVerifier for ClientVerifier {
@@ -146,7 +162,7 @@ impl ClientCertVerifier for ClientVerifier {
         intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        check_certificate(end_entity, intermediates)?;
+        check_certificate(&self.verified, end_entity, intermediates)?;
         Ok(ClientCertVerified::assertion())
     }
 
@@ -167,7 +183,7 @@ impl ClientCertVerifier for ClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_signature(&self.algorithms, message, cert, dss)
+        verify_signature(&self.verified, message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -200,21 +216,28 @@ impl ResolvesClientCert for ClientCert {
 pub(crate) struct TlsIdentity {
     certified: Arc<CertifiedKey>,
     local: LocalCertificate,
+    provider: Arc<CryptoProvider>,
+    verified: Arc<VerifiedCertificates>,
 }
 
 impl TlsIdentity {
     pub(crate) fn new(local: LocalCertificate) -> Result<Self, rustls::Error> {
         let key = rustls::crypto::ring::sign::any_eddsa_type(&local.key)?;
         let certified = Arc::new(CertifiedKey::new(vec![local.cert.clone()], key));
-        Ok(Self { certified, local })
+        Ok(Self {
+            certified,
+            local,
+            provider: provider(),
+            verified: Arc::default(),
+        })
     }
 
     /// The listener's rustls config.
     pub(crate) fn server_config(&self) -> Result<rustls::ServerConfig, rustls::Error> {
         let verifier = Arc::new(ClientVerifier {
-            algorithms: algorithms(),
+            verified: self.verified.clone(),
         });
-        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        let mut config = rustls::ServerConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_client_cert_verifier(verifier)
             .with_single_cert(vec![self.local.cert.clone()], self.local.key_der())?;
@@ -234,9 +257,9 @@ impl TlsIdentity {
         let verifier = Arc::new(ServerVerifier {
             expect,
             seen: seen.clone(),
-            algorithms: algorithms(),
+            verified: self.verified.clone(),
         });
-        let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        let mut config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .dangerous()
             .with_custom_certificate_verifier(verifier)
@@ -246,10 +269,20 @@ impl TlsIdentity {
         config.enable_early_data = false;
         Ok((config, seen))
     }
+
+    /// The remote's identity on an established quinn connection, and a check that ALPN was
+    /// agreed.
+    pub(crate) fn remote_identity(&self, conn: &quinn::Connection) -> Result<PeerId, &'static str> {
+        remote_identity(conn, &self.verified)
+    }
 }
 
-/// The remote's identity on an established quinn connection, and a check that ALPN was agreed.
-pub(crate) fn remote_identity(conn: &quinn::Connection) -> Result<PeerId, &'static str> {
+/// See [`TlsIdentity::remote_identity`]; the certificate was checked by a verifier during the
+/// handshake, so `verified` normally answers from its memo.
+fn remote_identity(
+    conn: &quinn::Connection,
+    verified: &VerifiedCertificates,
+) -> Result<PeerId, &'static str> {
     let alpn_ok = conn
         .handshake_data()
         .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
@@ -262,7 +295,9 @@ pub(crate) fn remote_identity(conn: &quinn::Connection) -> Result<PeerId, &'stat
         .and_then(|i| i.downcast::<Vec<CertificateDer<'static>>>().ok())
         .ok_or("the remote presented no certificate")?;
     match certs.as_slice() {
-        [cert] => peer_id_from_certificate(cert).map_err(|_| "the remote's certificate is invalid"),
+        [cert] => verified
+            .peer_id(cert)
+            .map_err(|_| "the remote's certificate is invalid"),
         _ => Err("the remote must present exactly one certificate"),
     }
 }

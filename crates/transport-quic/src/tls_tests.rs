@@ -55,7 +55,7 @@ fn raw_client(
     let verifier = Arc::new(ServerVerifier {
         expect: Some(server.local_peer_id()),
         seen: SeenPeer::default(),
-        algorithms: algorithms(),
+        verified: Arc::default(),
     });
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -180,7 +180,7 @@ async fn dial_raw_server_expecting(
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
         .with_client_cert_verifier(Arc::new(ClientVerifier {
-            algorithms: algorithms(),
+            verified: Arc::default(),
         }))
         .with_cert_resolver(Arc::new(ServerCert(cert)));
     tls.alpn_protocols = vec![ALPN.to_vec()];

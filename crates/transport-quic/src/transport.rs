@@ -20,7 +20,7 @@ use bitcraps_transport_core::{
 
 use crate::codes::{dial_error, CLOSE_ABORT, CLOSE_PEER_MISMATCH, CLOSE_PROTOCOL};
 use crate::listener::QuicListener;
-use crate::tls::{remote_identity, TlsIdentity, SERVER_NAME};
+use crate::tls::{TlsIdentity, SERVER_NAME};
 use crate::{socket, QuicConfig};
 
 /// The dialer's first byte on the message stream.
@@ -36,7 +36,7 @@ pub(crate) struct Shared {
     pub(crate) peer: PeerId,
     pub(crate) config: QuicConfig,
     pub(crate) limiter: SharedLimiter,
-    tls: TlsIdentity,
+    pub(crate) tls: TlsIdentity,
     client_v4: Mutex<Option<quinn::Endpoint>>,
     client_v6: Mutex<Option<quinn::Endpoint>>,
 }
@@ -183,7 +183,7 @@ impl QuicTransport {
             }
         };
         let mut close_guard = CloseOnDrop::new(&conn);
-        let peer = remote_identity(&conn).map_err(|m| {
+        let peer = self.shared.tls.remote_identity(&conn).map_err(|m| {
             conn.close(CLOSE_PROTOCOL, m.as_bytes());
             setup_error("handshake", m)
         })?;
