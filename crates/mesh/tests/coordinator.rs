@@ -14,7 +14,7 @@ use bitcraps_coordinator::{
     UndeliveredReason,
 };
 use bitcraps_mesh::{MeshTransport, MeshTransportConfig};
-use bitcraps_transport_core::backend::{new_connection, IncomingSender, Outgoing};
+use bitcraps_transport_core::backend::{new_connection, IncomingSender, SendItem};
 use bitcraps_transport_core::{
     Bytes, ChannelConfig, Connection, ConnectionInfo, Keypair, PeerId, Transport, TransportAddress,
     TransportKind,
@@ -89,7 +89,7 @@ async fn line(net: &MemoryNetwork, lossy: bool) -> (Node, Node, Node, Arc<Atomic
 }
 
 /// Two connected connections whose messages are carried by pumps that drop every
-/// `every`-th one (a stand-in for an authenticated but lossy link).
+/// `every`-th one (a stand-in for an authenticated but lossy state).
 fn lossy_pair(
     a: &Keypair,
     b: &Keypair,
@@ -107,19 +107,19 @@ fn lossy_pair(
     let config = ChannelConfig::default();
     let (ca, ia) = new_connection(info(a.peer_id(), b.peer_id(), 10, true), &config);
     let (cb, ib) = new_connection(info(b.peer_id(), a.peer_id(), 11, false), &config);
-    tokio::spawn(pump(ia.outgoing, ib.incoming, every, lost.clone()));
-    tokio::spawn(pump(ib.outgoing, ia.incoming, every, lost.clone()));
+    tokio::spawn(pump(ia.send_queue, ib.incoming, every, lost.clone()));
+    tokio::spawn(pump(ib.send_queue, ia.incoming, every, lost.clone()));
     (ca, cb)
 }
 
 async fn pump(
-    mut from: tokio::sync::mpsc::Receiver<Outgoing>,
+    mut from: tokio::sync::mpsc::Receiver<SendItem>,
     to: IncomingSender,
     every: u64,
     lost: Arc<AtomicU64>,
 ) {
     let mut n = 0u64;
-    while let Some(Outgoing::Message(m)) = from.recv().await {
+    while let Some(SendItem::Message(m)) = from.recv().await {
         n += 1;
         if n.is_multiple_of(every) {
             lost.fetch_add(1, Ordering::Relaxed);

@@ -339,7 +339,7 @@ impl BleAdapter for CentralAdapter {
         tokio::spawn(write_loop(
             peripheral.clone(),
             write,
-            driver.outgoing,
+            driver.send_queue,
             driver.control.clone(),
         ));
         tokio::spawn(read_loop(

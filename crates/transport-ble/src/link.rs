@@ -41,7 +41,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 pub use adapter::{BleAdapter, IncomingLinks, Scan};
-pub use driver::{new_link, IncomingQueue, LinkControl, LinkDriver, OutgoingQueue, ReceiverGone};
+pub use driver::{new_link, IncomingQueue, LinkControl, LinkDriver, ReceiverGone, SendQueue};
 pub use dual::DualAdapter;
 pub use error::{LinkDownReason, LinkError};
 pub use handle::{BleLink, LinkReceiver, LinkSender, LinkSink, LinkWatch};

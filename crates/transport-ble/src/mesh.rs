@@ -116,11 +116,11 @@ pub struct EnhancedBluetoothStats {
     pub max_links: usize,
     /// Scan reports received.
     pub discovered: u64,
-    /// Outgoing connects started (first attempts and reconnects).
+    /// Dials started (first attempts and reconnects).
     pub connects_attempted: u64,
-    /// Outgoing connects or handshakes that failed.
+    /// Dials (connects or handshakes) that failed.
     pub connects_failed: u64,
-    /// Outgoing connects that were retries after a failure or a lost link.
+    /// Dials that were retries after a failure or a lost link.
     pub reconnects: u64,
     /// Authenticated links that went down.
     pub links_lost: u64,

@@ -5,8 +5,8 @@
 //! backend (TCP, UDP, QUIC, WebSocket, BLE, memory, the mesh, or a third party's) also needs:
 //!
 //! - [`new_connection`]: a [`Connection`](crate::Connection) and its driver's end,
-//!   [`ConnectionIo`]: the queue of [`Outgoing`] items to write, the [`IncomingSender`] that
-//!   delivers received messages (with backpressure), and the [`LinkHandle`] that records the
+//!   [`ConnectionIo`]: the queue of [`SendItem`] items to write, the [`IncomingSender`] that
+//!   delivers received messages (with backpressure), and the [`ConnectionState`] that records the
 //!   link's state and statistics;
 //! - [`finish_inbound`] and [`ListenerCounters`]: the bookkeeping of an accept loop;
 //! - [`ensure_supported`]: the "unsupported address" answer every `dial` and `listen` starts with.
@@ -15,6 +15,8 @@
 //! need none of the rest; the other modules a backend may use are
 //! [`framing`](crate::framing), [`refusal`](crate::refusal) and [`secure`](crate::secure).
 
-pub use crate::connection::{new_connection, ConnectionIo, IncomingSender, LinkHandle, Outgoing};
+pub use crate::connection::{
+    new_connection, ConnectionIo, ConnectionState, IncomingSender, SendItem,
+};
 pub use crate::inbound::{finish_inbound, ListenerCounters};
 pub use crate::transport::ensure_supported;

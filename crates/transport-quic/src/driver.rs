@@ -18,7 +18,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use quinn::{ReadError, RecvStream, SendStream, WriteError};
 use tokio::sync::{mpsc, oneshot};
 
-use bitcraps_transport_core::backend::{ConnectionIo, IncomingSender, LinkHandle, Outgoing};
+use bitcraps_transport_core::backend::{ConnectionIo, ConnectionState, IncomingSender, SendItem};
 use bitcraps_transport_core::{Error, ProtocolError};
 
 use crate::codes::{clip_reason, ended, Ended, CLOSE_ABORT, CLOSE_NORMAL, CLOSE_PROTOCOL};
@@ -42,21 +42,21 @@ pub(crate) fn spawn<G: Send + 'static>(
     guard: G,
 ) {
     let ConnectionIo {
-        mut outgoing,
+        mut send_queue,
         incoming,
-        link,
+        state,
     } = io;
     tokio::spawn(async move {
         let (fin_tx, fin_rx) = oneshot::channel();
-        let read = read_loop(recv, &conn, incoming, link.clone(), fin_tx);
-        let write = write_loop(send, &conn, &mut outgoing, link.clone(), fin_rx);
+        let read = read_loop(recv, &conn, incoming, state.clone(), fin_tx);
+        let write = write_loop(send, &conn, &mut send_queue, state.clone(), fin_rx);
         tokio::join!(read, write);
         // A no-op when a loop already closed the connection.
         close_flushed(&conn, CLOSE_ABORT, b"link ended").await;
-        link.finish();
+        state.finish();
         // The send queue stays open until the end, so a `close` racing the remote's close
         // waits for the finish instead of seeing a dropped queue.
-        drop(outgoing);
+        drop(send_queue);
         drop(guard);
     });
 }
@@ -96,11 +96,11 @@ pub(crate) async fn close_flushed(conn: &quinn::Connection, code: quinn::VarInt,
 }
 
 /// Classifies a read failure; `None` when it is the end of a close, not a failure.
-fn read_failure(error: ReadError, link: &LinkHandle) -> Option<Error> {
+fn read_failure(error: ReadError, state: &ConnectionState) -> Option<Error> {
     match error {
         ReadError::ConnectionLost(lost) => match ended(&lost) {
             Ended::Remote(reason) => {
-                link.remote_closed(reason);
+                state.remote_closed(reason);
                 None
             }
             Ended::Local => None,
@@ -109,7 +109,7 @@ fn read_failure(error: ReadError, link: &LinkHandle) -> Option<Error> {
         ReadError::Reset(code) => Some(Error::LinkLost(format!(
             "the remote reset the stream with code {code}"
         ))),
-        _ if link.is_local_closing() => None,
+        _ if state.is_local_closing() => None,
         other => Some(Error::io("quic read", std::io::Error::from(other))),
     }
 }
@@ -118,10 +118,10 @@ async fn read_loop(
     recv: RecvStream,
     conn: &quinn::Connection,
     incoming: IncomingSender,
-    link: LinkHandle,
+    state: ConnectionState,
     fin_tx: oneshot::Sender<()>,
 ) {
-    let mut reader = FrameReader::new(recv, link.max_message_size());
+    let mut reader = FrameReader::new(recv, state.max_message_size());
     let mut fin_tx = Some(fin_tx);
     let failure: Option<Error> = loop {
         // Every frame already buffered goes to the receiver in one delivery (one queue
@@ -129,10 +129,10 @@ async fn read_loop(
         let mut batch = Vec::new();
         let read = tokio::select! {
             biased;
-            _ = link.wait_aborted() => break None,
+            _ = state.wait_aborted() => break None,
             read = reader.read_batch(&mut batch) => read,
         };
-        if !batch.is_empty() && !link.is_local_closing() {
+        if !batch.is_empty() && !state.is_local_closing() {
             // A dropped receiver discards; keep reading so the close is seen.
             let _ = if batch.len() == 1 {
                 incoming.deliver(batch.swap_remove(0)).await
@@ -147,15 +147,15 @@ async fn read_loop(
                 if let Some(tx) = fin_tx.take() {
                     let _ = tx.send(());
                 }
-                if link.is_local_closing() {
+                if state.is_local_closing() {
                     break None;
                 }
                 // The remote is closing; its reason comes with the CONNECTION_CLOSE.
-                let wait = tokio::time::timeout(link.close_timeout(), conn.closed());
+                let wait = tokio::time::timeout(state.close_timeout(), conn.closed());
                 break match wait.await {
                     Ok(lost) => match ended(&lost) {
                         Ended::Remote(reason) => {
-                            link.remote_closed(reason);
+                            state.remote_closed(reason);
                             None
                         }
                         Ended::Local => None,
@@ -163,7 +163,7 @@ async fn read_loop(
                     },
                     Err(_) => Some(Error::Timeout {
                         operation: "close after the remote's FIN",
-                        after: link.close_timeout(),
+                        after: state.close_timeout(),
                     }),
                 };
             }
@@ -177,12 +177,12 @@ async fn read_loop(
                 conn.close(CLOSE_PROTOCOL, clip_reason(&e.to_string()).as_bytes());
                 break Some(e.into());
             }
-            Err(ReadEnd::Read(e)) => break read_failure(e, &link),
+            Err(ReadEnd::Read(e)) => break read_failure(e, &state),
         }
     };
     // The failure is recorded before the queue closes, so a receiver that sees the end also
     // sees why (a failed link is never reported as a clean end of stream).
-    link.end_reading(failure);
+    state.end_reading(failure);
     drop(incoming);
 }
 
@@ -202,11 +202,11 @@ fn write_failure(error: WriteError) -> Result<(), Error> {
 
 /// The bytes a batch adds to the coalescing buffer: each message's length header, and the
 /// messages copied next to theirs.
-fn batch_bytes(batch: &[Outgoing]) -> usize {
+fn batch_bytes(batch: &[SendItem]) -> usize {
     batch
         .iter()
         .map(|item| match item {
-            Outgoing::Message(m) if m.len() <= COPY_LIMIT => 4 + m.len(),
+            SendItem::Message(m) if m.len() <= COPY_LIMIT => 4 + m.len(),
             _ => 4,
         })
         .sum()
@@ -215,8 +215,8 @@ fn batch_bytes(batch: &[Outgoing]) -> usize {
 async fn write_loop(
     mut send: SendStream,
     conn: &quinn::Connection,
-    outgoing: &mut mpsc::Receiver<Outgoing>,
-    link: LinkHandle,
+    send_queue: &mut mpsc::Receiver<SendItem>,
+    state: ConnectionState,
     mut fin_rx: oneshot::Receiver<()>,
 ) {
     // Grown on demand by bursts, released when the queue is empty (idle memory).
@@ -228,7 +228,7 @@ async fn write_loop(
             let mut close: Option<String> = None;
             tokio::select! {
                 biased;
-                _ = link.wait_aborted() => return Ok(()),
+                _ = state.wait_aborted() => return Ok(()),
                 fin = &mut fin_rx => {
                     if fin.is_ok() {
                         // Acknowledge the remote's close; later messages are not sent.
@@ -236,7 +236,7 @@ async fn write_loop(
                     }
                     return Ok(());
                 }
-                n = outgoing.recv_many(&mut batch, BATCH) => {
+                n = send_queue.recv_many(&mut batch, BATCH) => {
                     if n == 0 {
                         close = Some("connection dropped".into());
                     }
@@ -245,10 +245,10 @@ async fn write_loop(
                     let (mut messages, mut bytes) = (0u64, 0usize);
                     for item in batch.drain(..) {
                         match item {
-                            Outgoing::Message(m) => {
+                            SendItem::Message(m) => {
                                 let len = u32::try_from(m.len()).map_err(|_| Error::MessageTooLarge {
                                     len: m.len(),
-                                    max: link.max_message_size(),
+                                    max: state.max_message_size(),
                                 })?;
                                 headers.put_u32(len);
                                 messages += 1;
@@ -261,14 +261,14 @@ async fn write_loop(
                                     chunks.push(m);
                                 }
                             }
-                            Outgoing::Close(reason) => {
+                            SendItem::Close(reason) => {
                                 close = Some(reason);
                                 break;
                             }
                         }
                     }
                     // One count (and one return of send budget) per batch.
-                    link.record_sent_many(messages, bytes);
+                    state.record_sent_many(messages, bytes);
                 }
             }
             if !headers.is_empty() {
@@ -277,7 +277,7 @@ async fn write_loop(
             if !chunks.is_empty() {
                 tokio::select! {
                     biased;
-                    _ = link.wait_aborted() => return Ok(()),
+                    _ = state.wait_aborted() => return Ok(()),
                     written = send.write_all_chunks(&mut chunks) => {
                         if let Err(e) = written {
                             return write_failure(e);
@@ -286,20 +286,20 @@ async fn write_loop(
                 }
                 chunks.clear();
             }
-            if chunks.capacity() > KEEP_BATCH && outgoing.is_empty() {
+            if chunks.capacity() > KEEP_BATCH && send_queue.is_empty() {
                 (batch, chunks) = (Vec::new(), Vec::new());
             }
             if let Some(reason) = close {
-                link.set_local_closing(&reason);
+                state.set_local_closing(&reason);
                 let _ = send.finish();
                 // Wait for the remote's FIN (seen by the reader), bounded.
-                let wait = tokio::time::timeout(link.close_timeout(), link.wait_reader_done());
+                let wait = tokio::time::timeout(state.close_timeout(), state.wait_reader_done());
                 if wait.await.is_err() {
-                    link.fail(Error::Timeout {
+                    state.fail(Error::Timeout {
                         operation: "close acknowledgement",
-                        after: link.close_timeout(),
+                        after: state.close_timeout(),
                     });
-                    link.abort();
+                    state.abort();
                     conn.close(CLOSE_ABORT, b"close timed out");
                 } else {
                     close_flushed(conn, CLOSE_NORMAL, clip_reason(&reason).as_bytes()).await;
@@ -309,15 +309,15 @@ async fn write_loop(
         }
     }
     .await;
-    if link.is_aborted() {
+    if state.is_aborted() {
         conn.close(CLOSE_ABORT, b"aborted");
     }
     if let Err(error) = result {
-        if !link.is_local_closing() && !link.is_remote_closed() {
-            tracing::debug!(peer = %link.info().remote_peer.short(), %error, "quic write failed");
-            link.fail(error);
+        if !state.is_local_closing() && !state.is_remote_closed() {
+            tracing::debug!(peer = %state.info().remote_peer.short(), %error, "quic write failed");
+            state.fail(error);
         }
-        link.abort();
+        state.abort();
         conn.close(CLOSE_ABORT, b"write failed");
     }
 }

@@ -18,7 +18,7 @@ use futures::future::OptionFuture;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use bitcraps_transport_core::backend::{ConnectionIo, Outgoing};
+use bitcraps_transport_core::backend::{ConnectionIo, SendItem};
 use bitcraps_transport_core::Error;
 
 use crate::config::StatCounters;
@@ -143,9 +143,9 @@ pub(crate) fn spawn<G: Send + 'static>(
 ) {
     tokio::spawn(async move {
         let ConnectionIo {
-            mut outgoing,
+            mut send_queue,
             incoming,
-            link,
+            state,
         } = io;
         let mut session = session;
         let mut source = source;
@@ -159,20 +159,20 @@ pub(crate) fn spawn<G: Send + 'static>(
                 out: &mut out,
                 plain: &mut plain,
             };
-            task.active(&mut outgoing, &incoming, &link).await
+            task.active(&mut send_queue, &incoming, &state).await
         };
         match ending {
             Ending::Closed | Ending::RemoteClosed | Ending::Aborted => {}
             Ending::Failed(error) => {
-                tracing::debug!(peer = %link.info().remote_peer.short(), %error, "udp connection failed");
-                link.fail(error);
+                tracing::debug!(peer = %state.info().remote_peer.short(), %error, "udp connection failed");
+                state.fail(error);
             }
         }
         // After the failure is recorded: a receiver that sees the end also sees why.
         drop(incoming);
-        drop(outgoing);
-        link.set_reader_done();
-        link.finish();
+        drop(send_queue);
+        state.set_reader_done();
+        state.finish();
         drop(guard);
         let mut task = Task {
             session: &mut session,
@@ -213,14 +213,14 @@ impl Task<'_> {
 
     async fn active(
         &mut self,
-        outgoing: &mut mpsc::Receiver<Outgoing>,
+        send_queue: &mut mpsc::Receiver<SendItem>,
         incoming: &bitcraps_transport_core::backend::IncomingSender,
-        link: &bitcraps_transport_core::backend::LinkHandle,
+        state: &bitcraps_transport_core::backend::ConnectionState,
     ) -> Ending {
         let mut batch = Vec::with_capacity(BATCH);
         let mut pending = pin!(OptionFuture::from(None));
         let mut delivering = false;
-        let mut aborted = pin!(link.wait_aborted());
+        let mut aborted = pin!(state.wait_aborted());
         let mut timer = pin!(sleep_until(now()));
         let mut armed: Option<Instant> = None;
         loop {
@@ -236,22 +236,22 @@ impl Task<'_> {
                 biased;
                 _ = &mut aborted => return Ending::Aborted,
                 _ = &mut pending, if delivering => delivering = false,
-                n = outgoing.recv_many(&mut batch, BATCH), if self.session.is_open() => {
+                n = send_queue.recv_many(&mut batch, BATCH), if self.session.is_open() => {
                     let now = now();
                     if n == 0 {
-                        link.set_local_closing("connection dropped");
+                        state.set_local_closing("connection dropped");
                         self.session.close("connection dropped", now);
                     }
                     for item in batch.drain(..) {
                         match item {
-                            Outgoing::Message(m) => {
+                            SendItem::Message(m) => {
                                 if self.session.seal_data(&m, now, self.out) {
                                     self.sink.send(self.out).await;
-                                    link.record_sent(m.len());
+                                    state.record_sent(m.len());
                                 }
                             }
-                            Outgoing::Close(reason) => {
-                                link.set_local_closing(&reason);
+                            SendItem::Close(reason) => {
+                                state.set_local_closing(&reason);
                                 self.session.close(&reason, now);
                                 break;
                             }
@@ -274,7 +274,7 @@ impl Task<'_> {
                             }
                             Event::Nothing => {}
                             Event::RemoteClosed(reason) => {
-                                link.remote_closed(reason);
+                                state.remote_closed(reason);
                                 self.flush_control().await;
                                 return Ending::RemoteClosed;
                             }
@@ -303,7 +303,7 @@ impl Task<'_> {
                         Some(Ended::CloseUnacknowledged) => {
                             return Ending::Failed(Error::Timeout {
                                 operation: "close acknowledgement",
-                                after: link.close_timeout(),
+                                after: state.close_timeout(),
                             })
                         }
                         Some(Ended::Drained) => return Ending::RemoteClosed,

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::io::{clock, Io};
-use super::{Ctl, Outbound, PeerHandle};
+use super::{Ctl, PeerHandle, SendRequest};
 use crate::error::{CoordinatorError, Result};
 use crate::machine::{DisconnectReason, LinkFailure, LocalReason, MachineConfig, PeerMachine};
 use crate::stats::PeerConnections;
@@ -72,7 +72,11 @@ pub(crate) fn machine_config(shared: &Shared) -> MachineConfig {
     MachineConfig::from_coordinator(&shared.config, shared.max_payload)
 }
 
-async fn run(mut io: Io, mut ctl_rx: mpsc::Receiver<Ctl>, mut data_rx: mpsc::Receiver<Outbound>) {
+async fn run(
+    mut io: Io,
+    mut ctl_rx: mpsc::Receiver<Ctl>,
+    mut data_rx: mpsc::Receiver<SendRequest>,
+) {
     let events = io.shared.events.sender();
     let headroom = io.headroom;
     let mut batch = Vec::with_capacity(SUBMIT_BATCH);

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::actor::{read_failure, view};
 use super::conns::{LinkIo, CLOSE_BUDGET};
-use super::{Outbound, Outcome, PeerHandle};
+use super::{Outcome, PeerHandle, SendRequest};
 use crate::event::CoordinatorEvent;
 use crate::machine::{
     Action, DialId, DisconnectReason, LinkFailure, LinkId, LinkInfo, MessageId, PeerMachine,
@@ -116,7 +116,7 @@ impl Io {
         self.machine.connect(routes, now);
     }
 
-    pub(crate) fn submit(&mut self, out: Outbound, now: Instant) {
+    pub(crate) fn submit(&mut self, out: SendRequest, now: Instant) {
         let receipt = out.receipt.is_some();
         if let Some(tx) = out.receipt {
             self.receipts.insert(out.id, tx);
@@ -328,7 +328,7 @@ impl Io {
 
     /// True when nothing accepted is unfinished (including what `send` queued and this actor
     /// has not taken yet: every such message holds a window permit until it finishes).
-    pub(crate) fn flushed(&self, data_rx: &mpsc::Receiver<Outbound>) -> bool {
+    pub(crate) fn flushed(&self, data_rx: &mpsc::Receiver<SendRequest>) -> bool {
         self.machine.unfinished() == 0
             && data_rx.is_empty()
             && self.handle.window.available_permits() >= self.shared.config.max_unacked

@@ -38,7 +38,7 @@ pub(crate) type Outcome = std::result::Result<(), UndeliveredReason>;
 
 /// A message waiting for the actor.
 #[derive(Debug)]
-pub(crate) struct Outbound {
+pub(crate) struct SendRequest {
     pub(crate) id: MessageId,
     pub(crate) payload: Bytes,
     pub(crate) priority: Priority,
@@ -73,7 +73,7 @@ pub(crate) enum Ctl {
 pub(crate) struct PeerHandle {
     pub(crate) peer: PeerId,
     pub(crate) ctl: mpsc::Sender<Ctl>,
-    pub(crate) data: mpsc::Sender<Outbound>,
+    pub(crate) data: mpsc::Sender<SendRequest>,
     pub(crate) window: Semaphore,
     pub(crate) window_bytes: Semaphore,
     pub(crate) counters: Counters,
@@ -187,7 +187,7 @@ impl PeerSender {
         // window, so this never waits in practice.
         self.handle
             .data
-            .send(Outbound {
+            .send(SendRequest {
                 id,
                 payload,
                 priority,

@@ -156,15 +156,15 @@ fn raw_pair(a: &Keypair, b: &Keypair) -> (Connection, Connection) {
     let (ca, mut ia) = new_connection(info(a.peer_id(), b.peer_id()), &ChannelConfig::default());
     let (cb, mut ib) = new_connection(info(b.peer_id(), a.peer_id()), &ChannelConfig::default());
     tokio::spawn(async move {
-        while let Some(bitcraps_transport_core::backend::Outgoing::Message(m)) =
-            ia.outgoing.recv().await
+        while let Some(bitcraps_transport_core::backend::SendItem::Message(m)) =
+            ia.send_queue.recv().await
         {
             ib.incoming.deliver(m).await;
         }
     });
     tokio::spawn(async move {
-        while let Some(bitcraps_transport_core::backend::Outgoing::Message(m)) =
-            ib.outgoing.recv().await
+        while let Some(bitcraps_transport_core::backend::SendItem::Message(m)) =
+            ib.send_queue.recv().await
         {
             ia.incoming.deliver(m).await;
         }

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bitcraps_transport_core::backend::{new_connection, ConnectionIo, ListenerCounters, Outgoing};
+use bitcraps_transport_core::backend::{new_connection, ConnectionIo, ListenerCounters, SendItem};
 use bitcraps_transport_core::{
     async_trait, Bytes, ChannelConfig, Connection, ConnectionInfo, Error, Inbound, Listener,
     ListenerStats, PeerId, Result, TransportAddress,
@@ -44,7 +44,7 @@ pub(crate) struct VirtualEntry {
 }
 
 impl VirtualEntry {
-    /// Ends the connection with `error` (or, if its queue is full, as a lost link).
+    /// Ends the connection with `error` (or, if its queue is full, as a lost state).
     pub(crate) fn end(self, error: Error) {
         let _ = self.tx.try_send(VcInput::End(error));
     }
@@ -81,28 +81,28 @@ async fn run(
     mut inputs: mpsc::Receiver<VcInput>,
 ) {
     let ConnectionIo {
-        mut outgoing,
+        mut send_queue,
         incoming,
-        link,
+        state,
     } = io;
     let failure = loop {
         tokio::select! {
             biased;
-            _ = link.wait_aborted() => break None,
-            item = outgoing.recv() => match item {
-                Some(Outgoing::Message(payload)) => {
+            _ = state.wait_aborted() => break None,
+            item = send_queue.recv() => match item {
+                Some(SendItem::Message(payload)) => {
                     let len = payload.len();
                     if to_shell.send(VcEvent::Send { peer, payload }).await.is_err() {
                         break Some(Error::LinkLost("the mesh transport has stopped".into()));
                     }
-                    link.record_sent(len);
+                    state.record_sent(len);
                 }
-                Some(Outgoing::Close(reason)) => {
-                    link.set_local_closing(&reason);
+                Some(SendItem::Close(reason)) => {
+                    state.set_local_closing(&reason);
                     break None;
                 }
                 None => {
-                    link.set_local_closing("connection dropped");
+                    state.set_local_closing("connection dropped");
                     break None;
                 }
             },
@@ -113,7 +113,7 @@ async fn run(
                     // close that timed out aborts the connection.
                     tokio::select! {
                         biased;
-                        _ = link.wait_aborted() => break None,
+                        _ = state.wait_aborted() => break None,
                         _ = incoming.deliver(m) => {}
                     }
                 }
@@ -125,8 +125,8 @@ async fn run(
     drop(inputs);
     let _ = to_shell.try_send(VcEvent::Closed { peer, id });
     drop(incoming);
-    link.end_reading(failure);
-    link.finish();
+    state.end_reading(failure);
+    state.finish();
 }
 
 /// The listener of a mesh transport: one inbound virtual connection per new origin.

@@ -7,21 +7,21 @@ use bytes::Bytes;
 use futures::StreamExt;
 use uuid::Uuid;
 
-use crate::link::{IncomingQueue, LinkControl, LinkDownReason, OutgoingQueue};
+use crate::link::{IncomingQueue, LinkControl, LinkDownReason, SendQueue};
 
 /// Writes queued payloads in order, one write-without-response each. A write is awaited
 /// before the next starts, so order is kept.
 pub(super) async fn write_loop(
     peripheral: Peripheral,
     write: Characteristic,
-    mut outgoing: OutgoingQueue,
+    mut send_queue: SendQueue,
     control: LinkControl,
 ) {
     loop {
         let next = tokio::select! {
             biased;
             _ = control.wait_down() => break,
-            next = outgoing.next() => next,
+            next = send_queue.next() => next,
         };
         let Some(payload) = next else {
             control.set_down(LinkDownReason::LocalClose);

@@ -1,7 +1,7 @@
 //! The backend's end of a link: the other ends of the bounded queues and the shared down state.
 //!
 //! [`new_link`] returns the application's [`BleLink`] and the backend's [`LinkDriver`]. The
-//! backend runs tasks that take payloads from [`OutgoingQueue`] and put them on the radio, put
+//! backend runs tasks that take payloads from [`SendQueue`] and put them on the radio, put
 //! received payloads into [`IncomingQueue`], and report the link going down through
 //! [`LinkControl`].
 
@@ -16,7 +16,7 @@ use super::{LinkDownReason, LinkInfo, QueueConfig};
 
 /// What the application queues for the backend.
 #[derive(Debug)]
-pub(crate) enum Outgoing {
+pub(crate) enum SendItem {
     /// One ATT payload.
     Data(Bytes),
     /// Graceful close: everything queued before has been taken.
@@ -88,7 +88,7 @@ pub fn new_link(info: LinkInfo, queues: QueueConfig) -> (BleLink, LinkDriver) {
         control: LinkControl {
             shared: shared.clone(),
         },
-        outgoing: OutgoingQueue { rx: out_rx },
+        send_queue: SendQueue { rx: out_rx },
         incoming: IncomingQueue { tx: in_tx },
     };
     (link, driver)
@@ -100,7 +100,7 @@ pub struct LinkDriver {
     /// Down state and link facts.
     pub control: LinkControl,
     /// Payloads the application sent, in order.
-    pub outgoing: OutgoingQueue,
+    pub send_queue: SendQueue,
     /// Where received payloads go, in order.
     pub incoming: IncomingQueue,
 }
@@ -141,11 +141,11 @@ impl LinkControl {
 
 /// The payloads the application queued, in order.
 #[derive(Debug)]
-pub struct OutgoingQueue {
-    rx: mpsc::Receiver<Outgoing>,
+pub struct SendQueue {
+    rx: mpsc::Receiver<SendItem>,
 }
 
-impl OutgoingQueue {
+impl SendQueue {
     /// The next payload to put on the radio. `None` means the application closed the link
     /// gracefully (after everything it queued before) or dropped every sender: the backend
     /// should then bring the link down with [`LinkDownReason::LocalClose`].
@@ -153,8 +153,8 @@ impl OutgoingQueue {
     /// Taking a payload frees one unit of write credit.
     pub async fn next(&mut self) -> Option<Bytes> {
         match self.rx.recv().await {
-            Some(Outgoing::Data(payload)) => Some(payload),
-            Some(Outgoing::Close) | None => {
+            Some(SendItem::Data(payload)) => Some(payload),
+            Some(SendItem::Close) | None => {
                 self.rx.close();
                 None
             }

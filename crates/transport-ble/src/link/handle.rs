@@ -9,18 +9,18 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::PollSender;
 
-use super::driver::{Outgoing, Shared};
+use super::driver::{SendItem, Shared};
 use super::{DeviceId, LinkDownReason, LinkError, LinkInfo, Role};
 
 /// Sends ATT payloads on one link. Clones share the link's write credit and order.
 #[derive(Clone, Debug)]
 pub struct LinkSender {
     shared: Arc<Shared>,
-    tx: mpsc::Sender<Outgoing>,
+    tx: mpsc::Sender<SendItem>,
 }
 
 impl LinkSender {
-    pub(crate) fn new(shared: Arc<Shared>, tx: mpsc::Sender<Outgoing>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, tx: mpsc::Sender<SendItem>) -> Self {
         Self { shared, tx }
     }
 
@@ -52,7 +52,7 @@ impl LinkSender {
     pub async fn send(&self, payload: Bytes) -> Result<(), LinkError> {
         self.check(&payload)?;
         self.tx
-            .send(Outgoing::Data(payload))
+            .send(SendItem::Data(payload))
             .await
             .map_err(|_| self.send_failed())
     }
@@ -62,7 +62,7 @@ impl LinkSender {
     pub fn try_send(&self, payload: Bytes) -> Result<(), LinkError> {
         self.check(&payload)?;
         self.tx
-            .try_send(Outgoing::Data(payload))
+            .try_send(SendItem::Data(payload))
             .map_err(|err| match err {
                 mpsc::error::TrySendError::Full(_) => LinkError::QueueFull,
                 mpsc::error::TrySendError::Closed(_) => self.send_failed(),
@@ -76,7 +76,7 @@ impl LinkSender {
         self.shared.mark_closing();
         // A failed send means the backend already stopped taking payloads: the link is going
         // down either way.
-        let _ = self.tx.send(Outgoing::Close).await;
+        let _ = self.tx.send(SendItem::Close).await;
         self.shared.wait_down().await
     }
 
@@ -86,7 +86,7 @@ impl LinkSender {
     /// dropped).
     pub fn try_close(&self) -> bool {
         self.shared.mark_closing();
-        self.tx.try_send(Outgoing::Close).is_ok()
+        self.tx.try_send(SendItem::Close).is_ok()
     }
 
     /// Brings the link down at once; queued payloads are discarded.
@@ -180,7 +180,7 @@ impl LinkReceiver {
 #[derive(Debug)]
 pub struct LinkSink {
     shared: Arc<Shared>,
-    tx: PollSender<Outgoing>,
+    tx: PollSender<SendItem>,
 }
 
 impl LinkSink {
@@ -205,7 +205,7 @@ impl LinkSink {
     pub fn start_send(&mut self, payload: Bytes) -> Result<(), LinkError> {
         check_payload(&self.shared, &payload)?;
         self.tx
-            .send_item(Outgoing::Data(payload))
+            .send_item(SendItem::Data(payload))
             .map_err(|_| send_failed(&self.shared))
     }
 
@@ -214,7 +214,7 @@ impl LinkSink {
     pub fn start_close(&mut self) -> Result<(), LinkError> {
         self.shared.mark_closing();
         self.tx
-            .send_item(Outgoing::Close)
+            .send_item(SendItem::Close)
             .map_err(|_| send_failed(&self.shared))
     }
 

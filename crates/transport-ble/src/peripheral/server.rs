@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 
 use super::lock;
 use crate::link::{
-    new_link, BleLink, DeviceId, IncomingQueue, LinkControl, LinkDownReason, LinkInfo,
-    OutgoingQueue, QueueConfig, Role,
+    new_link, BleLink, DeviceId, IncomingQueue, LinkControl, LinkDownReason, LinkInfo, QueueConfig,
+    Role, SendQueue,
 };
 
 /// Routes BlueZ's per-central sockets to links. Its maps hold at most `max_links` entries.
@@ -116,7 +116,7 @@ impl Server {
         tokio::spawn(notify_loop(
             writer,
             device,
-            driver.outgoing,
+            driver.send_queue,
             driver.control.clone(),
         ));
         tokio::spawn(write_socket_loop(
@@ -143,7 +143,7 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 async fn notify_loop(
     writer: CharacteristicWriter,
     device: Option<bluer::Device>,
-    mut outgoing: OutgoingQueue,
+    mut send_queue: SendQueue,
     control: LinkControl,
 ) {
     loop {
@@ -164,7 +164,7 @@ async fn notify_loop(
                 });
                 return;
             }
-            next = outgoing.next() => next,
+            next = send_queue.next() => next,
         };
         let Some(payload) = next else {
             control.set_down(LinkDownReason::LocalClose);

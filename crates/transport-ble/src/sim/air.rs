@@ -14,9 +14,7 @@ use tokio::time::{sleep_until, Instant};
 use super::radio::RadioInner;
 use super::rng::SimRng;
 use super::stats::bump;
-use crate::link::{
-    DeviceId, IncomingQueue, LinkControl, LinkDownReason, LinkDriver, OutgoingQueue,
-};
+use crate::link::{DeviceId, IncomingQueue, LinkControl, LinkDownReason, LinkDriver, SendQueue};
 
 /// Starts the tasks of a link between `a` (central) and `b` (peripheral).
 pub(crate) fn spawn_link(
@@ -44,8 +42,8 @@ pub(crate) fn spawn_link(
         to_ctl: a.control.clone(),
         rng: SimRng::new(rng.next_u64()),
     };
-    tokio::spawn(a_to_b.run(a.outgoing, b.incoming));
-    tokio::spawn(b_to_a.run(b.outgoing, a.incoming));
+    tokio::spawn(a_to_b.run(a.send_queue, b.incoming));
+    tokio::spawn(b_to_a.run(b.send_queue, a.incoming));
     tokio::spawn(supervise(radio, link_id, a.control, b.control));
 }
 
@@ -68,7 +66,7 @@ struct Pipe {
 }
 
 impl Pipe {
-    async fn run(mut self, out: OutgoingQueue, inc: IncomingQueue) {
+    async fn run(mut self, out: SendQueue, inc: IncomingQueue) {
         self.carry(out, &inc).await;
         // However it ended, one end is down now: settle the other and free the slots, before
         // the receiver can see its queue end (`inc` is dropped last).
@@ -76,7 +74,7 @@ impl Pipe {
         drop(inc);
     }
 
-    async fn carry(&mut self, mut out: OutgoingQueue, inc: &IncomingQueue) {
+    async fn carry(&mut self, mut out: SendQueue, inc: &IncomingQueue) {
         // When this direction was last free, on the exact virtual schedule: tokio's timer wakes
         // up to 1 ms late, and a payload already queued by then starts at this instant instead.
         let mut free_at = Instant::now();

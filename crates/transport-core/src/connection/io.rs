@@ -16,7 +16,7 @@ use crate::{CloseReason, Error};
 
 /// What the backend's writer takes off the send queue.
 #[derive(Debug)]
-pub enum Outgoing {
+pub enum SendItem {
     /// An application message.
     Message(Bytes),
     /// Flush what came before, send a close with this reason, and stop writing.
@@ -56,7 +56,7 @@ pub(crate) struct Shared {
     pub(super) budget: Semaphore,
     pub(super) budget_total: usize,
     /// Payload bytes queued for sending: taken by senders, given back as the driver writes
-    /// (see [`LinkHandle::record_sent_many`]).
+    /// (see [`ConnectionState::record_sent_many`]).
     pub(super) send_budget: Semaphore,
     pub(super) send_budget_total: usize,
 }
@@ -201,20 +201,20 @@ impl Shared {
 pub struct ConnectionIo {
     /// Items to write, in order. `None` from `recv` means every sender was dropped: close
     /// gracefully.
-    pub outgoing: mpsc::Receiver<Outgoing>,
+    pub send_queue: mpsc::Receiver<SendItem>,
     /// Where received messages go.
     pub incoming: IncomingSender,
     /// State and counters shared with the user's handles.
-    pub link: LinkHandle,
+    pub state: ConnectionState,
 }
 
 /// The backend's view of a connection's shared state.
 #[derive(Debug, Clone)]
-pub struct LinkHandle {
+pub struct ConnectionState {
     shared: std::sync::Arc<Shared>,
 }
 
-impl LinkHandle {
+impl ConnectionState {
     pub(crate) fn new(shared: std::sync::Arc<Shared>) -> Self {
         Self { shared }
     }
@@ -229,12 +229,12 @@ impl LinkHandle {
         self.shared.max_message_size
     }
 
-    /// Counts one message written to the link.
+    /// Counts one message written to the state.
     pub fn record_sent(&self, bytes: usize) {
         self.record_sent_many(1, bytes);
     }
 
-    /// Counts `messages` messages of `bytes` payload bytes in all written to the link, and
+    /// Counts `messages` messages of `bytes` payload bytes in all written to the state, and
     /// gives their bytes back to the send budget. Every driver calls it (or
     /// [`record_sent`](Self::record_sent)) for each message it takes off the queue and writes.
     pub fn record_sent_many(&self, messages: u64, bytes: usize) {

@@ -3,7 +3,7 @@
 //!
 //! Every backend builds its connections with [`new_connection`], which returns the user's
 //! `Connection` and the [`ConnectionIo`] the backend's tasks drive: a bounded queue of
-//! [`Outgoing`] items to put on the wire and an [`IncomingSender`] to deliver received
+//! [`SendItem`] items to put on the wire and an [`IncomingSender`] to deliver received
 //! messages, whose memory is bounded by a byte budget (see [`ChannelConfig`]).
 
 mod config;
@@ -16,7 +16,7 @@ mod send_budget_tests;
 
 pub use config::ChannelConfig;
 pub use incoming::IncomingSender;
-pub use io::{ConnectionIo, LinkHandle, Outgoing};
+pub use io::{ConnectionIo, ConnectionState, SendItem};
 pub use receiver::ConnectionReceiver;
 
 use std::sync::Arc;
@@ -48,13 +48,13 @@ pub struct ConnectionInfo {
 /// Counters of one connection (application messages and their payload bytes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConnectionStats {
-    /// Messages written to the link.
+    /// Messages written to the state.
     pub messages_sent: u64,
-    /// Messages received from the link.
+    /// Messages received from the state.
     pub messages_received: u64,
-    /// Payload bytes written to the link.
+    /// Payload bytes written to the state.
     pub bytes_sent: u64,
-    /// Payload bytes received from the link.
+    /// Payload bytes received from the state.
     pub bytes_received: u64,
     /// Time since the connection was established.
     pub age: Duration,
@@ -72,9 +72,9 @@ pub fn new_connection(info: ConnectionInfo, config: &ChannelConfig) -> (Connecti
         receiver: ConnectionReceiver::new(shared.clone()),
     };
     let io = ConnectionIo {
-        outgoing: out_rx,
+        send_queue: out_rx,
         incoming: IncomingSender::new(shared.clone()),
-        link: LinkHandle::new(shared),
+        state: ConnectionState::new(shared),
     };
     (connection, io)
 }
@@ -142,7 +142,7 @@ impl Connection {
 /// The sending half: cheap to clone, usable from many tasks at once.
 #[derive(Debug, Clone)]
 pub struct ConnectionSender {
-    queue: mpsc::Sender<Outgoing>,
+    queue: mpsc::Sender<SendItem>,
     shared: Arc<Shared>,
 }
 
@@ -271,10 +271,10 @@ impl ConnectionSender {
     }
 
     /// Queues `message`; its budget now belongs to the queue until the driver writes it (and
-    /// gives the bytes back through `LinkHandle::record_sent_many`).
+    /// gives the bytes back through `ConnectionState::record_sent_many`).
     fn enqueue(
         &self,
-        permit: mpsc::Permit<'_, Outgoing>,
+        permit: mpsc::Permit<'_, SendItem>,
         budget: Option<SemaphorePermit<'_>>,
         message: Bytes,
     ) -> Result<()> {
@@ -282,7 +282,7 @@ impl ConnectionSender {
         if *closing {
             return Err(self.shared.closed_error());
         }
-        permit.send(Outgoing::Message(message));
+        permit.send(SendItem::Message(message));
         if let Some(budget) = budget {
             budget.forget();
         }
@@ -338,7 +338,7 @@ impl ConnectionSender {
         }
         let queued = tokio::time::timeout(
             timeout,
-            self.queue.send(Outgoing::Close(reason.to_string())),
+            self.queue.send(SendItem::Close(reason.to_string())),
         );
         if let Ok(Ok(())) = queued.await {
             if tokio::time::timeout(timeout, self.shared.wait_finished())

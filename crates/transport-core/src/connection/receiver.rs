@@ -62,7 +62,7 @@ impl ConnectionReceiver {
 
     /// Receives the next message. `Ok(None)` once the connection closed cleanly (see
     /// [`ConnectionReceiver::close_reason`]); `Err` once if it failed (a protocol violation, an
-    /// I/O error, a lost link), then `Ok(None)`. Cancel-safe.
+    /// I/O error, a lost state), then `Ok(None)`. Cancel-safe.
     pub async fn recv(&mut self) -> Result<Option<Bytes>> {
         if let Some(message) = self.pending.next() {
             return Ok(Some(message));

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{new_connection, ChannelConfig, ConnectionInfo};
-use crate::backend::{ConnectionIo, Outgoing};
+use crate::backend::{ConnectionIo, SendItem};
 use crate::{Connection, Keypair, TransportAddress, TransportKind};
 
 fn connection(send_queue: usize, budget: usize) -> (Connection, ConnectionIo) {
@@ -30,8 +30,8 @@ fn connection(send_queue: usize, budget: usize) -> (Connection, ConnectionIo) {
 /// Takes what is queued, as a driver does, and reports it written.
 fn drain(io: &mut ConnectionIo) -> usize {
     let mut n = 0;
-    while let Ok(Outgoing::Message(m)) = io.outgoing.try_recv() {
-        io.link.record_sent(m.len());
+    while let Ok(SendItem::Message(m)) = io.send_queue.try_recv() {
+        io.state.record_sent(m.len());
         n += 1;
     }
     n

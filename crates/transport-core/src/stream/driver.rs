@@ -6,7 +6,7 @@
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use crate::connection::{ConnectionIo, IncomingSender, LinkHandle, Outgoing};
+use crate::connection::{ConnectionIo, ConnectionState, IncomingSender, SendItem};
 use crate::framing::{read_frame, FrameDecoder, ReadFrameError};
 use crate::secure::record::{
     clip_reason, MessageAssembler, RecordKind, RecordOpener, RecordSealer, KIND_CLOSE,
@@ -41,19 +41,19 @@ pub(crate) fn spawn<R, W, G>(
     G: Send + 'static,
 {
     let ConnectionIo {
-        outgoing,
+        send_queue,
         incoming,
-        link,
+        state,
     } = io;
-    let max = link.max_message_size();
+    let max = state.max_message_size();
     tokio::spawn(async move {
-        let read = read_loop(reader, leftover, opener, incoming, link.clone(), max);
-        let write = write_loop(writer, outgoing, sealer, link.clone());
+        let read = read_loop(reader, leftover, opener, incoming, state.clone(), max);
+        let write = write_loop(writer, send_queue, sealer, state.clone());
         tokio::join!(read, write);
         // Release the limiter slot before waking `close()`/`closed()` waiters, so a caller that
         // re-dials right after a close finds the slot free.
         drop(guard);
-        link.finish();
+        state.finish();
     });
 }
 
@@ -62,7 +62,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut buf: BytesMut,
     mut opener: RecordOpener,
     incoming: IncomingSender,
-    link: LinkHandle,
+    state: ConnectionState,
     max_message: usize,
 ) {
     let decoder = FrameDecoder::new(MAX_NOISE_MESSAGE);
@@ -70,12 +70,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let failure: Option<Error> = loop {
         let frame = tokio::select! {
             biased;
-            _ = link.wait_aborted() => break None,
+            _ = state.wait_aborted() => break None,
             frame = read_frame(&mut reader, &mut buf, &decoder) => frame,
         };
         let frame = match frame {
             Ok(f) => f,
-            Err(ReadFrameError::Eof { .. }) if link.is_local_closing() => break None,
+            Err(ReadFrameError::Eof { .. }) if state.is_local_closing() => break None,
             Err(ReadFrameError::Eof { mid_frame }) => {
                 break Some(Error::LinkLost(if mid_frame {
                     "the link ended in the middle of a frame".into()
@@ -84,7 +84,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }))
             }
             Err(ReadFrameError::Protocol(e)) => break Some(e.into()),
-            Err(ReadFrameError::Io(_)) if link.is_local_closing() => break None,
+            Err(ReadFrameError::Io(_)) if state.is_local_closing() => break None,
             Err(ReadFrameError::Io(e)) => break Some(Error::io("read", e)),
         };
         let record = match opener.open(frame) {
@@ -98,7 +98,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         match kind {
             RecordKind::Data | RecordKind::DataMore => match assembler.push(record) {
                 Ok(Some(message)) => {
-                    if !link.is_local_closing() {
+                    if !state.is_local_closing() {
                         // A dropped receiver discards; keep reading so the close is seen.
                         let _ = incoming.deliver(message).await;
                     }
@@ -108,14 +108,14 @@ async fn read_loop<R: AsyncRead + Unpin>(
             },
             RecordKind::Batch => match assembler.split(record) {
                 Ok(entries) => {
-                    if !link.is_local_closing() {
+                    if !state.is_local_closing() {
                         let _ = incoming.deliver_many(entries.collect()).await;
                     }
                 }
                 Err(e) => break Some(e.into()),
             },
             RecordKind::Close => {
-                link.remote_closed(String::from_utf8_lossy(&record.body).into_owned());
+                state.remote_closed(String::from_utf8_lossy(&record.body).into_owned());
                 break None;
             }
             RecordKind::Accept | RecordKind::Reject => {
@@ -125,15 +125,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
     };
     // The failure is recorded before the queue closes, so a receiver that sees the end also
     // sees why (a failed link is never reported as a clean end of stream).
-    link.end_reading(failure);
+    state.end_reading(failure);
     drop(incoming);
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: W,
-    mut outgoing: tokio::sync::mpsc::Receiver<Outgoing>,
+    mut send_queue: tokio::sync::mpsc::Receiver<SendItem>,
     mut sealer: RecordSealer,
-    link: LinkHandle,
+    state: ConnectionState,
 ) {
     // Grown on demand by the first bursts, released when idle (memory per idle connection).
     let mut batch = Vec::new();
@@ -144,24 +144,24 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             let mut close: Option<String> = None;
             tokio::select! {
                 biased;
-                aborted = link.wait_aborted_or_remote_closed() => {
+                aborted = state.wait_aborted_or_remote_closed() => {
                     if aborted {
                         return Ok(());
                     }
                     close = Some("closed by the remote".into());
                 }
-                n = outgoing.recv_many(&mut batch, BATCH) => {
+                n = send_queue.recv_many(&mut batch, BATCH) => {
                     if n == 0 {
                         close = Some("connection dropped".into());
                     }
                     for item in batch.drain(..) {
                         match item {
-                            Outgoing::Message(m) if close.is_none() => messages.push(m),
-                            Outgoing::Message(m) => {
+                            SendItem::Message(m) if close.is_none() => messages.push(m),
+                            SendItem::Message(m) => {
                                 // Senders cannot queue behind a close (see `ConnectionSender`).
                                 tracing::error!(len = m.len(), "message queued after a close");
                             }
-                            Outgoing::Close(reason) => {
+                            SendItem::Close(reason) => {
                                 close.get_or_insert(reason);
                             }
                         }
@@ -174,24 +174,24 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             while !rest.is_empty() {
                 let (n, bytes) = write_group(rest);
                 sealer.seal_messages(&rest[..n], &mut buf)?;
-                link.record_sent_many(n as u64, bytes);
+                state.record_sent_many(n as u64, bytes);
                 rest = &rest[n..];
-                if !rest.is_empty() && !write_out(&mut writer, &mut buf, &link).await? {
+                if !rest.is_empty() && !write_out(&mut writer, &mut buf, &state).await? {
                     return Ok(());
                 }
             }
             messages.clear();
-            let acknowledging = link.is_remote_closed();
+            let acknowledging = state.is_remote_closed();
             if let Some(reason) = &close {
                 if !acknowledging {
-                    link.set_local_closing(reason);
+                    state.set_local_closing(reason);
                 }
                 sealer.seal(KIND_CLOSE, clip_reason(reason).as_bytes(), &mut buf)?;
             }
-            if !write_out(&mut writer, &mut buf, &link).await? {
+            if !write_out(&mut writer, &mut buf, &state).await? {
                 return Ok(());
             }
-            if outgoing.is_empty() {
+            if send_queue.is_empty() {
                 if buf.capacity() > KEEP_BUFFER {
                     buf = BytesMut::new();
                 }
@@ -203,13 +203,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 let _ = writer.shutdown().await;
                 if !acknowledging {
                     // Wait for the remote's close (read by the reader), bounded.
-                    let wait = tokio::time::timeout(link.close_timeout(), link.wait_reader_done());
+                    let wait =
+                        tokio::time::timeout(state.close_timeout(), state.wait_reader_done());
                     if wait.await.is_err() {
-                        link.fail(Error::Timeout {
+                        state.fail(Error::Timeout {
                             operation: "close acknowledgement",
-                            after: link.close_timeout(),
+                            after: state.close_timeout(),
                         });
-                        link.abort();
+                        state.abort();
                     }
                 }
                 return Ok(());
@@ -218,11 +219,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     }
     .await;
     if let Err(error) = result {
-        if !link.is_local_closing() && !link.is_remote_closed() {
-            tracing::debug!(peer = %link.info().remote_peer.short(), %error, "write failed");
-            link.fail(error);
+        if !state.is_local_closing() && !state.is_remote_closed() {
+            tracing::debug!(peer = %state.info().remote_peer.short(), %error, "write failed");
+            state.fail(error);
         }
-        link.abort();
+        state.abort();
     }
 }
 
@@ -243,11 +244,11 @@ fn write_group(messages: &[Bytes]) -> (usize, usize) {
 async fn write_out<W: AsyncWrite + Unpin>(
     writer: &mut W,
     buf: &mut BytesMut,
-    link: &LinkHandle,
+    state: &ConnectionState,
 ) -> Result<bool, Error> {
     tokio::select! {
         biased;
-        _ = link.wait_aborted() => return Ok(false),
+        _ = state.wait_aborted() => return Ok(false),
         // Flush too: some streams (BLE, WebSocket adapters) buffer until flushed.
         written = async {
             writer.write_all(buf).await?;
