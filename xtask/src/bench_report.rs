@@ -208,7 +208,12 @@ batches 64 messages per `write_all_chunks` and reads large buffers. With the sam
 256 KiB reads on the raw side, ours lands at raw within noise: 0.93 at 256 MiB and 5 \
 repetitions, 0.97-1.01 in `--quick` runs. That remainder is parity, not a wrong baseline: at \
 64 KiB both are bound by quinn's connection task (packet crypto and packetisation on one \
-core), and our extra work (Noise AEAD, framing) runs in our own tasks on the second core. The baseline was wrong.
+core), and our extra work (framing and the message queues; QUIC carries no Noise, its only \
+AEAD is QUIC's own TLS) runs in our own tasks on the second core. The baseline was wrong. Ours \
+reads with `read_chunks` (up to 32 chunks per connection lock, copied once into a buffer sized \
+for them) and reserves each write batch's coalescing buffer once; before that, its reader \
+re-copied the partial frame every ~2 KB and its writer's buffer grew by doubling (callgrind, \
+1 KiB one way: 1016M -> 836M instructions for 50 MB).
 - UDP 1 KiB at 1.15x: the old harness counted a lost datagram by stalling the sender 20 ms per \
 loss inside the timed interval, and a blasting sender overruns the receiver's socket buffer \
 (here ~70 % lost on both sides without a window). The measurement was wrong: the figure \
@@ -225,8 +230,26 @@ p50 4.3 us). The baseline was wrong.
 - UDP has no 64 KiB row: one message is one datagram, and 64 KiB does not fit one.
 - Memory: the raw pipe copies bytes between two buffers with no per-message work; ours runs the \
 full record layer (seal, open, framing, queues), so small messages show the per-message cost.
-- Setup: ours is a Noise XX handshake (three messages, Ed25519 identity proof) on top of \
-what the raw library does; UDP and memory have no raw connection to compare with.
+- Setup: the time from the dial until both ends hold the connection, over repeated dials to \
+the same listener. On TCP, WebSocket and memory, the first dial is Noise XX (three messages and \
+the verdict, Ed25519 identity proof) and every later one Noise IK (one round trip for the \
+dialer; the listener also waits for the dialer's confirmation, which this figure includes), on \
+top of what the raw library does; UDP is always XX; UDP and memory have no raw connection to \
+compare with. Both handshakes cost about the same CPU (callgrind, both sides: XX 4.76M, IK \
+4.78M instructions between known peers; X25519 is two thirds of it), so on loopback IK saves \
+little; on a LAN or a BLE link it saves a round trip \
+(`cargo run --release -p bitcraps-transport-tcp --example setup_handshakes`). QUIC has no \
+Noise: ours adds mutual TLS authentication (the dialer's certificate: one more Ed25519 \
+signature and check per connection on the critical path), the limiter, and each connection's \
+driver task; raw quinn authenticates the server only, with ECDSA P-256, whose ring \
+implementation is assembly: a raw quinn setup with client certificates too costs the same as \
+without (`examples/quic_prof raw-setup-mutual`: 575-596 us vs 580-587 us median here), while \
+our Ed25519 identity proofs (two signatures, two checks, in sequence across the handshake) \
+cost about 1M instructions per setup against ECDSA's ~0.05M; most of the remaining setup gap \
+is that. Each certificate's self-signature is checked once per transport (a certificate seen \
+before is recognised by its bytes), and path MTU discovery probes in 100-byte steps (quinn's \
+default 20-byte search sent about five padded probes per side of every connection: callgrind \
+5.83M vs 4.85M instructions per setup without discovery; raw 4.62M, ours now 5.52M).
 - rust-libp2p column: the same workloads through one libp2p-stream stream (TCP+Noise+yamux, \
 and QUIC), with a 256 KiB `BufWriter` in the application as the raw baselines have: small \
 messages are batched before libp2p sees them, which our API does not do (each send is one \
