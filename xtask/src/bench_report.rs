@@ -231,7 +231,11 @@ what the raw library does; UDP and memory have no raw connection to compare with
 and QUIC), with a 256 KiB `BufWriter` in the application as the raw baselines have: small \
 messages are batched before libp2p sees them, which our API does not do (each send is one \
 message with its own record), so at 64 B libp2p moves more bytes than ours. Its 64 B round trip varied between runs here \
-(p50 16-20 us in some, 76 us in others) on the shared machine.
+(p50 16-20 us in some, 76 us in others) on the shared machine. Its setup is `Swarm::dial` until the first \
+libp2p-stream stream on the new connection is open (transport connect, Noise and yamux or QUIC's TLS 1.3, and the \
+stream's multistream-select round), over as many setups as ours, each on a fresh connection: the moment our `dial` \
+returns an authenticated connection. Its idle memory is two swarms in one process holding that many connections \
+with no stream open (both ends counted, a process of its own, as ours).
 - Times on a 2-core machine shared with other jobs (load average near 10 during these runs): \
 p99 figures are noisy; compare within one run only.
 ";
@@ -288,18 +292,22 @@ mod tests {
 {"backend":"tcp","scenario":"throughput","size":1024,"unit":"GB/s","ours":1.0,"raw":4.0,"raw_name":"tokio","ratio":0.25}
 {"backend":"udp","scenario":"throughput","size":1024,"unit":"GB/s","ours":0.1,"raw":0.2,"raw_name":"sock","ratio":0.5,"delivered":[1.0,0.98]}
 {"backend":"quic","scenario":"rtt_p50","size":64,"unit":"us","ours":20.0,"raw":10.0,"raw_name":"quinn","ratio":1.5}
+{"backend":"tcp","scenario":"setup_p50","size":0,"unit":"us","ours":900.0,"raw":100.0,"raw_name":"tokio","ratio":0.11}
 "#;
 
     #[test]
     fn records_merge_libp2p_and_render() {
         let mut records = parse_records(LINES).unwrap();
-        assert_eq!(records.len(), 3);
-        let libp2p =
-            parse_records(r#"{"backend":"tcp","scenario":"throughput","size":1024,"value":0.5}"#)
-                .unwrap();
+        assert_eq!(records.len(), 4);
+        let libp2p = parse_records(
+            r#"{"backend":"tcp","scenario":"throughput","size":1024,"value":0.5}
+{"backend":"tcp","scenario":"setup_p50","size":0,"value":1300.0}"#,
+        )
+        .unwrap();
         merge_libp2p(&mut records, &libp2p);
         assert_eq!(records[0]["libp2p"], 0.5);
         assert!(records[1]["libp2p"].is_null());
+        assert_eq!(records[3]["libp2p"], 1300.0, "setup merges by scenario");
         let report = report_json("2 cores", "cargo run", "today", "built", &records);
         let plots = plots(&report);
         let names: Vec<&str> = plots.iter().map(|p| p.0.as_str()).collect();
@@ -320,6 +328,10 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| udp | 1 KiB | 0.100 | 0.200 | sock | 0.50 | 100.0% / 98.0% | - |"));
+        assert!(
+            md.contains("| tcp | - | 900.0 | 100.0 | tokio | 0.11 | - | 1300.0 |"),
+            "{md}"
+        );
         assert!(md.contains("Ratios above 1.0 in this run"));
         assert!(md.contains("quic rtt_p50 64 B"));
         assert!(md.contains("![tcp: throughput against message size](bench/throughput-tcp.svg)"));
