@@ -111,8 +111,9 @@ pub(crate) fn render_markdown(report: &Value, plots: &[(String, String)]) -> Str
          - QUIC: quinn on the same rustls/ring stack and default windows, 64 frames per \
          `write_all_chunks` (small frames copied into one chunk), 256 KiB reads.\n\
          - WebSocket: tokio-tungstenite, u32 length frames packed into binary messages of at most 64 KiB (as our backend packs its records), one `flush` per 256 KiB; round trips one message per WebSocket message.\n\
-         - UDP: tokio `UdpSocket`, one datagram per message, the same in-flight window as ours; \
-         the delivered share is counted on both sides.\n\
+         - UDP: tokio `UdpSocket` through quinn-udp as ours: every free slot of the same in-flight \
+         window leaves in one segmented (GSO) send, reads use GRO/`recvmmsg`; one datagram per \
+         message; the delivered share is counted on both sides.\n\
          - Memory: `tokio::io::duplex` with the framing and buffering of the TCP baseline.\n\n\
          Ratios read \"as good as raw\" = 1.0: ours / raw for throughput, raw / ours for times \
          and memory. Our side pays for Noise AEAD on every message; the raw side pays nothing, \

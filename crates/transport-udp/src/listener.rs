@@ -3,9 +3,10 @@
 //! routes sealed datagrams to their connections without ever waiting on one (a full queue drops
 //! the datagram and counts it).
 //!
-//! Memory: datagrams are received into shared 16 KiB chunks and routed as zero-copy `Bytes`
+//! Memory: one read may return many datagrams (GRO, see [`Socket`]); each is copied out of the
+//! socket's 64 KiB receive buffer into shared 16 KiB chunks and routed as zero-copy `Bytes`
 //! while a connection keeps up; once a few are queued for one connection, further ones are
-//! copied, so a stalled connection cannot pin chunks shared with other traffic. At most
+//! copied again, so a stalled connection cannot pin chunks shared with other traffic. At most
 //! `session_queue` datagrams wait per connection and `max_associations` associations exist.
 //!
 //! `close` stops accepting at once (new handshakes are ignored, those in progress abandoned).
@@ -17,9 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rand::SeedableRng;
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 use bitcraps_transport_core::backend::{new_connection, ListenerCounters};
@@ -31,14 +31,17 @@ use bitcraps_transport_core::{
 };
 
 use crate::config::{StatCounters, UdpConfig};
-use crate::conn::{self, now, Sink, Source, RECV_CHUNK};
+use crate::conn::{self, now, Source};
 use crate::proto::accept::{Acceptor, AcceptorConfig, Action, Gate, SessionHandle};
 use crate::proto::session::Session;
+use crate::socket::{Received, RecvBuffers, Sink, Socket};
 
 /// Inbound reports waiting for `accept`.
 const INBOUND_QUEUE: usize = 64;
 /// Datagrams queued for one connection that may still share the receive chunk.
 const SHARE_CHUNK_UP_TO: usize = 8;
+/// Socket reads (each may return many datagrams) per wakeup of the socket task, at most.
+const DRAIN_AT_ONCE: usize = 64;
 /// How often expired handshakes and ended connections are swept out of the table.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
@@ -99,7 +102,7 @@ pub(crate) struct UdpListener {
 }
 
 pub(crate) fn spawn(
-    socket: UdpSocket,
+    socket: Socket,
     local_addr: TransportAddress,
     ctx: ListenContext,
 ) -> UdpListener {
@@ -138,7 +141,7 @@ pub(crate) fn spawn(
 }
 
 struct Driver {
-    socket: Arc<UdpSocket>,
+    socket: Arc<Socket>,
     local_addr: TransportAddress,
     acceptor: Acceptor<LimiterGate, mpsc::Sender<Bytes>>,
     gate: LimiterGate,
@@ -150,14 +153,12 @@ struct Driver {
 impl Driver {
     async fn run(mut self, mut stop: watch::Receiver<bool>, phase: watch::Sender<u8>) {
         let max = self.ctx.config.max_datagram();
-        let mut buf = BytesMut::new();
+        let mut bufs = RecvBuffers::default();
+        let mut queue = Received::new();
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut accepting = true;
         loop {
-            if buf.capacity() - buf.len() <= max {
-                buf.reserve(RECV_CHUNK.max(max + 1));
-            }
             tokio::select! {
                 _ = async { drop(stop.wait_for(|s| *s).await) }, if accepting => {
                     accepting = false;
@@ -182,13 +183,24 @@ impl Driver {
                         break;
                     }
                 }
-                received = self.socket.recv_buf_from(&mut buf) => match received {
-                    Ok((_, from)) => {
-                        let datagram = buf.split().freeze();
-                        self.handle(from, datagram, max).await;
+                received = self.socket.recv(&mut bufs, &mut queue) => match received {
+                    Ok(()) => {
+                        // Then what is already waiting, without going back through the select.
+                        let mut reads = 1;
+                        loop {
+                            while let Some((from, datagram)) = queue.pop_front() {
+                                self.handle(from, datagram, max).await;
+                            }
+                            // Errors (and "nothing waiting") are left to the select.
+                            if reads == DRAIN_AT_ONCE
+                                || self.socket.try_recv(&mut bufs, &mut queue).is_err()
+                            {
+                                break;
+                            }
+                            reads += 1;
+                        }
                     }
                     Err(e) => {
-                        buf.clear();
                         if !conn::transient(&e) {
                             tracing::warn!(error = %e, "udp receive failed");
                             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -282,7 +294,7 @@ impl Driver {
                     Source::Channel(rx),
                     Sink {
                         socket: self.socket.clone(),
-                        to: Some(from),
+                        to: from,
                         stats: self.ctx.stats.clone(),
                     },
                     accepted.guard,
@@ -300,7 +312,7 @@ impl Driver {
     }
 
     async fn send(&self, datagram: &[u8], to: SocketAddr) {
-        if let Err(e) = self.socket.send_to(datagram, to).await {
+        if let Err(e) = self.socket.send(to, datagram, datagram.len()).await {
             tracing::trace!(error = %e, %to, "udp send failed");
             StatCounters::bump(&self.ctx.stats.send_errors);
         }
