@@ -30,7 +30,7 @@ const WINDOW: usize = 32;
 const LOSS_WAIT: Duration = Duration::from_millis(5);
 
 /// The raw library's name in the report.
-pub(crate) const NAME: &str = "tokio UdpSocket + quinn-udp GSO/GRO, same window";
+pub(crate) const NAME: &str = "tokio UdpSocket (throughput: + quinn-udp GSO/GRO, same window)";
 /// Bytes one segmented send carries at most.
 const MAX_SEND: usize = 65_507;
 

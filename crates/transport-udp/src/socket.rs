@@ -45,6 +45,16 @@ pub(crate) struct RecvBuffers {
     chunk: BytesMut,
 }
 
+impl RecvBuffers {
+    /// Allocates the read buffer on first use, zeroed by the allocator (fresh pages stay
+    /// untouched until the kernel writes datagrams into them).
+    fn ready(&mut self) {
+        if self.raw.len() < RECV_BUF {
+            self.raw = vec![0; RECV_BUF];
+        }
+    }
+}
+
 impl Socket {
     /// Wraps `io` (switching on GRO and the options quinn-udp sets).
     pub(crate) fn new(io: UdpSocket) -> io::Result<Self> {
@@ -86,7 +96,7 @@ impl Socket {
 
     /// Waits for datagrams and appends every one of them to `out`.
     pub(crate) async fn recv(&self, bufs: &mut RecvBuffers, out: &mut Received) -> io::Result<()> {
-        bufs.raw.resize(RECV_BUF, 0);
+        bufs.ready();
         let mut meta = [RecvMeta::default()];
         let n = self
             .io
@@ -101,7 +111,7 @@ impl Socket {
 
     /// As [`Socket::recv`] without waiting: `WouldBlock` when nothing is queued.
     pub(crate) fn try_recv(&self, bufs: &mut RecvBuffers, out: &mut Received) -> io::Result<()> {
-        bufs.raw.resize(RECV_BUF, 0);
+        bufs.ready();
         let mut meta = [RecvMeta::default()];
         let n = self.io.try_io(Interest::READABLE, || {
             let mut slices = [IoSliceMut::new(&mut bufs.raw)];
