@@ -203,8 +203,9 @@ impl UdpTransport {
         let (connection, io) = new_connection(info, &inner.config.connection_channel());
         // Segmented sends and coalesced receives from here on (the handshake above read
         // whole datagrams one at a time).
-        let socket =
-            Arc::new(socket::Socket::new(socket).map_err(|e| Error::io("udp socket setup", e))?);
+        let socket = Arc::new(
+            socket::Socket::new(socket, true).map_err(|e| Error::io("udp socket setup", e))?,
+        );
         conn::spawn(
             session,
             io,
@@ -255,7 +256,8 @@ impl Transport for UdpTransport {
         let local = socket
             .local_addr()
             .map_err(|e| Error::io("udp local address", e))?;
-        let socket = socket::Socket::new(socket).map_err(|e| Error::io("udp socket setup", e))?;
+        let socket =
+            socket::Socket::new(socket, false).map_err(|e| Error::io("udp socket setup", e))?;
         tracing::info!(address = %local, "udp listening");
         let inner = &self.inner;
         Ok(Box::new(listener::spawn(

@@ -31,6 +31,8 @@ pub(crate) const RECV_BUF: usize = 64 * 1024;
 pub(crate) struct Socket {
     io: UdpSocket,
     state: UdpSocketState,
+    /// Connected to its only remote (a dialer's socket): single datagrams need no address.
+    connected: bool,
 }
 
 /// Received datagrams waiting to be handled, with their sources.
@@ -56,10 +58,15 @@ impl RecvBuffers {
 }
 
 impl Socket {
-    /// Wraps `io` (switching on GRO and the options quinn-udp sets).
-    pub(crate) fn new(io: UdpSocket) -> io::Result<Self> {
+    /// Wraps `io` (switching on GRO and the options quinn-udp sets); `connected` if `io` is
+    /// connected to the only address it sends to.
+    pub(crate) fn new(io: UdpSocket, connected: bool) -> io::Result<Self> {
         let state = UdpSocketState::new((&io).into())?;
-        Ok(Self { io, state })
+        Ok(Self {
+            io,
+            state,
+            connected,
+        })
     }
 
     /// The most datagrams one [`Socket::send`] may carry (1 without GSO).
@@ -80,6 +87,16 @@ impl Socket {
         contents: &[u8],
         segment: usize,
     ) -> io::Result<()> {
+        // One datagram: a plain send (a connected socket's skips the route lookup an explicit
+        // address costs on every call).
+        if contents.len() <= segment {
+            let sent = if self.connected {
+                self.io.send(contents).await
+            } else {
+                self.io.send_to(contents, to).await
+            };
+            return sent.map(drop);
+        }
         let transmit = Transmit {
             destination: to,
             ecn: None,
