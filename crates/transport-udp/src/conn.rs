@@ -294,8 +294,12 @@ impl Task<'_> {
                     }
                     if !messages.is_empty() && !incoming.is_closed() {
                         if ended.is_some() {
-                            // What authenticated before the end is delivered before it.
-                            incoming.deliver_many(messages).await;
+                            // What authenticated before the end is delivered before it
+                            // (unless the connection is aborted meanwhile).
+                            tokio::select! {
+                                _ = incoming.deliver_many(messages) => {}
+                                _ = &mut aborted => return Ending::Aborted,
+                            }
                         } else {
                             pending.set(Some(incoming.deliver_many(messages)).into());
                             delivering = futures::poll!(pending.as_mut()).is_pending();
