@@ -5,9 +5,10 @@
 //!
 //! Memory: one read may return many datagrams (GRO, see [`Socket`]); each is copied out of the
 //! socket's 64 KiB receive buffer into shared 16 KiB chunks and routed as zero-copy `Bytes`
-//! while a connection keeps up; once a few are queued for one connection, further ones are
-//! copied again, so a stalled connection cannot pin chunks shared with other traffic. At most
-//! `session_queue` datagrams wait per connection and `max_associations` associations exist.
+//! while a connection keeps up; once a few are queued for one connection (8, plus the rest of
+//! the socket read that began under that limit), further ones are copied again, so a stalled
+//! connection pins at most a dozen chunks shared with other traffic. At most `session_queue`
+//! datagrams wait per connection and `max_associations` associations exist.
 //!
 //! `close` stops accepting at once (new handshakes are ignored, those in progress abandoned).
 //! Connections already accepted share the socket, so it stays open until the last of them has
@@ -188,8 +189,10 @@ impl Driver {
                         // Then what is already waiting, without going back through the select.
                         let mut reads = 1;
                         loop {
+                            // Each read starts a new run of shared datagrams (see `handle`).
+                            let mut run = None;
                             while let Some((from, datagram)) = queue.pop_front() {
-                                self.handle(from, datagram, max).await;
+                                self.handle(from, datagram, max, &mut run).await;
                             }
                             // Errors (and "nothing waiting") are left to the select.
                             if reads == DRAIN_AT_ONCE
@@ -213,7 +216,15 @@ impl Driver {
         phase.send_replace(EXITED);
     }
 
-    async fn handle(&mut self, from: SocketAddr, datagram: Bytes, max: usize) {
+    /// Handles one datagram. `run` is the connection the previous datagram of the same socket
+    /// read was routed to sharing its chunk, if any.
+    async fn handle(
+        &mut self,
+        from: SocketAddr,
+        datagram: Bytes,
+        max: usize,
+        run: &mut Option<mpsc::Sender<Bytes>>,
+    ) {
         let stats = &self.ctx.stats;
         if datagram.len() > max {
             StatCounters::bump(&stats.dropped_unknown);
@@ -225,11 +236,18 @@ impl Driver {
             Action::Route(handle) => {
                 // A queued datagram keeps its whole receive chunk alive. Past a few queued
                 // datagrams (a slow application), copy so a stalled connection pins only its
-                // own bytes, never chunks shared with everyone else's traffic.
+                // own bytes, never chunks shared with everyone else's traffic. A run that
+                // started under the limit goes on sharing to the end of its socket read: those
+                // datagrams lie back to back (at most one 64 KiB read, a few chunks).
                 let queued = handle.max_capacity() - handle.capacity();
-                let datagram = if queued < SHARE_CHUNK_UP_TO {
+                let continues = run.as_ref().is_some_and(|r| r.same_channel(handle));
+                let datagram = if continues {
+                    datagram
+                } else if queued < SHARE_CHUNK_UP_TO {
+                    *run = Some(handle.clone());
                     datagram
                 } else {
+                    *run = None;
                     Bytes::copy_from_slice(&datagram)
                 };
                 match handle.try_send(datagram) {
