@@ -74,14 +74,13 @@ pub(crate) async fn setup(listen: &str, n: usize) -> Result<Vec<f64>> {
         drop(stream);
         // Close untimed, and wait until it is gone so the next setup dials a new connection.
         if client.disconnect_peer_id(server_id).is_ok() {
-            loop {
-                match client.select_next_some().await {
-                    SwarmEvent::ConnectionClosed {
-                        num_established, ..
-                    } if num_established == 0 => break,
-                    _ => {}
+            while !matches!(
+                client.select_next_some().await,
+                SwarmEvent::ConnectionClosed {
+                    num_established: 0,
+                    ..
                 }
-            }
+            ) {}
         }
     }
     Ok(out)
