@@ -218,7 +218,7 @@ fn run_libp2p(root: &Path, quick: bool) -> Result<(String, Vec<serde_json::Value
     check(captured.status, &cmd)?;
     let records = bench_report::parse_records(&captured.stdout)?;
     Ok((
-        "libp2p 0.57 and libp2p-stream 0.5.0-alpha (crates/bench-libp2p): TCP+Noise+yamux and QUIC, 256 KiB buffered writer, same machine and run"
+        "libp2p 0.57 and libp2p-stream 0.5.0-alpha (crates/bench-libp2p): TCP+Noise+yamux and QUIC, 256 KiB buffered writer; setup to the first open stream, idle memory per connection; same machine and run"
             .to_string(),
         records,
     ))

@@ -1,8 +1,11 @@
 //! `bitcraps-bench-libp2p`: the bitcraps-bench workloads on rust-libp2p, so the report can
 //! put a third column beside ours and the raw library: one-way throughput of u32-length-framed
 //! messages over one libp2p-stream stream (a 256 KiB buffered writer, as the raw baselines),
-//! and 64 B round trips, over TCP+Noise+yamux and over QUIC. Prints one JSON record per line:
-//! `{"backend", "scenario", "size", "value"}` with the units of bitcraps-bench.
+//! 64 B round trips, connection setup (median and p99, as many setups as ours) and idle memory
+//! per connection ([`setup`]), over TCP+Noise+yamux and over QUIC. Prints one JSON record per
+//! line: `{"backend", "scenario", "size", "value"}` with the units and sizes of bitcraps-bench.
+
+mod setup;
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +17,11 @@ use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm};
 
 const PROTOCOL: StreamProtocol = StreamProtocol::new("/bitcraps-bench/1");
 const BUFFER: usize = 256 * 1024;
+/// The backends and their listen addresses.
+const BACKENDS: [(&str, &str); 2] = [
+    ("tcp", "/ip4/127.0.0.1/tcp/0"),
+    ("quic", "/ip4/127.0.0.1/udp/0/quic-v1"),
+];
 
 fn swarm() -> Result<Swarm<libp2p_stream::Behaviour>> {
     Ok(libp2p::SwarmBuilder::with_new_identity()
@@ -141,16 +149,31 @@ fn emit(backend: &str, scenario: &str, size: usize, value: f64) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let (bytes, max_messages, repeat, rounds) = if quick {
-        (128usize << 20, 1_000_000usize, 3, 5_000)
-    } else {
-        (256 << 20, 2_000_000, 3, 10_000)
+    let args: Vec<String> = std::env::args().collect();
+    let value_of = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
     };
-    for (backend, listen) in [
-        ("tcp", "/ip4/127.0.0.1/tcp/0"),
-        ("quic", "/ip4/127.0.0.1/udp/0/quic-v1"),
-    ] {
+    // bitcraps-bench's default number of idle connections.
+    let connections: usize = value_of("--connections").map_or(Ok(1000), |n| n.parse())?;
+    if let Some(backend) = value_of("--idle-only") {
+        let listen = BACKENDS
+            .iter()
+            .find(|(b, _)| b == backend)
+            .context("unknown backend")?
+            .1;
+        println!("{:.3}", setup::idle_memory(listen, connections).await?);
+        return Ok(());
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    // The workloads of bitcraps-bench (its Plan), setups included.
+    let (bytes, max_messages, repeat, rounds, setups) = if quick {
+        (128usize << 20, 1_000_000usize, 3, 5_000, 200)
+    } else {
+        (256 << 20, 2_000_000, 3, 10_000, 500)
+    };
+    for (backend, listen) in BACKENDS {
         for size in [64usize, 1024, 65536] {
             let count = (bytes / size).clamp(1, max_messages);
             let mut runs = Vec::new();
@@ -163,6 +186,14 @@ async fn main() -> Result<()> {
         let mut r = rtt(listen, 64, rounds).await?;
         emit(backend, "rtt_p50", 64, percentile(&mut r, 50.0));
         emit(backend, "rtt_p99", 64, percentile(&mut r, 99.0));
+        let mut s = setup::setup(listen, setups).await?;
+        emit(backend, "setup_p50", 0, percentile(&mut s, 50.0));
+        emit(backend, "setup_p99", 0, percentile(&mut s, 99.0));
+        // Memory is an extra: a failure costs its row only.
+        match setup::idle_in_child(backend, connections) {
+            Ok(idle) => emit(backend, "idle_memory", connections, idle),
+            Err(e) => eprintln!("libp2p {backend} idle_memory failed: {e:#}"),
+        }
     }
     Ok(())
 }

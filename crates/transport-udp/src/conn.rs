@@ -1,21 +1,19 @@
 //! The task that drives one established connection: it seals the application's queued
-//! messages into DATA datagrams, opens received datagrams through the sans-IO
-//! [`Session`], delivers messages, and runs the session's timers (keep-alive, idle expiry,
-//! close retransmission).
+//! messages into DATA datagrams (a batch back to back, sent segmented: [`Segments`]), opens
+//! received datagrams through the sans-IO [`Session`], delivers what one wakeup found as one
+//! queue item, and runs the session's timers (keep-alive, idle expiry, close retransmission).
 //!
 //! Delivery never blocks the socket: while the application is slow, the task stops taking
 //! datagrams from its bounded queue, and the listener's socket task drops (and counts) what
 //! does not fit; a dialer's own socket simply fills its kernel buffer.
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::OptionFuture;
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use bitcraps_transport_core::backend::{ConnectionIo, SendItem};
@@ -23,6 +21,8 @@ use bitcraps_transport_core::Error;
 
 use crate::config::StatCounters;
 use crate::proto::session::{DropReason, Ended, Event, Session};
+use crate::proto::wire::SEALED_OVERHEAD;
+use crate::socket::{Received, RecvBuffers, Segments, Sink, Socket};
 
 /// Messages taken off the send queue per batch.
 const BATCH: usize = 64;
@@ -43,25 +43,39 @@ pub(crate) enum Source {
     Channel(mpsc::Receiver<Bytes>),
     /// A dialer's own connected socket.
     Socket {
-        socket: Arc<UdpSocket>,
-        buf: BytesMut,
-        max: usize,
+        socket: Arc<Socket>,
+        bufs: RecvBuffers,
+        /// Datagrams received (one read may return several) and not yet handled.
+        queue: Received,
     },
 }
 
 impl Source {
+    /// A dialer's source reading `socket`.
+    pub(crate) fn socket(socket: Arc<Socket>) -> Self {
+        Self::Socket {
+            socket,
+            bufs: RecvBuffers::default(),
+            queue: Received::new(),
+        }
+    }
+
     /// The next datagram; `None` once no more can come.
     async fn next(&mut self) -> Option<Bytes> {
         match self {
             Self::Channel(rx) => rx.recv().await,
-            Self::Socket { socket, buf, max } => loop {
-                if buf.capacity() - buf.len() <= *max {
-                    buf.reserve(RECV_CHUNK.max(*max + 1));
+            Self::Socket {
+                socket,
+                bufs,
+                queue,
+            } => loop {
+                if let Some((_, d)) = queue.pop_front() {
+                    return Some(d);
                 }
-                match socket.recv_buf(buf).await {
-                    Ok(_) => return Some(buf.split().freeze()),
+                match socket.recv(bufs, queue).await {
+                    Ok(()) => {}
                     // ICMP errors of earlier sends surface here; the session's timers decide.
-                    Err(e) if transient(&e) => buf.clear(),
+                    Err(e) if transient(&e) => {}
                     Err(e) => {
                         tracing::debug!(error = %e, "udp receive failed");
                         return None;
@@ -70,24 +84,20 @@ impl Source {
             },
         }
     }
-}
 
-impl Source {
     /// A datagram already waiting, if any (errors are left for [`Source::next`]).
     fn try_next(&mut self) -> Option<Bytes> {
         match self {
             Self::Channel(rx) => rx.try_recv().ok(),
-            Self::Socket { socket, buf, max } => {
-                if buf.capacity() - buf.len() <= *max {
-                    buf.reserve(RECV_CHUNK.max(*max + 1));
+            Self::Socket {
+                socket,
+                bufs,
+                queue,
+            } => {
+                if queue.is_empty() {
+                    let _ = socket.try_recv(bufs, queue);
                 }
-                match socket.try_recv_buf(buf) {
-                    Ok(_) => Some(buf.split().freeze()),
-                    Err(_) => {
-                        buf.clear();
-                        None
-                    }
-                }
+                queue.pop_front().map(|(_, d)| d)
             }
         }
     }
@@ -101,28 +111,6 @@ pub(crate) fn transient(e: &io::Error) -> bool {
             | io::ErrorKind::Interrupted
             | io::ErrorKind::WouldBlock
     )
-}
-
-/// Where a connection's datagrams go.
-pub(crate) struct Sink {
-    pub(crate) socket: Arc<UdpSocket>,
-    /// `None` for a connected socket.
-    pub(crate) to: Option<SocketAddr>,
-    pub(crate) stats: Arc<StatCounters>,
-}
-
-impl Sink {
-    async fn send(&self, datagram: &[u8]) {
-        let sent = match self.to {
-            Some(to) => self.socket.send_to(datagram, to).await,
-            None => self.socket.send(datagram).await,
-        };
-        if let Err(e) = sent {
-            // A datagram backend may lose datagrams; the session's timers handle the rest.
-            tracing::trace!(error = %e, "udp send failed");
-            StatCounters::bump(&self.stats.send_errors);
-        }
-    }
 }
 
 enum Ending {
@@ -158,6 +146,7 @@ pub(crate) fn spawn<G: Send + 'static>(
                 sink: &sink,
                 out: &mut out,
                 plain: &mut plain,
+                segments: Segments::default(),
             };
             task.active(&mut send_queue, &incoming, &state).await
         };
@@ -180,6 +169,7 @@ pub(crate) fn spawn<G: Send + 'static>(
             sink: &sink,
             out: &mut out,
             plain: &mut plain,
+            segments: Segments::default(),
         };
         task.drain().await;
     });
@@ -191,6 +181,7 @@ struct Task<'a> {
     sink: &'a Sink,
     out: &'a mut BytesMut,
     plain: &'a mut BytesMut,
+    segments: Segments,
 }
 
 impl Task<'_> {
@@ -242,12 +233,18 @@ impl Task<'_> {
                         state.set_local_closing("connection dropped");
                         self.session.close("connection dropped", now);
                     }
+                    // Counted (and the send budget given back) once per batch.
+                    let (mut sent, mut bytes) = (0u64, 0usize);
                     for item in batch.drain(..) {
                         match item {
                             SendItem::Message(m) => {
-                                if self.session.seal_data(&m, now, self.out) {
-                                    self.sink.send(self.out).await;
-                                    state.record_sent(m.len());
+                                let len = m.len() + SEALED_OVERHEAD;
+                                self.segments.make_room(len, self.sink).await;
+                                let before = self.segments.buf.len();
+                                if self.session.append_data(&m, now, &mut self.segments.buf) {
+                                    self.segments.added(self.segments.buf.len() - before);
+                                    sent += 1;
+                                    bytes += m.len();
                                 }
                             }
                             SendItem::Close(reason) => {
@@ -258,36 +255,63 @@ impl Task<'_> {
                         }
                     }
                     batch.clear();
+                    self.segments.flush(self.sink).await;
+                    if sent > 0 {
+                        state.record_sent_many(sent, bytes);
+                    }
                 }
                 d = self.source.next(), if !delivering => {
                     let Some(mut d) = d else {
                         return Ending::Failed(Error::LinkLost("the socket closed".into()));
                     };
-                    // Handle what is already queued without going back through the select.
+                    // Handle what is already queued without going back through the select, and
+                    // deliver the batch's messages as one queue item.
+                    let mut messages = Vec::new();
+                    let now = now();
+                    let mut ended = None;
                     for _ in 0..BATCH {
-                        match self.session.handle_datagram(&d, now(), self.plain) {
-                            Event::Data(m) => {
-                                if !incoming.is_closed() {
-                                    pending.set(Some(incoming.deliver(m)).into());
-                                    delivering = futures::poll!(pending.as_mut()).is_pending();
-                                }
-                            }
+                        match self.session.handle_datagram(&d, now, self.plain) {
+                            Event::Data(m) => messages.push(m),
                             Event::Nothing => {}
                             Event::RemoteClosed(reason) => {
-                                state.remote_closed(reason);
-                                self.flush_control().await;
-                                return Ending::RemoteClosed;
+                                ended = Some(Err(reason));
+                                break;
                             }
-                            Event::CloseAcknowledged => return Ending::Closed,
+                            Event::CloseAcknowledged => {
+                                ended = Some(Ok(Ending::Closed));
+                                break;
+                            }
                             Event::Dropped(reason) => self.count(reason),
-                            Event::Violation(e) => return Ending::Failed(e.into()),
-                        }
-                        if delivering {
-                            break;
+                            Event::Violation(e) => {
+                                ended = Some(Ok(Ending::Failed(e.into())));
+                                break;
+                            }
                         }
                         match self.source.try_next() {
                             Some(next) => d = next,
                             None => break,
+                        }
+                    }
+                    if !messages.is_empty() && !incoming.is_closed() {
+                        if ended.is_some() {
+                            // What authenticated before the end is delivered before it
+                            // (unless the connection is aborted meanwhile).
+                            tokio::select! {
+                                _ = incoming.deliver_many(messages) => {}
+                                _ = &mut aborted => return Ending::Aborted,
+                            }
+                        } else {
+                            pending.set(Some(incoming.deliver_many(messages)).into());
+                            delivering = futures::poll!(pending.as_mut()).is_pending();
+                        }
+                    }
+                    match ended {
+                        None => {}
+                        Some(Ok(ending)) => return ending,
+                        Some(Err(reason)) => {
+                            state.remote_closed(reason);
+                            self.flush_control().await;
+                            return Ending::RemoteClosed;
                         }
                     }
                 }

@@ -19,7 +19,9 @@
 //! `dropped_queue_full`) instead of stalling a socket other peers share.
 //!
 //! Quinn-style split: [`proto`] is the sans-IO core (time passed in, no tokio, the byte-exact
-//! datagram formats are documented there); the shell here only moves datagrams and sleeps.
+//! datagram formats are documented there); the shell here only moves datagrams and sleeps,
+//! through quinn's socket layer `quinn-udp`: segmented sends (GSO) of the datagrams a
+//! connection sealed back to back, and coalesced receives (GRO, `recvmmsg`).
 //! One listening socket serves many peers through a capped association table; each dial uses
 //! its own socket bound to an ephemeral port and connected to the remote, so the kernel
 //! filters other sources and a dial never shares state with a listener.
@@ -43,6 +45,7 @@ mod config;
 mod conn;
 mod listener;
 pub mod proto;
+mod socket;
 
 pub use config::{DatagramStats, UdpConfig, DEFAULT_MAX_PAYLOAD, MAX_PAYLOAD_LIMIT};
 
@@ -61,9 +64,10 @@ use bitcraps_transport_core::{
 };
 
 use config::StatCounters;
-use conn::{now, Sink, Source};
+use conn::{now, Source};
 use proto::dial::{DialHandshake, DialStep};
 use proto::session::Session;
+use socket::Sink;
 
 /// The UDP backend. Cheap to clone; clones share the identity, limiter and counters.
 #[derive(Debug, Clone)]
@@ -197,23 +201,22 @@ impl UdpTransport {
             outbound: true,
         };
         let (connection, io) = new_connection(info, &inner.config.connection_channel());
-        let socket = Arc::new(socket);
-        let max = inner.config.max_datagram();
+        // Segmented sends and coalesced receives from here on (the handshake above read
+        // whole datagrams one at a time).
+        let socket = Arc::new(
+            socket::Socket::new(socket, true).map_err(|e| Error::io("udp socket setup", e))?,
+        );
         conn::spawn(
             session,
             io,
-            Source::Socket {
-                socket: socket.clone(),
-                buf: bytes::BytesMut::new(),
-                max,
-            },
+            Source::socket(socket.clone()),
             Sink {
                 socket,
-                to: None,
+                to: remote,
                 stats: inner.stats.clone(),
             },
             established.guard,
-            max,
+            inner.config.max_datagram(),
         );
         Ok(connection)
     }
@@ -253,6 +256,8 @@ impl Transport for UdpTransport {
         let local = socket
             .local_addr()
             .map_err(|e| Error::io("udp local address", e))?;
+        let socket =
+            socket::Socket::new(socket, false).map_err(|e| Error::io("udp socket setup", e))?;
         tracing::info!(address = %local, "udp listening");
         let inner = &self.inner;
         Ok(Box::new(listener::spawn(

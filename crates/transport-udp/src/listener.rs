@@ -3,10 +3,12 @@
 //! routes sealed datagrams to their connections without ever waiting on one (a full queue drops
 //! the datagram and counts it).
 //!
-//! Memory: datagrams are received into shared 16 KiB chunks and routed as zero-copy `Bytes`
-//! while a connection keeps up; once a few are queued for one connection, further ones are
-//! copied, so a stalled connection cannot pin chunks shared with other traffic. At most
-//! `session_queue` datagrams wait per connection and `max_associations` associations exist.
+//! Memory: one read may return many datagrams (GRO, see [`Socket`]); each is copied out of the
+//! socket's 64 KiB receive buffer into shared 16 KiB chunks and routed as zero-copy `Bytes`
+//! while a connection keeps up; once a few are queued for one connection (8, plus the rest of
+//! the socket read that began under that limit), further ones are copied again, so a stalled
+//! connection pins at most a dozen chunks shared with other traffic. At most `session_queue`
+//! datagrams wait per connection and `max_associations` associations exist.
 //!
 //! `close` stops accepting at once (new handshakes are ignored, those in progress abandoned).
 //! Connections already accepted share the socket, so it stays open until the last of them has
@@ -17,9 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rand::SeedableRng;
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 use bitcraps_transport_core::backend::{new_connection, ListenerCounters};
@@ -31,14 +32,17 @@ use bitcraps_transport_core::{
 };
 
 use crate::config::{StatCounters, UdpConfig};
-use crate::conn::{self, now, Sink, Source, RECV_CHUNK};
+use crate::conn::{self, now, Source};
 use crate::proto::accept::{Acceptor, AcceptorConfig, Action, Gate, SessionHandle};
 use crate::proto::session::Session;
+use crate::socket::{Received, RecvBuffers, Sink, Socket};
 
 /// Inbound reports waiting for `accept`.
 const INBOUND_QUEUE: usize = 64;
 /// Datagrams queued for one connection that may still share the receive chunk.
 const SHARE_CHUNK_UP_TO: usize = 8;
+/// Socket reads (each may return many datagrams) per wakeup of the socket task, at most.
+const DRAIN_AT_ONCE: usize = 64;
 /// How often expired handshakes and ended connections are swept out of the table.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
@@ -99,7 +103,7 @@ pub(crate) struct UdpListener {
 }
 
 pub(crate) fn spawn(
-    socket: UdpSocket,
+    socket: Socket,
     local_addr: TransportAddress,
     ctx: ListenContext,
 ) -> UdpListener {
@@ -138,7 +142,7 @@ pub(crate) fn spawn(
 }
 
 struct Driver {
-    socket: Arc<UdpSocket>,
+    socket: Arc<Socket>,
     local_addr: TransportAddress,
     acceptor: Acceptor<LimiterGate, mpsc::Sender<Bytes>>,
     gate: LimiterGate,
@@ -150,14 +154,12 @@ struct Driver {
 impl Driver {
     async fn run(mut self, mut stop: watch::Receiver<bool>, phase: watch::Sender<u8>) {
         let max = self.ctx.config.max_datagram();
-        let mut buf = BytesMut::new();
+        let mut bufs = RecvBuffers::default();
+        let mut queue = Received::new();
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut accepting = true;
         loop {
-            if buf.capacity() - buf.len() <= max {
-                buf.reserve(RECV_CHUNK.max(max + 1));
-            }
             tokio::select! {
                 _ = async { drop(stop.wait_for(|s| *s).await) }, if accepting => {
                     accepting = false;
@@ -182,13 +184,26 @@ impl Driver {
                         break;
                     }
                 }
-                received = self.socket.recv_buf_from(&mut buf) => match received {
-                    Ok((_, from)) => {
-                        let datagram = buf.split().freeze();
-                        self.handle(from, datagram, max).await;
+                received = self.socket.recv(&mut bufs, &mut queue) => match received {
+                    Ok(()) => {
+                        // Then what is already waiting, without going back through the select.
+                        let mut reads = 1;
+                        loop {
+                            // Each read starts a new run of shared datagrams (see `handle`).
+                            let mut run = None;
+                            while let Some((from, datagram)) = queue.pop_front() {
+                                self.handle(from, datagram, max, &mut run).await;
+                            }
+                            // Errors (and "nothing waiting") are left to the select.
+                            if reads == DRAIN_AT_ONCE
+                                || self.socket.try_recv(&mut bufs, &mut queue).is_err()
+                            {
+                                break;
+                            }
+                            reads += 1;
+                        }
                     }
                     Err(e) => {
-                        buf.clear();
                         if !conn::transient(&e) {
                             tracing::warn!(error = %e, "udp receive failed");
                             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -201,7 +216,15 @@ impl Driver {
         phase.send_replace(EXITED);
     }
 
-    async fn handle(&mut self, from: SocketAddr, datagram: Bytes, max: usize) {
+    /// Handles one datagram. `run` is the connection the previous datagram of the same socket
+    /// read was routed to sharing its chunk, if any.
+    async fn handle(
+        &mut self,
+        from: SocketAddr,
+        datagram: Bytes,
+        max: usize,
+        run: &mut Option<mpsc::Sender<Bytes>>,
+    ) {
         let stats = &self.ctx.stats;
         if datagram.len() > max {
             StatCounters::bump(&stats.dropped_unknown);
@@ -213,11 +236,18 @@ impl Driver {
             Action::Route(handle) => {
                 // A queued datagram keeps its whole receive chunk alive. Past a few queued
                 // datagrams (a slow application), copy so a stalled connection pins only its
-                // own bytes, never chunks shared with everyone else's traffic.
+                // own bytes, never chunks shared with everyone else's traffic. A run that
+                // started under the limit goes on sharing to the end of its socket read: those
+                // datagrams lie back to back (at most one 64 KiB read, a few chunks).
                 let queued = handle.max_capacity() - handle.capacity();
-                let datagram = if queued < SHARE_CHUNK_UP_TO {
+                let continues = run.as_ref().is_some_and(|r| r.same_channel(handle));
+                let datagram = if continues {
+                    datagram
+                } else if queued < SHARE_CHUNK_UP_TO {
+                    *run = Some(handle.clone());
                     datagram
                 } else {
+                    *run = None;
                     Bytes::copy_from_slice(&datagram)
                 };
                 match handle.try_send(datagram) {
@@ -282,7 +312,7 @@ impl Driver {
                     Source::Channel(rx),
                     Sink {
                         socket: self.socket.clone(),
-                        to: Some(from),
+                        to: from,
                         stats: self.ctx.stats.clone(),
                     },
                     accepted.guard,
@@ -300,7 +330,7 @@ impl Driver {
     }
 
     async fn send(&self, datagram: &[u8], to: SocketAddr) {
-        if let Err(e) = self.socket.send_to(datagram, to).await {
+        if let Err(e) = self.socket.send(to, datagram, datagram.len()).await {
             tracing::trace!(error = %e, %to, "udp send failed");
             StatCounters::bump(&self.ctx.stats.send_errors);
         }

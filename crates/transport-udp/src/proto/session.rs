@@ -198,6 +198,27 @@ impl Session {
             && self.seal(KIND_DATA, payload, now, out)
     }
 
+    /// As [`Session::seal_data`], but the DATA datagram is appended to what `out` already
+    /// holds, so a batch of messages can be sealed back to back into one buffer.
+    pub fn append_data(&mut self, payload: &[u8], now: Instant, out: &mut BytesMut) -> bool {
+        if !self.is_open() || payload.len() > self.max_payload {
+            return false;
+        }
+        let sealed = wire::append_sealed_datagram(
+            TYPE_DATA,
+            self.remote_id,
+            &mut self.sealer,
+            KIND_DATA,
+            payload,
+            &mut self.scratch,
+            out,
+        );
+        if sealed.is_ok() {
+            self.last_sent = now;
+        }
+        sealed.is_ok()
+    }
+
     /// Starts closing with `reason`; the CLOSE comes out of [`Session::poll_transmit`].
     pub fn close(&mut self, reason: &str, now: Instant) {
         if self.is_open() {

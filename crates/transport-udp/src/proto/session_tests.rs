@@ -211,3 +211,32 @@ fn close_is_answered_and_acknowledged_and_retransmitted_until_then() {
     assert_eq!(now, t0 + SessionTiming::default().close_timeout);
     assert!((4..=10).contains(&sends), "{sends} sends");
 }
+
+#[test]
+fn datagrams_appended_back_to_back_open_one_by_one() {
+    let now = Instant::now();
+    let (mut a, mut b) = pair(now, 1200, 1200);
+    let mut out = BytesMut::from(&b"held"[..]);
+    let messages: [&[u8]; 3] = [b"one", b"", &[7; 1200]];
+    let mut ends = Vec::new();
+    for m in messages {
+        assert!(a.append_data(m, now, &mut out));
+        ends.push(out.len());
+    }
+    assert!(
+        !a.append_data(&[0; 1201], now, &mut out),
+        "over the maximum"
+    );
+    assert_eq!(out.len(), ends[2], "nothing appended");
+    assert_eq!(&out[..4], b"held", "what was held is kept");
+    let mut plain = BytesMut::new();
+    let mut start = 4;
+    for (m, end) in messages.into_iter().zip(ends) {
+        assert_eq!(end - start, m.len() + super::wire::SEALED_OVERHEAD);
+        assert_eq!(
+            b.handle_datagram(&out[start..end], now, &mut plain),
+            Event::Data(bytes::Bytes::copy_from_slice(m))
+        );
+        start = end;
+    }
+}

@@ -196,6 +196,21 @@ pub fn seal_datagram(
     scratch: &mut Vec<u8>,
     out: &mut BytesMut,
 ) -> Result<u64, ProtocolError> {
+    out.clear();
+    append_sealed_datagram(ty, receiver, sealer, kind, body, scratch, out)
+}
+
+/// As [`seal_datagram`], but the datagram is appended to what `out` already holds (several
+/// datagrams sealed back to back go out in one segmented send). On error `out` is unchanged.
+pub fn append_sealed_datagram(
+    ty: u8,
+    receiver: u32,
+    sealer: &mut RecordSealer,
+    kind: u8,
+    body: &[u8],
+    scratch: &mut Vec<u8>,
+    out: &mut BytesMut,
+) -> Result<u64, ProtocolError> {
     if body.len() + SEALED_OVERHEAD > MAX_UDP_PAYLOAD {
         return Err(ProtocolError::MessageTooLarge {
             max: MAX_UDP_PAYLOAD - SEALED_OVERHEAD,
@@ -204,16 +219,23 @@ pub fn seal_datagram(
     scratch.clear();
     scratch.push(kind);
     scratch.extend_from_slice(body);
-    out.clear();
+    let begin = out.len();
     out.reserve(body.len() + SEALED_OVERHEAD);
     out.put_u8(ty);
     out.put_u32(receiver);
     out.put_u64(sealer.next_nonce());
     let start = out.len();
     out.resize(start + scratch.len() + TAG_LEN, 0);
-    let (counter, n) = sealer.seal_raw(scratch, &mut out[start..])?;
-    debug_assert_eq!(n, scratch.len() + TAG_LEN);
-    Ok(counter)
+    match sealer.seal_raw(scratch, &mut out[start..]) {
+        Ok((counter, n)) => {
+            debug_assert_eq!(n, scratch.len() + TAG_LEN);
+            Ok(counter)
+        }
+        Err(e) => {
+            out.truncate(begin);
+            Err(e)
+        }
+    }
 }
 
 /// Decrypts a sealed datagram's record into `plain` (reused; the returned body shares its
