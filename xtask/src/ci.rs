@@ -63,6 +63,8 @@ const STEPS: [&str; 8] = [
 /// The examples CI runs: package, example, arguments. Add a line to add one.
 const EXAMPLES: &[(&str, &str, &[&str])] = &[
     ("bitcraps-transport-tcp", "quickstart", &[]),
+    ("bitcraps-transport-tcp", "setup_handshakes", &["20"]),
+    ("bitcraps-transport-core", "handshake_cost", &["20"]),
     ("bitcraps-discovery", "lan", &[]),
     ("bitcraps-coordinator", "quickstart", &[]),
     ("bitcraps-coordinator", "failover", &[]),
