@@ -8,38 +8,17 @@
 //!   two sides open at each other.
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
-
 use bitcraps_transport_core::secure::handshake_ik::{
     self, is_fallback, is_ik, IkInitiator, IK_MSG1_LEN,
 };
 use bitcraps_transport_core::secure::record::KIND_ACCEPT;
-use bitcraps_transport_core::secure::{CipherSuite, LocalIdentity};
-use bitcraps_transport_core::Keypair;
+use bitcraps_transport_core::secure::CipherSuite;
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 
-fn initiator() -> &'static LocalIdentity {
-    static ID: OnceLock<Arc<LocalIdentity>> = OnceLock::new();
-    ID.get_or_init(|| LocalIdentity::with_noise_key(Keypair::from_secret_bytes([7; 32]), [9; 32]))
-}
-
-fn responder() -> &'static LocalIdentity {
-    static ID: OnceLock<Arc<LocalIdentity>> = OnceLock::new();
-    ID.get_or_init(|| LocalIdentity::with_noise_key(Keypair::from_secret_bytes([8; 32]), [10; 32]))
-}
-
-/// `message` XOR-ed with `mask` (repeated over its length when shorter, ignored when empty).
-fn masked(message: &[u8], mask: &[u8]) -> Vec<u8> {
-    if mask.is_empty() {
-        return message.to_vec();
-    }
-    message
-        .iter()
-        .zip(mask.iter().cycle())
-        .map(|(m, k)| m ^ k)
-        .collect()
-}
+#[path = "common/handshake.rs"]
+mod common;
+use common::{initiator, masked, responder};
 
 fuzz_target!(|data: &[u8]| {
     if handshake_ik::respond(responder(), &CipherSuite::ALL, data).is_ok() {

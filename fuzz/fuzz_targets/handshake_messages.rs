@@ -7,36 +7,15 @@
 //! - the same for message 3 at the responder, which must then prove the initiator's PeerId.
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
-
 use bitcraps_transport_core::secure::handshake::{
     InitiatorHandshake, ResponderHandshake, MSG1_LEN, MSG2_LEN,
 };
-use bitcraps_transport_core::secure::{CipherSuite, LocalIdentity};
-use bitcraps_transport_core::Keypair;
+use bitcraps_transport_core::secure::CipherSuite;
 use libfuzzer_sys::fuzz_target;
 
-fn initiator() -> &'static LocalIdentity {
-    static ID: OnceLock<Arc<LocalIdentity>> = OnceLock::new();
-    ID.get_or_init(|| LocalIdentity::with_noise_key(Keypair::from_secret_bytes([7; 32]), [9; 32]))
-}
-
-fn responder() -> &'static LocalIdentity {
-    static ID: OnceLock<Arc<LocalIdentity>> = OnceLock::new();
-    ID.get_or_init(|| LocalIdentity::with_noise_key(Keypair::from_secret_bytes([8; 32]), [10; 32]))
-}
-
-/// `message` XOR-ed with `mask` (repeated over its length when shorter, ignored when empty).
-fn masked(message: &[u8], mask: &[u8]) -> Vec<u8> {
-    if mask.is_empty() {
-        return message.to_vec();
-    }
-    message
-        .iter()
-        .zip(mask.iter().cycle())
-        .map(|(m, k)| m ^ k)
-        .collect()
-}
+#[path = "common/handshake.rs"]
+mod common;
+use common::{initiator, masked, responder};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok((_, msg2)) = ResponderHandshake::respond(initiator(), &CipherSuite::ALL, data) {

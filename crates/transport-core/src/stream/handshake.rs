@@ -75,6 +75,23 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Io<'_, R, W> {
         write(self.w, &mut self.out).await
     }
 
+    /// The outcome, with the bytes read past the handshake.
+    fn secured<G>(
+        self,
+        peer: PeerId,
+        sealer: RecordSealer,
+        opener: RecordOpener,
+        guard: G,
+    ) -> Secured<G> {
+        Secured {
+            peer,
+            sealer,
+            opener,
+            guard,
+            leftover: self.buf,
+        }
+    }
+
     /// Reads the listener's first record: ACCEPT, or REJECT (the dialer's error).
     async fn read_verdict(&mut self, opener: &mut RecordOpener) -> Result<()> {
         let verdict = self.read(MAX_NOISE_MESSAGE).await?;
@@ -142,13 +159,7 @@ where
     // The confirmation: the listener reports the connection only once it has a record from us.
     sealer.seal(KIND_ACCEPT, &[], &mut io.out)?;
     io.flush().await?;
-    Ok(Secured {
-        peer,
-        sealer,
-        opener,
-        guard,
-        leftover: io.buf,
-    })
+    Ok(io.secured(peer, sealer, opener, guard))
 }
 
 async fn outbound_xx<R, W, G>(
@@ -177,13 +188,7 @@ where
     let (m3, _, sealer, mut opener) = hs.write_message3()?;
     io.send_frame(&m3).await?;
     io.read_verdict(&mut opener).await?;
-    Ok(Secured {
-        peer,
-        sealer,
-        opener,
-        guard,
-        leftover: io.buf,
-    })
+    Ok(io.secured(peer, sealer, opener, guard))
 }
 
 /// Listener side. `admit` is consulted once the initiator's identity is proven; a refusal is
@@ -230,13 +235,7 @@ where
     let m3 = io.read(MSG3_LEN).await?;
     let (peer, mut sealer, opener) = hs.read_message3(&m3)?;
     let guard = answer(&mut io, peer, &mut sealer, admit).await?;
-    Ok(Secured {
-        peer,
-        sealer,
-        opener,
-        guard,
-        leftover: io.buf,
-    })
+    Ok(io.secured(peer, sealer, opener, guard))
 }
 
 /// The listener's half of IK after message 1: message 2 and the verdict in one write, then the
@@ -262,13 +261,7 @@ where
     // Anyone can replay message 1; only the dialer that made it can seal this record.
     let confirm = io.read(MAX_NOISE_MESSAGE).await?;
     match opener.open(confirm)?.kind {
-        KIND_ACCEPT => Ok(Secured {
-            peer,
-            sealer,
-            opener,
-            guard,
-            leftover: io.buf,
-        }),
+        KIND_ACCEPT => Ok(io.secured(peer, sealer, opener, guard)),
         other => Err(HandshakeError::UnexpectedRecord(other).into()),
     }
 }
