@@ -113,6 +113,15 @@ fn ids() -> (Arc<LocalIdentity>, Arc<LocalIdentity>) {
     )
 }
 
+/// A first, successful dial from `a` to `b`: afterwards `a` holds `b`'s verified static key.
+async fn meet(a: &Arc<LocalIdentity>, b: &Arc<LocalIdentity>) {
+    let auto = HandshakeMode::Auto;
+    assert!(handshake(a, b, Some(b.peer_id()), auto, auto)
+        .await
+        .dial
+        .is_ok());
+}
+
 const XX1: usize = crate::secure::handshake::MSG1_LEN;
 
 #[tokio::test]
@@ -145,10 +154,7 @@ async fn the_second_dial_to_a_known_peer_takes_one_round_trip() {
 async fn a_restarted_peer_gets_a_fallback_to_xx_and_then_ik_again() {
     let (a, b) = ids();
     let auto = HandshakeMode::Auto;
-    assert!(handshake(&a, &b, Some(b.peer_id()), auto, auto)
-        .await
-        .dial
-        .is_ok());
+    meet(&a, &b).await;
     // `b` restarts: same identity, new Noise static key.
     let b2 = LocalIdentity::new(b.keypair().clone());
     let after = handshake(&a, &b2, Some(b.peer_id()), auto, auto).await;
@@ -172,10 +178,7 @@ async fn a_restarted_peer_gets_a_fallback_to_xx_and_then_ik_again() {
 async fn a_listener_that_wants_xx_answers_ik_with_the_fallback() {
     let (a, b) = ids();
     let auto = HandshakeMode::Auto;
-    assert!(handshake(&a, &b, Some(b.peer_id()), auto, auto)
-        .await
-        .dial
-        .is_ok());
+    meet(&a, &b).await;
     let out = handshake(&a, &b, Some(b.peer_id()), auto, HandshakeMode::XxOnly).await;
     assert_eq!(out.first_frame.0, IK_MSG1_LEN);
     let (mut d, mut l) = (out.dial.unwrap(), out.accept.unwrap());
@@ -186,10 +189,7 @@ async fn a_listener_that_wants_xx_answers_ik_with_the_fallback() {
 async fn a_dial_to_the_wrong_peer_fails_and_never_reveals_the_dialer() {
     let (a, b) = ids();
     let auto = HandshakeMode::Auto;
-    assert!(handshake(&a, &b, Some(b.peer_id()), auto, auto)
-        .await
-        .dial
-        .is_ok());
+    meet(&a, &b).await;
     // `c` answers where `b` was expected: it cannot read the IK message sealed to b's key, the
     // fallback XX shows c's identity, and the dialer stops before its message 3.
     let c = LocalIdentity::new(Keypair::generate());
@@ -218,10 +218,7 @@ async fn a_dial_to_the_wrong_peer_fails_and_never_reveals_the_dialer() {
 async fn a_replayed_message_1_never_becomes_a_connection() {
     let (a, b) = ids();
     let auto = HandshakeMode::Auto;
-    assert!(handshake(&a, &b, Some(b.peer_id()), auto, auto)
-        .await
-        .dial
-        .is_ok());
+    meet(&a, &b).await;
     // Record a genuine IK message 1 frame, then replay it from a party without a's secrets.
     let ((mut dr, mut dw), (mut lr, _lw)) = pipe();
     let (dialer_id, b_id) = (a.clone(), b.peer_id());
@@ -265,10 +262,7 @@ async fn a_replayed_message_1_never_becomes_a_connection() {
 async fn a_listener_limit_refuses_an_ik_dial_with_reject() {
     let (a, b) = ids();
     let auto = HandshakeMode::Auto;
-    assert!(handshake(&a, &b, Some(b.peer_id()), auto, auto)
-        .await
-        .dial
-        .is_ok());
+    meet(&a, &b).await;
     let ((mut dr, mut dw), (mut lr, mut lw)) = pipe();
     let listener_id = b.clone();
     let rejection = LimitRejection {
