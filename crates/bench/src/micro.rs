@@ -5,9 +5,8 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use bitcraps_transport_core::framing::FrameDecoder;
+use bitcraps_transport_core::secure::decoder::{Decoded, RecordDecoder};
 use bitcraps_transport_core::secure::handshake::{InitiatorHandshake, ResponderHandshake};
-use bitcraps_transport_core::secure::record::{MessageAssembler, MAX_NOISE_MESSAGE};
 use bitcraps_transport_core::secure::{CipherSuite, LocalIdentity};
 use bitcraps_transport_core::Keypair;
 
@@ -35,17 +34,16 @@ pub(crate) fn run(size: usize, count: usize, suite: CipherSuite) -> anyhow::Resu
     let (r, m2) = ResponderHandshake::respond(&b, &CipherSuite::ALL, &m1)?;
     i.read_message2(&m2)?;
     let (m3, _, mut seal, _) = i.write_message3()?;
-    let (_, _, mut open) = r.read_message3(&m3)?;
+    let (_, _, open) = r.read_message3(&m3)?;
     let mut wire = BytesMut::with_capacity(count * (size + 64));
     for _ in 0..count {
         seal.seal_message(&msg, &mut wire)?;
     }
-    let decoder = FrameDecoder::new(MAX_NOISE_MESSAGE);
-    let mut asm = MessageAssembler::new(size.max(1));
+    let mut decoder = RecordDecoder::new(open, size.max(1));
     let start = Instant::now();
     let mut got = 0;
-    while let Some(frame) = decoder.decode(&mut wire)? {
-        if let Some(m) = asm.push(open.open(frame)?)? {
+    while let Some(decoded) = decoder.decode(&mut wire)? {
+        if let Decoded::Message(m) = decoded {
             got += m.len();
         }
     }

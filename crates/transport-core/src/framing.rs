@@ -46,10 +46,30 @@ impl FrameDecoder {
     /// hold a whole frame. When the frame is incomplete, reserves room for the rest of it (never
     /// more than the maximum) so the next read can complete it.
     pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<BytesMut>, ProtocolError> {
-        if buf.len() < LENGTH_PREFIX_LEN {
-            return Ok(None);
+        match self.peek_at(buf, 0)? {
+            Peek::Whole(len) => {
+                buf.advance(LENGTH_PREFIX_LEN);
+                Ok(Some(buf.split_to(len)))
+            }
+            Peek::Short(missing) => {
+                if buf.len() >= LENGTH_PREFIX_LEN {
+                    buf.reserve(missing);
+                }
+                Ok(None)
+            }
         }
-        let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    }
+
+    /// Looks at the frame whose length prefix starts at `at` in `buf` without taking anything
+    /// off `buf`, so a caller that keeps earlier bytes at the front (a message being
+    /// reassembled) reads the next frame behind them. A length over the maximum is an error
+    /// before anything is reserved.
+    pub fn peek_at(&self, buf: &[u8], at: usize) -> Result<Peek, ProtocolError> {
+        let have = buf.len().saturating_sub(at);
+        if have < LENGTH_PREFIX_LEN {
+            return Ok(Peek::Short(LENGTH_PREFIX_LEN - have));
+        }
+        let len = u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
         let len_usize = usize::try_from(len).unwrap_or(usize::MAX);
         if len_usize > self.max_frame {
             return Err(ProtocolError::FrameTooLarge {
@@ -58,13 +78,21 @@ impl FrameDecoder {
             });
         }
         let total = LENGTH_PREFIX_LEN + len_usize;
-        if buf.len() < total {
-            buf.reserve(total - buf.len());
-            return Ok(None);
+        if have < total {
+            return Ok(Peek::Short(total - have));
         }
-        buf.advance(LENGTH_PREFIX_LEN);
-        Ok(Some(buf.split_to(len_usize)))
+        Ok(Peek::Whole(len_usize))
     }
+}
+
+/// What [`FrameDecoder::peek_at`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peek {
+    /// A whole frame with a payload of this many bytes.
+    Whole(usize),
+    /// This many more bytes are needed before the frame is whole (its length prefix first,
+    /// when even that is incomplete; within the maximum once the prefix is known).
+    Short(usize),
 }
 
 /// Why [`read_frame`] stopped.
@@ -104,48 +132,55 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         if let Some(frame) = decoder.decode(buf).map_err(ReadFrameError::Protocol)? {
             return Ok(frame);
         }
-        if buf.is_empty() {
-            if buf.capacity() >= MIN_READ {
-                // Busy link: try the read into the capacity there is, without waiting
-                // (`read_buf` is cancel-safe: if nothing is waiting it has read nothing).
-                let ready = tokio::select! {
-                    biased;
-                    read = io.read_buf(buf) => Some(read),
-                    () = std::future::ready(()) => None,
-                };
-                if let Some(read) = ready {
-                    filled(read, buf)?;
-                    continue;
-                }
-            }
-            // Idle: wait holding no buffer.
-            *buf = BytesMut::new();
-            let read = read_on_stack(io, buf).await;
-            filled(read, buf)?;
-            continue;
-        }
-        if buf.capacity() - buf.len() < MIN_READ {
-            // Small while idle (memory per connection), larger once traffic shows it is busy:
-            // a buffer that has grown past 16 KiB reads 64 KiB at a time.
-            let chunk = if buf.capacity() >= 16 * 1024 {
-                64 * 1024
-            } else {
-                2 * 1024
-            };
-            buf.reserve(chunk);
-        }
-        let read = io.read_buf(buf).await;
-        filled(read, buf)?;
+        read_more(io, buf).await?;
     }
 }
 
+/// Reads once from `io`, appending to `buf`: an empty `buf` waits holding no heap buffer, a busy
+/// one grows lazily. Cancel-safe: a read that has not completed has read nothing.
+async fn read_more<R: AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut BytesMut,
+) -> Result<(), ReadFrameError> {
+    if buf.is_empty() {
+        if buf.capacity() >= MIN_READ {
+            // Busy link: try the read into the capacity there is, without waiting
+            // (`read_buf` is cancel-safe: if nothing is waiting it has read nothing).
+            let ready = tokio::select! {
+                biased;
+                read = io.read_buf(buf) => Some(read),
+                () = std::future::ready(()) => None,
+            };
+            if let Some(read) = ready {
+                return filled(read, buf);
+            }
+        }
+        // Idle: wait holding no buffer.
+        *buf = BytesMut::new();
+        let read = read_on_stack(io, buf).await;
+        return filled(read, buf);
+    }
+    if buf.capacity() - buf.len() < MIN_READ {
+        // Small while idle (memory per connection), larger once traffic shows it is busy:
+        // a buffer that has grown past 16 KiB reads 64 KiB at a time.
+        let chunk = if buf.capacity() >= 16 * 1024 {
+            64 * 1024
+        } else {
+            2 * 1024
+        };
+        buf.reserve(chunk);
+    }
+    let read = io.read_buf(buf).await;
+    filled(read, buf)
+}
+
 /// Spare capacity under which `buf` is grown before a read.
-const MIN_READ: usize = 512;
+pub(crate) const MIN_READ: usize = 512;
 
 /// Reads once into a stack buffer and appends what was read to `buf` (allocated to fit). The
 /// stack buffer lives only while the read is polled, so a pending read holds no memory; a read
 /// that is pending has read nothing (the `AsyncRead` contract), so this is cancel-safe.
-async fn read_on_stack<R: AsyncRead + Unpin>(
+pub(crate) async fn read_on_stack<R: AsyncRead + Unpin>(
     io: &mut R,
     buf: &mut BytesMut,
 ) -> std::io::Result<usize> {
@@ -159,7 +194,7 @@ async fn read_on_stack<R: AsyncRead + Unpin>(
     .await
 }
 
-fn filled(read: std::io::Result<usize>, buf: &BytesMut) -> Result<(), ReadFrameError> {
+pub(crate) fn filled(read: std::io::Result<usize>, buf: &BytesMut) -> Result<(), ReadFrameError> {
     match read {
         Ok(0) => Err(ReadFrameError::Eof {
             mid_frame: !buf.is_empty(),

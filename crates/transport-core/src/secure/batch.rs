@@ -13,7 +13,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::record::{MessageAssembler, Record, RecordSealer, KIND_BATCH, MAX_CHUNK};
+use super::record::{RecordSealer, KIND_BATCH, MAX_CHUNK};
 use crate::{BatchError, ProtocolError};
 
 /// Bytes of an entry's length prefix.
@@ -61,7 +61,7 @@ pub fn split_batch(body: Bytes) -> Result<BatchEntries, ProtocolError> {
 }
 
 /// [`split_batch`], also refusing any entry over `max` bytes ([`ProtocolError::MessageTooLarge`]).
-fn split_checked(body: Bytes, max: usize) -> Result<BatchEntries, ProtocolError> {
+pub(super) fn split_checked(body: Bytes, max: usize) -> Result<BatchEntries, ProtocolError> {
     if body.is_empty() {
         return Err(BatchError::Empty.into());
     }
@@ -142,17 +142,6 @@ fn batch_run<M: AsRef<[u8]>>(messages: &[M]) -> (usize, usize) {
         body += BATCH_ENTRY_HEADER + len;
     }
     (messages.len(), body)
-}
-
-impl MessageAssembler {
-    /// Checks a BATCH record: none may arrive in the middle of a chunked message (order), and no
-    /// entry may exceed the maximum message size. Returns its entries.
-    pub fn split(&self, record: Record) -> Result<BatchEntries, ProtocolError> {
-        if record.kind != KIND_BATCH || self.in_progress() {
-            return Err(ProtocolError::UnexpectedRecord(record.kind));
-        }
-        split_checked(record.body, self.max)
-    }
 }
 
 impl RecordSealer {

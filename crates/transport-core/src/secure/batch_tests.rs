@@ -6,37 +6,41 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::framing::FrameDecoder;
-use crate::secure::handshake::{InitiatorHandshake, ResponderHandshake};
+use crate::secure::decoder::{Decoded, RecordDecoder};
 use crate::secure::record::{RecordOpener, KIND_DATA, KIND_DATA_MORE, MAX_NOISE_MESSAGE};
-use crate::secure::{CipherSuite, LocalIdentity};
+use crate::secure::CipherSuite;
 use crate::BatchError;
-use crate::Keypair;
 
-fn sessions() -> (RecordSealer, RecordOpener) {
-    let a = LocalIdentity::new(Keypair::generate());
-    let b = LocalIdentity::new(Keypair::generate());
-    let (mut i, m1) = InitiatorHandshake::start(&a, CipherSuite::default(), None).unwrap();
-    let (r, m2) = ResponderHandshake::respond(&b, &CipherSuite::ALL, &m1).unwrap();
-    i.read_message2(&m2).unwrap();
-    let (m3, _, seal, _) = i.write_message3().unwrap();
-    let (_, _, open) = r.read_message3(&m3).unwrap();
-    (seal, open)
+/// Fixed split keys: the sealer of one side and as many openers of the other as a test needs.
+const KEYS: ([u8; 32], [u8; 32]) = ([3; 32], [4; 32]);
+
+fn sealer() -> RecordSealer {
+    RecordSealer::pair(CipherSuite::default(), true, KEYS).0
 }
 
-/// Opens every record in `wire` and reassembles the messages, checking the kinds used.
-fn receive(open: &mut RecordOpener, wire: &mut BytesMut, max: usize) -> (Vec<Bytes>, Vec<u8>) {
-    let decoder = FrameDecoder::new(MAX_NOISE_MESSAGE);
-    let mut asm = MessageAssembler::new(max);
-    let (mut messages, mut kinds) = (Vec::new(), Vec::new());
-    while let Some(frame) = decoder.decode(wire).unwrap() {
-        let record = open.open(frame).unwrap();
-        kinds.push(record.kind);
-        if record.kind == KIND_BATCH {
-            messages.extend(asm.split(record).unwrap());
-        } else if let Some(m) = asm.push(record).unwrap() {
-            messages.push(m);
+fn opener() -> RecordOpener {
+    RecordSealer::pair(CipherSuite::default(), false, KEYS).1
+}
+
+/// The messages in `wire` (through the stream record decoder) and the kinds of its records.
+fn receive(wire: &mut BytesMut, max: usize) -> (Vec<Bytes>, Vec<u8>) {
+    let frames = FrameDecoder::new(MAX_NOISE_MESSAGE);
+    let mut copy = wire.clone();
+    let mut open = opener();
+    let mut kinds = Vec::new();
+    while let Some(frame) = frames.decode(&mut copy).unwrap() {
+        kinds.push(open.open(frame).unwrap().kind);
+    }
+    let mut decoder = RecordDecoder::new(opener(), max);
+    let mut messages = Vec::new();
+    while let Some(decoded) = decoder.decode(wire).unwrap() {
+        match decoded {
+            Decoded::Message(m) => messages.push(m),
+            Decoded::Batch(entries) => messages.extend(entries),
+            Decoded::Close(_) => panic!("no close was sent"),
         }
     }
+    assert!(wire.is_empty());
     (messages, kinds)
 }
 
@@ -73,34 +77,34 @@ fn entries_are_slices_of_the_body_without_copy() {
 
 #[test]
 fn a_batch_mid_chunked_message_or_with_an_oversized_entry_is_refused() {
-    let mut asm = MessageAssembler::new(4);
-    let more = Record {
-        kind: KIND_DATA_MORE,
-        body: Bytes::from_static(b"ab"),
-    };
-    let batch = Record {
-        kind: KIND_BATCH,
-        body: Bytes::from_static(&[0, 1, b'x']),
-    };
-    assert!(asm.split(batch.clone()).is_ok());
-    let big = Record {
-        kind: KIND_BATCH,
-        body: Bytes::from_static(&[0, 1, b'x', 0, 5, 1, 2, 3, 4, 5]),
-    };
+    let mut seal = sealer();
+    let mut wire = BytesMut::new();
+    seal.seal(KIND_BATCH, &[0, 1, b'x'], &mut wire).unwrap();
+    seal.seal(KIND_BATCH, &[0, 1, b'x', 0, 5, 1, 2, 3, 4, 5], &mut wire)
+        .unwrap();
+    let mut decoder = RecordDecoder::new(opener(), 4);
+    assert!(matches!(
+        decoder.decode(&mut wire),
+        Ok(Some(Decoded::Batch(_)))
+    ));
     assert_eq!(
-        asm.split(big).unwrap_err(),
+        decoder.decode(&mut wire).unwrap_err(),
         ProtocolError::MessageTooLarge { max: 4 }
     );
-    assert_eq!(asm.push(more).unwrap(), None);
+    let mut wire = BytesMut::new();
+    let mut seal = sealer();
+    seal.seal(KIND_DATA_MORE, b"ab", &mut wire).unwrap();
+    seal.seal(KIND_BATCH, &[0, 1, b'x'], &mut wire).unwrap();
+    let mut decoder = RecordDecoder::new(opener(), 4);
     assert_eq!(
-        asm.split(batch).unwrap_err(),
+        decoder.decode(&mut wire).unwrap_err(),
         ProtocolError::UnexpectedRecord(KIND_BATCH)
     );
 }
 
 #[test]
 fn runs_of_small_messages_share_records_and_big_ones_go_as_data() {
-    let (mut seal, mut open) = sessions();
+    let mut seal = sealer();
     let unbatchable = Bytes::from(vec![9u8; MAX_BATCH_ENTRY + 1]);
     let chunked = Bytes::from(vec![8u8; MAX_CHUNK + 1]);
     let messages: Vec<Bytes> = vec![
@@ -113,7 +117,7 @@ fn runs_of_small_messages_share_records_and_big_ones_go_as_data() {
     ];
     let mut wire = BytesMut::new();
     let records = seal.seal_messages(&messages, &mut wire).unwrap();
-    let (got, kinds) = receive(&mut open, &mut wire, 1 << 20);
+    let (got, kinds) = receive(&mut wire, 1 << 20);
     assert_eq!(got, messages);
     // One byte over an entry goes as one DATA; one byte over a chunk as DATA_MORE then DATA.
     assert_eq!(
@@ -125,7 +129,7 @@ fn runs_of_small_messages_share_records_and_big_ones_go_as_data() {
 
 #[test]
 fn a_full_record_of_messages_splits_into_as_many_batches_as_needed() {
-    let (mut seal, mut open) = sessions();
+    let mut seal = sealer();
     let messages: Vec<Bytes> = (0..3000u32)
         .map(|i| Bytes::from(i.to_be_bytes().repeat(16)))
         .collect();
@@ -133,7 +137,7 @@ fn a_full_record_of_messages_splits_into_as_many_batches_as_needed() {
     let records = seal.seal_messages(&messages, &mut wire).unwrap();
     let per_record = MAX_BATCH_BODY / (BATCH_ENTRY_HEADER + 64);
     assert_eq!(records, messages.len().div_ceil(per_record));
-    let (got, kinds) = receive(&mut open, &mut wire, 1 << 20);
+    let (got, kinds) = receive(&mut wire, 1 << 20);
     assert_eq!(got, messages);
     assert!(kinds.iter().all(|&k| k == KIND_BATCH));
 }
@@ -146,7 +150,7 @@ fn the_largest_entry_fits_one_batch_and_one_more_byte_does_not() {
     );
     assert_eq!(batch_body_len(&[vec![0u8; MAX_BATCH_ENTRY + 1]]), None);
     assert_eq!(batch_body_len::<&[u8]>(&[]), None);
-    let (mut seal, mut open) = sessions();
+    let mut seal = sealer();
     let mut wire = BytesMut::new();
     seal.seal_batch(&[vec![7u8; MAX_BATCH_ENTRY]], &mut wire)
         .unwrap();
@@ -155,7 +159,7 @@ fn the_largest_entry_fits_one_batch_and_one_more_byte_does_not() {
         4 + MAX_NOISE_MESSAGE,
         "exactly the largest record"
     );
-    let (got, _) = receive(&mut open, &mut wire, 1 << 20);
+    let (got, _) = receive(&mut wire, 1 << 20);
     assert_eq!(got, [vec![7u8; MAX_BATCH_ENTRY]]);
 }
 
@@ -191,11 +195,11 @@ proptest! {
 
     #[test]
     fn any_messages_survive_sealing_in_order(lens in proptest::collection::vec(sizes(), 0..12)) {
-        let (mut seal, mut open) = sessions();
+        let mut seal = sealer();
         let messages: Vec<Bytes> = lens.iter().enumerate().map(|(i, &n)| Bytes::from(vec![i as u8; n])).collect();
         let mut wire = BytesMut::new();
         let records = seal.seal_messages(&messages, &mut wire).unwrap();
-        let (got, kinds) = receive(&mut open, &mut wire, 1 << 20);
+        let (got, kinds) = receive(&mut wire, 1 << 20);
         prop_assert_eq!(got, messages);
         prop_assert_eq!(records, kinds.len());
     }

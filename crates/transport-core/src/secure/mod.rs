@@ -15,6 +15,7 @@
 pub mod batch;
 mod bindings;
 mod cipher;
+pub mod decoder;
 mod dh;
 pub mod handshake;
 pub mod handshake_ik;

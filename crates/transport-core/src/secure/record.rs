@@ -128,9 +128,11 @@ fn exhausted() -> ProtocolError {
 }
 
 impl RecordSealer {
-    /// The record layer of one side: `initiator` says which of Noise's split keys
-    /// (`send_key` initiator-to-responder first) this side sends with.
-    pub(crate) fn pair(
+    /// The record layer of one side from Noise's split keys (initiator-to-responder first);
+    /// `initiator` says which of them this side sends with. Nonces start at 0. The handshakes
+    /// return these ready-made; this is for test vectors and for peers that ran the handshake
+    /// elsewhere.
+    pub fn pair(
         suite: CipherSuite,
         initiator: bool,
         (k1, k2): ([u8; 32], [u8; 32]),
@@ -248,6 +250,17 @@ impl RecordOpener {
     /// Decrypts one record (a frame's payload) in place with the next implicit nonce. The
     /// returned body shares the frame's memory: no copy.
     pub fn open(&mut self, mut frame: BytesMut) -> Result<Record, ProtocolError> {
+        let (kind, body_len) = self.open_in_place(&mut frame)?;
+        frame.truncate(1 + body_len);
+        let mut record = frame.freeze();
+        record.advance(1);
+        Ok(Record { kind, body: record })
+    }
+
+    /// Decrypts one record (a frame's payload, ciphertext then tag) in place with the next
+    /// implicit nonce. Returns the kind byte and the body's length: the body is then
+    /// `frame[1..1 + body_len]` in plaintext (the tag's bytes are left as they were).
+    pub fn open_in_place(&mut self, frame: &mut [u8]) -> Result<(u8, usize), ProtocolError> {
         if frame.len() > MAX_NOISE_MESSAGE {
             return Err(ProtocolError::FrameTooLarge {
                 len: frame.len() as u64,
@@ -262,15 +275,13 @@ impl RecordOpener {
             });
         }
         let plain_len = frame.len() - TAG_LEN;
-        let tag = frame.split_off(plain_len);
-        let tag: [u8; TAG_LEN] = tag[..].try_into().map_err(|_| ProtocolError::Decrypt)?;
+        let (plain, tag) = frame.split_at_mut(plain_len);
+        let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| ProtocolError::Decrypt)?;
         self.cipher
-            .open(self.nonce, &mut frame, &tag)
+            .open(self.nonce, plain, &tag)
             .map_err(|()| ProtocolError::Decrypt)?;
         self.nonce += 1;
-        let mut record = frame.freeze();
-        let kind = record.get_u8();
-        Ok(Record { kind, body: record })
+        Ok((plain[0], plain_len - 1))
     }
 
     /// Decrypts a datagram's `ciphertext` (ciphertext then tag) sealed with the explicit
@@ -299,81 +310,6 @@ impl RecordOpener {
             .open(nonce, &mut out[..n], &tag)
             .map_err(|()| ProtocolError::Decrypt)?;
         Ok(n)
-    }
-}
-
-/// Reassembles DATA_MORE / DATA chunks into messages, refusing any message over `max` bytes.
-/// Large chunks are kept as they arrived (slices of their records, no copy) and small ones are
-/// gathered into one buffer (so a flood of tiny chunks costs no more than their bytes); the
-/// whole is copied once, into a buffer of the message's exact size, when the last one arrives.
-#[derive(Debug)]
-pub struct MessageAssembler {
-    parts: Vec<Bytes>,
-    small: BytesMut,
-    len: usize,
-    pub(super) max: usize,
-}
-
-/// Chunks shorter than this are copied on arrival rather than kept as they are.
-const KEEP_CHUNK: usize = 16 * 1024;
-
-impl MessageAssembler {
-    /// An assembler for messages of at most `max` bytes.
-    pub fn new(max: usize) -> Self {
-        Self {
-            parts: Vec::new(),
-            small: BytesMut::new(),
-            len: 0,
-            max,
-        }
-    }
-
-    /// True while a chunked message is incomplete.
-    pub fn in_progress(&self) -> bool {
-        self.len > 0
-    }
-
-    /// Feeds a data record; returns a whole message when its last chunk arrives.
-    pub fn push(&mut self, record: Record) -> Result<Option<Bytes>, ProtocolError> {
-        let more = match record.kind {
-            KIND_DATA => false,
-            KIND_DATA_MORE => true,
-            other => return Err(ProtocolError::UnexpectedRecord(other)),
-        };
-        if more && record.body.is_empty() {
-            return Err(ProtocolError::Malformed("empty chunk with more to follow"));
-        }
-        let total = self.len + record.body.len();
-        if total > self.max {
-            return Err(ProtocolError::MessageTooLarge { max: self.max });
-        }
-        if self.len == 0 && !more {
-            return Ok(Some(record.body));
-        }
-        self.len = total;
-        if record.body.len() < KEEP_CHUNK {
-            self.small.extend_from_slice(&record.body);
-        } else {
-            if !self.small.is_empty() {
-                self.parts.push(self.small.split().freeze());
-            }
-            self.parts.push(record.body);
-        }
-        if more {
-            return Ok(None);
-        }
-        let mut message = BytesMut::with_capacity(total);
-        for part in self.parts.drain(..) {
-            message.extend_from_slice(&part);
-        }
-        message.extend_from_slice(&self.small);
-        self.small = BytesMut::new();
-        self.len = 0;
-        // Give back the list of a very long message instead of keeping it for the next one.
-        if self.parts.capacity() > 64 {
-            self.parts = Vec::new();
-        }
-        Ok(Some(message.freeze()))
     }
 }
 

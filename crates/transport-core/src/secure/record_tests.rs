@@ -17,84 +17,6 @@ fn sessions() -> ((RecordSealer, RecordOpener), (RecordSealer, RecordOpener)) {
     ((is, io), (rs, ro))
 }
 
-fn open_all(opener: &mut RecordOpener, wire: &mut BytesMut) -> Vec<Record> {
-    let decoder = FrameDecoder::new(MAX_NOISE_MESSAGE);
-    let mut out = Vec::new();
-    while let Some(frame) = decoder.decode(wire).unwrap() {
-        out.push(opener.open(frame).unwrap());
-    }
-    out
-}
-
-#[test]
-fn messages_of_every_size_class_round_trip() {
-    let ((mut seal, _), (_, mut open)) = sessions();
-    let mut asm = MessageAssembler::new(4 * MAX_CHUNK);
-    for len in [
-        0,
-        1,
-        MAX_CHUNK - 1,
-        MAX_CHUNK,
-        MAX_CHUNK + 1,
-        3 * MAX_CHUNK + 5,
-    ] {
-        let msg: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-        let mut wire = BytesMut::new();
-        seal.seal_message(&msg, &mut wire).unwrap();
-        let records = open_all(&mut open, &mut wire);
-        assert_eq!(records.len(), len.div_ceil(MAX_CHUNK).max(1), "len {len}");
-        let mut got = None;
-        for r in records {
-            got = asm.push(r).unwrap().or(got);
-        }
-        assert_eq!(got.unwrap().as_ref(), msg.as_slice(), "len {len}");
-    }
-}
-
-#[test]
-fn reassembly_refuses_a_message_over_the_maximum() {
-    let ((mut seal, _), (_, mut open)) = sessions();
-    let mut asm = MessageAssembler::new(MAX_CHUNK + 10);
-    let mut wire = BytesMut::new();
-    seal.seal_message(&vec![1u8; MAX_CHUNK + 11], &mut wire)
-        .unwrap();
-    let mut records = open_all(&mut open, &mut wire).into_iter();
-    assert_eq!(asm.push(records.next().unwrap()), Ok(None));
-    assert_eq!(
-        asm.push(records.next().unwrap()),
-        Err(ProtocolError::MessageTooLarge {
-            max: MAX_CHUNK + 10
-        })
-    );
-    // Exactly the maximum is fine.
-    let mut asm = MessageAssembler::new(MAX_CHUNK + 10);
-    seal.seal_message(&vec![1u8; MAX_CHUNK + 10], &mut wire)
-        .unwrap();
-    let mut last = None;
-    for r in open_all(&mut open, &mut wire) {
-        last = asm.push(r).unwrap();
-    }
-    assert_eq!(last.unwrap().len(), MAX_CHUNK + 10);
-}
-
-#[test]
-fn empty_continuation_chunks_and_stray_kinds_are_refused() {
-    let mut asm = MessageAssembler::new(100);
-    let rec = |kind, body: &'static [u8]| Record {
-        kind,
-        body: Bytes::from_static(body),
-    };
-    assert!(matches!(
-        asm.push(rec(KIND_DATA_MORE, b"")),
-        Err(ProtocolError::Malformed(_))
-    ));
-    assert_eq!(
-        asm.push(rec(KIND_CLOSE, b"x")),
-        Err(ProtocolError::UnexpectedRecord(KIND_CLOSE))
-    );
-    assert_eq!(asm.push(rec(KIND_DATA, b"")).unwrap().unwrap().len(), 0);
-}
-
 #[test]
 fn tampered_reordered_or_replayed_records_fail_authentication() {
     let ((mut seal, _), (_, mut open)) = sessions();
@@ -171,26 +93,4 @@ fn datagram_records_carry_explicit_nonces() {
         open.open_raw(5, &first, &mut plain),
         Err(ProtocolError::Decrypt)
     );
-}
-
-#[test]
-fn mixed_small_and_large_chunks_reassemble_in_order() {
-    let mut asm = MessageAssembler::new(1 << 20);
-    let sizes = [3usize, 20_000, 5, 1, 40_000, 16_384, 7];
-    let mut expected = Vec::new();
-    for (i, &n) in sizes.iter().enumerate() {
-        let body: Vec<u8> = (0..n).map(|j| (i * 31 + j) as u8).collect();
-        expected.extend_from_slice(&body);
-        let last = i + 1 == sizes.len();
-        let record = Record {
-            kind: if last { KIND_DATA } else { KIND_DATA_MORE },
-            body: Bytes::from(body),
-        };
-        let out = asm.push(record).unwrap();
-        assert_eq!(out.is_some(), last);
-        if let Some(message) = out {
-            assert_eq!(message, expected);
-        }
-        assert_eq!(asm.in_progress(), !last);
-    }
 }

@@ -1,18 +1,17 @@
 //! Drives one secured stream connection: a writer that seals what is queued into as few records
 //! as it can (BATCH records for runs of small messages) and writes them with one `write_all`,
-//! and a reader that decrypts records into messages, delivering a batch's messages as one queue
-//! item. Both run concurrently inside one task; neither takes a lock.
+//! and a reader that decodes records into messages where they lie in its read buffer
+//! ([`RecordDecoder`]), delivering a batch's messages as one queue item. Both run concurrently inside one task; neither takes a lock.
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use super::read_buffers::ReadBuffers;
 use crate::connection::{ConnectionIo, ConnectionState, IncomingSender, SendItem};
-use crate::framing::{read_frame, FrameDecoder, ReadFrameError};
-use crate::secure::record::{
-    clip_reason, MessageAssembler, RecordKind, RecordOpener, RecordSealer, KIND_CLOSE,
-    MAX_NOISE_MESSAGE,
-};
-use crate::{Error, ProtocolError};
+use crate::framing::ReadFrameError;
+use crate::secure::decoder::{Decoded, RecordDecoder};
+use crate::secure::record::{clip_reason, RecordOpener, RecordSealer, KIND_CLOSE};
+use crate::Error;
 
 /// Messages taken off the send queue per batch.
 const BATCH: usize = 256;
@@ -21,9 +20,14 @@ const KEEP_BATCH: usize = 16;
 /// Payload bytes sealed into the buffer before it is written (a large burst goes out in pieces
 /// of about this size, so the write buffer stays bounded).
 const WRITE_TARGET: usize = 256 * 1024;
-/// A write buffer that grew past this is released when the send queue runs dry rather than kept
-/// while idle.
+/// A write buffer that grew past this is released once the send queue has stayed empty for
+/// [`RELEASE_AFTER`], rather than kept while idle.
 const KEEP_BUFFER: usize = 16 * 1024;
+/// How long a writer holding a large buffer waits with nothing to send before releasing it. A
+/// busy sender whose queue runs dry between bursts keeps (and reuses) its buffer: allocating and
+/// freeing a 256 KiB buffer per burst made the allocator hand pages back to the kernel and fault
+/// them in again (two page faults per 64 KiB message).
+const RELEASE_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Spawns the task that drives a secured connection; `guard` (e.g. a limiter slot) is held
 /// until the connection has fully ended.
@@ -59,67 +63,60 @@ pub(crate) fn spawn<R, W, G>(
 
 async fn read_loop<R: AsyncRead + Unpin>(
     mut reader: R,
-    mut buf: BytesMut,
-    mut opener: RecordOpener,
+    leftover: BytesMut,
+    opener: RecordOpener,
     incoming: IncomingSender,
     state: ConnectionState,
     max_message: usize,
 ) {
-    let decoder = FrameDecoder::new(MAX_NOISE_MESSAGE);
-    let mut assembler = MessageAssembler::new(max_message);
+    let mut records = RecordDecoder::new(opener, max_message);
+    let mut buffers = ReadBuffers::new(leftover);
     let failure: Option<Error> = loop {
-        let frame = tokio::select! {
-            biased;
-            _ = state.wait_aborted() => break None,
-            frame = read_frame(&mut reader, &mut buf, &decoder) => frame,
-        };
-        let frame = match frame {
-            Ok(f) => f,
-            Err(ReadFrameError::Eof { .. }) if state.is_local_closing() => break None,
-            Err(ReadFrameError::Eof { mid_frame }) => {
-                break Some(Error::LinkLost(if mid_frame {
-                    "the link ended in the middle of a frame".into()
-                } else {
-                    "the remote ended the link without a close".into()
-                }))
+        let decoded = match records.decode(&mut buffers.buf) {
+            Ok(Some(decoded)) => decoded,
+            Ok(None) => {
+                let holding = buffers.holds_spares();
+                let read = tokio::select! {
+                    biased;
+                    _ = state.wait_aborted() => break None,
+                    read = buffers.read(&mut reader, records.needed()) => read,
+                    () = release_when_idle(holding) => {
+                        buffers.release_spares();
+                        continue;
+                    }
+                };
+                match read {
+                    Ok(()) => continue,
+                    Err(ReadFrameError::Eof { .. }) if state.is_local_closing() => break None,
+                    Err(ReadFrameError::Eof { mid_frame }) => {
+                        break Some(Error::LinkLost(if mid_frame {
+                            "the link ended in the middle of a frame".into()
+                        } else {
+                            "the remote ended the link without a close".into()
+                        }))
+                    }
+                    Err(ReadFrameError::Protocol(e)) => break Some(e.into()),
+                    Err(ReadFrameError::Io(_)) if state.is_local_closing() => break None,
+                    Err(ReadFrameError::Io(e)) => break Some(Error::io("read", e)),
+                }
             }
-            Err(ReadFrameError::Protocol(e)) => break Some(e.into()),
-            Err(ReadFrameError::Io(_)) if state.is_local_closing() => break None,
-            Err(ReadFrameError::Io(e)) => break Some(Error::io("read", e)),
-        };
-        let record = match opener.open(frame) {
-            Ok(r) => r,
             Err(e) => break Some(e.into()),
         };
-        let kind = match record.record_kind() {
-            Ok(k) => k,
-            Err(e) => break Some(e.into()),
-        };
-        match kind {
-            RecordKind::Data | RecordKind::DataMore => match assembler.push(record) {
-                Ok(Some(message)) => {
-                    if !state.is_local_closing() {
-                        // A dropped receiver discards; keep reading so the close is seen.
-                        let _ = incoming.deliver(message).await;
-                    }
+        match decoded {
+            Decoded::Message(message) => {
+                if !state.is_local_closing() {
+                    // A dropped receiver discards; keep reading so the close is seen.
+                    let _ = incoming.deliver(message).await;
                 }
-                Ok(None) => {}
-                Err(e) => break Some(e.into()),
-            },
-            RecordKind::Batch => match assembler.split(record) {
-                Ok(entries) => {
-                    if !state.is_local_closing() {
-                        let _ = incoming.deliver_many(entries.collect()).await;
-                    }
+            }
+            Decoded::Batch(entries) => {
+                if !state.is_local_closing() {
+                    let _ = incoming.deliver_many(entries.collect()).await;
                 }
-                Err(e) => break Some(e.into()),
-            },
-            RecordKind::Close => {
-                state.remote_closed(String::from_utf8_lossy(&record.body).into_owned());
+            }
+            Decoded::Close(reason) => {
+                state.remote_closed(String::from_utf8_lossy(&reason).into_owned());
                 break None;
-            }
-            RecordKind::Accept | RecordKind::Reject => {
-                break Some(ProtocolError::UnexpectedRecord(record.kind).into())
             }
         }
     };
@@ -142,6 +139,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let result: Result<(), Error> = async {
         loop {
             let mut close: Option<String> = None;
+            let holding = buf.capacity() > KEEP_BUFFER || messages.capacity() > KEEP_BATCH;
             tokio::select! {
                 biased;
                 aborted = state.wait_aborted_or_remote_closed() => {
@@ -149,6 +147,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                         return Ok(());
                     }
                     close = Some("closed by the remote".into());
+                }
+                () = release_when_idle(holding) => {
+                    // Idle with large buffers: give them back and wait again without a timer.
+                    buf = BytesMut::new();
+                    (batch, messages) = (Vec::new(), Vec::new());
+                    continue;
                 }
                 n = send_queue.recv_many(&mut batch, BATCH) => {
                     if n == 0 {
@@ -191,14 +195,6 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             if !write_out(&mut writer, &mut buf, &state).await? {
                 return Ok(());
             }
-            if send_queue.is_empty() {
-                if buf.capacity() > KEEP_BUFFER {
-                    buf = BytesMut::new();
-                }
-                if messages.capacity() > KEEP_BATCH {
-                    (batch, messages) = (Vec::new(), Vec::new());
-                }
-            }
             if close.is_some() {
                 let _ = writer.shutdown().await;
                 if !acknowledging {
@@ -224,6 +220,16 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             state.fail(error);
         }
         state.abort();
+    }
+}
+
+/// Completes after [`RELEASE_AFTER`] when `holding` large buffers; never otherwise (one timer
+/// for the writer's buffers and the reader's spares).
+async fn release_when_idle(holding: bool) {
+    if holding {
+        tokio::time::sleep(RELEASE_AFTER).await;
+    } else {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -10,6 +10,7 @@ mod handshake;
 #[cfg(test)]
 mod handshake_tests;
 mod listener;
+mod read_buffers;
 
 pub use listener::{
     spawn_stream_listener, AcceptedStream, RefusalTask, StreamAcceptor, StreamListener,
