@@ -46,7 +46,10 @@ fn model(records: &[(u8, Option<Vec<u8>>)]) -> Vec<Seen> {
             KIND_DATA | KIND_DATA_MORE => {
                 let more = *kind == KIND_DATA_MORE;
                 if more && body.is_empty() {
-                    fail(&mut out, ProtocolError::Malformed("empty chunk with more to follow"));
+                    fail(
+                        &mut out,
+                        ProtocolError::Malformed("empty chunk with more to follow"),
+                    );
                     return out;
                 }
                 let mut so_far = partial.take().unwrap_or_default();
@@ -117,7 +120,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let expected = model(&records);
     let piece = 1 + rest.first().map_or(70_000, |&b| usize::from(b) * 300);
-    let mut decoder = RecordDecoder::new(RecordSealer::pair(CipherSuite::default(), false, KEYS).1, MAX);
+    let mut decoder = RecordDecoder::new(
+        RecordSealer::pair(CipherSuite::default(), false, KEYS).1,
+        MAX,
+    );
     let mut buf = BytesMut::new();
     let mut seen = Vec::new();
     'read: for part in wire.chunks(piece) {

@@ -13,6 +13,8 @@ mod receiver;
 mod recv_queue;
 #[cfg(test)]
 mod send_budget_tests;
+#[cfg(test)]
+mod close_tests;
 
 pub use config::ChannelConfig;
 pub use incoming::IncomingSender;
@@ -340,7 +342,9 @@ impl ConnectionSender {
             timeout,
             self.queue.send(SendItem::Close(reason.to_string())),
         );
-        if let Ok(Ok(())) = queued.await {
+        // Queued, or refused because the writer has already stopped (the remote closed first,
+        // or the link failed) and the connection is ending: either way, wait for the end.
+        if let Ok(_queued_or_writer_gone) = queued.await {
             if tokio::time::timeout(timeout, self.shared.wait_finished())
                 .await
                 .is_ok()
@@ -350,8 +354,6 @@ impl ConnectionSender {
                     None => Ok(()),
                 };
             }
-        } else if self.shared.is_finished() {
-            return Ok(());
         }
         self.shared.abort();
         Err(Error::Timeout {

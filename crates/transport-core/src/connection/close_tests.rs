@@ -1,0 +1,53 @@
+//! `close` when the writer has already stopped: it waits for the connection to end instead of
+//! failing at once with a timeout that never happened.
+
+use std::time::Duration;
+
+use super::{new_connection, ChannelConfig, ConnectionInfo};
+use crate::backend::ConnectionIo;
+use crate::{Connection, Error, Keypair, TransportAddress, TransportKind};
+
+fn connection() -> (Connection, ConnectionIo) {
+    let info = ConnectionInfo {
+        local_peer: Keypair::from_secret_bytes([1; 32]).peer_id(),
+        remote_peer: Keypair::from_secret_bytes([2; 32]).peer_id(),
+        local_addr: TransportAddress::Memory(1),
+        remote_addr: TransportAddress::Memory(2),
+        kind: TransportKind::Memory,
+        outbound: true,
+    };
+    new_connection(info, &ChannelConfig::default())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_close_after_the_writer_stopped_waits_for_the_end_of_the_connection() {
+    let (conn, io) = connection();
+    let ConnectionIo {
+        send_queue, state, ..
+    } = io;
+    // The remote closed first: the writer answered and stopped; the task ends a moment later.
+    state.remote_closed("bye".into());
+    drop(send_queue);
+    let end = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        state.finish();
+    });
+    assert!(conn.close("done").await.is_ok());
+    end.await.unwrap();
+    assert!(conn.sender().is_closed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_close_whose_connection_never_ends_times_out_after_the_close_timeout() {
+    let (conn, io) = connection();
+    drop(io.send_queue);
+    let started = tokio::time::Instant::now();
+    match conn.close("done").await {
+        Err(Error::Timeout { operation, after }) => {
+            assert_eq!(operation, "close");
+            assert_eq!(started.elapsed(), after);
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    drop(io.state);
+}
