@@ -53,6 +53,11 @@ async fn a_burst_of_mixed_sizes_arrives_in_order_through_recv_many() {
     let sender = writer.await.unwrap();
     assert_eq!(sender.stats().messages_sent, count as u64);
     sender.close("done").await.unwrap();
+    assert_eq!(
+        sender.stats().messages_unsent,
+        0,
+        "a graceful close wrote everything"
+    );
     assert_eq!(rx.recv_many(&mut got, 8).await.unwrap(), 0);
     assert_eq!(rx.recv().await.unwrap(), None);
 }

@@ -1,5 +1,6 @@
-//! `close` when the writer has already stopped: it waits for the connection to end instead of
-//! failing at once with a timeout that never happened.
+//! How a connection ends from the sender's side: `close` when the writer has already stopped
+//! waits for the end instead of failing at once with a timeout that never happened, and the
+//! messages the writer never reached are reported (`ConnectionStats::messages_unsent`).
 
 use std::time::Duration;
 
@@ -50,4 +51,31 @@ async fn a_close_whose_connection_never_ends_times_out_after_the_close_timeout()
         other => panic!("expected a timeout, got {other:?}"),
     }
     drop(io.state);
+}
+
+#[tokio::test(start_paused = true)]
+async fn messages_the_writer_never_reached_are_counted_unsent() {
+    let (conn, mut io) = connection();
+    for m in ["a", "b", "c"] {
+        conn.send(bytes::Bytes::from_static(m.as_bytes()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(conn.stats().messages_unsent, 3, "queued, not yet written");
+    // The writer writes one, then the remote closes and the writer stops.
+    let Some(crate::backend::SendItem::Message(first)) = io.send_queue.recv().await else {
+        panic!("a message first");
+    };
+    io.state.record_sent(first.len());
+    io.state.remote_closed("gone".into());
+    drop(io.send_queue);
+    io.state.finish();
+    let stats = conn.stats();
+    assert_eq!((stats.messages_sent, stats.messages_unsent), (1, 2));
+    assert!(conn.send(bytes::Bytes::from_static(b"d")).await.is_err());
+    assert_eq!(
+        conn.stats().messages_unsent,
+        2,
+        "a refused send is not counted"
+    );
 }

@@ -34,6 +34,7 @@ pub(crate) struct Shared {
     pub(crate) max_message_size: usize,
     pub(crate) close_timeout: std::time::Duration,
     created: Instant,
+    pub(super) messages_accepted: AtomicU64,
     messages_sent: AtomicU64,
     pub(super) messages_received: AtomicU64,
     bytes_sent: AtomicU64,
@@ -91,6 +92,7 @@ impl Shared {
             max_message_size: config.max_message_size,
             close_timeout: config.close_timeout,
             created: now,
+            messages_accepted: AtomicU64::new(0),
             messages_sent: AtomicU64::new(0),
             messages_received: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
@@ -186,8 +188,13 @@ impl Shared {
     }
 
     pub(crate) fn stats(&self) -> ConnectionStats {
+        let sent = self.messages_sent.load(Ordering::Relaxed);
         ConnectionStats {
-            messages_sent: self.messages_sent.load(Ordering::Relaxed),
+            messages_sent: sent,
+            messages_unsent: self
+                .messages_accepted
+                .load(Ordering::Relaxed)
+                .saturating_sub(sent),
             messages_received: self.messages_received.load(Ordering::Relaxed),
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
@@ -229,12 +236,12 @@ impl ConnectionState {
         self.shared.max_message_size
     }
 
-    /// Counts one message written to the state.
+    /// Counts one message written to the link.
     pub fn record_sent(&self, bytes: usize) {
         self.record_sent_many(1, bytes);
     }
 
-    /// Counts `messages` messages of `bytes` payload bytes in all written to the state, and
+    /// Counts `messages` messages of `bytes` payload bytes in all written to the link, and
     /// gives their bytes back to the send budget. Every driver calls it (or
     /// [`record_sent`](Self::record_sent)) for each message it takes off the queue and writes.
     pub fn record_sent_many(&self, messages: u64, bytes: usize) {

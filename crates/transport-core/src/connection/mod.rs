@@ -6,6 +6,8 @@
 //! [`SendItem`] items to put on the wire and an [`IncomingSender`] to deliver received
 //! messages, whose memory is bounded by a byte budget (see [`ChannelConfig`]).
 
+#[cfg(test)]
+mod close_tests;
 mod config;
 mod incoming;
 mod io;
@@ -13,8 +15,6 @@ mod receiver;
 mod recv_queue;
 #[cfg(test)]
 mod send_budget_tests;
-#[cfg(test)]
-mod close_tests;
 
 pub use config::ChannelConfig;
 pub use incoming::IncomingSender;
@@ -50,13 +50,19 @@ pub struct ConnectionInfo {
 /// Counters of one connection (application messages and their payload bytes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConnectionStats {
-    /// Messages written to the state.
+    /// Messages written to the link.
     pub messages_sent: u64,
-    /// Messages received from the state.
+    /// Messages `send` accepted that have not been written: while the connection is open they
+    /// wait in the send queue; once it has ended (the remote closed first, the link failed, a
+    /// close timed out) they were never sent, and nothing may be assumed delivered for them.
+    /// A graceful [`ConnectionSender::close`] writes everything queued before it, so after one
+    /// that returned `Ok` this is 0.
+    pub messages_unsent: u64,
+    /// Messages received from the link.
     pub messages_received: u64,
-    /// Payload bytes written to the state.
+    /// Payload bytes written to the link.
     pub bytes_sent: u64,
-    /// Payload bytes received from the state.
+    /// Payload bytes received from the link.
     pub bytes_received: u64,
     /// Time since the connection was established.
     pub age: Duration,
@@ -285,6 +291,9 @@ impl ConnectionSender {
             return Err(self.shared.closed_error());
         }
         permit.send(SendItem::Message(message));
+        self.shared
+            .messages_accepted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(budget) = budget {
             budget.forget();
         }
