@@ -62,7 +62,7 @@ const STEPS: [&str; 8] = [
 
 /// The examples CI runs: package, example, arguments. Add a line to add one.
 const EXAMPLES: &[(&str, &str, &[&str])] = &[
-    ("bitcraps-transport-tcp", "quickstart", &[]),
+    ("bitcraps-transport-tcp", "tcp_quickstart", &[]),
     ("bitcraps-transport-tcp", "setup_handshakes", &["20"]),
     ("bitcraps-transport-core", "handshake_cost", &["20"]),
     ("bitcraps-discovery", "lan", &[]),

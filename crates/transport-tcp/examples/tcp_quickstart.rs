@@ -1,4 +1,6 @@
 //! Quick start: a table listens, a player dials it expecting its PeerId, bets and gets a receipt.
+//!
+//! `cargo run -p bitcraps-transport-tcp --example tcp_quickstart`
 
 use bitcraps_transport_core::{Bytes, Keypair, Transport};
 use bitcraps_transport_tcp::TcpTransport;
