@@ -231,6 +231,12 @@ impl ConnectionState {
         &self.shared.info
     }
 
+    /// The receive budget: payload bytes received and not yet taken by the application, at most
+    /// (what the reader may have delivered ahead of the application).
+    pub fn recv_budget(&self) -> usize {
+        self.shared.budget_total
+    }
+
     /// The largest application message allowed.
     pub fn max_message_size(&self) -> usize {
         self.shared.max_message_size

@@ -70,7 +70,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     max_message: usize,
 ) {
     let mut records = RecordDecoder::new(opener, max_message);
-    let mut buffers = ReadBuffers::new(leftover);
+    let mut buffers = ReadBuffers::new(leftover, state.recv_budget());
     let failure: Option<Error> = loop {
         let decoded = match records.decode(&mut buffers.buf) {
             Ok(Some(decoded)) => decoded,

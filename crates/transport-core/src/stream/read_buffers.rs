@@ -4,8 +4,9 @@
 //! shared with the messages read into it until the application drops them, and the reader needs
 //! a fresh buffer to read on. Allocating one each time made the allocator hand the pages of the
 //! freed ones back to the kernel and fault them in again (two page faults and a `madvise` per
-//! 64 KiB message on glibc). Instead the reader keeps the large buffers it filled (at most
-//! [`SPARES`]) and reads on the first one the application has let go of entirely.
+//! 64 KiB message on glibc). Instead the reader keeps the large buffers it filled (as many as
+//! the connection's receive budget can hold messages in, see [`ReadBuffers::new`]) and reads on
+//! the first one the application has let go of entirely.
 //!
 //! Memory stays bounded and follows traffic: a link waiting between frames holds no read buffer
 //! (it waits on a stack buffer, see [`crate::framing::read_frame`]), small buffers are never
@@ -23,11 +24,11 @@ use crate::framing::{filled, read_on_stack, ReadFrameError, MIN_READ};
 pub(crate) const BUSY: usize = 256 * 1024;
 /// Buffers up to this size grow the ordinary way and are not kept as spares.
 const SMALL: usize = 16 * 1024;
-/// Filled buffers kept for reuse.
-pub(crate) const SPARES: usize = 8;
+/// The most filled buffers kept for reuse (see [`ReadBuffers::new`]).
+pub(crate) const MAX_SPARES: usize = 32;
 
 /// The reader's buffer and its spares.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ReadBuffers {
     /// Bytes read and not yet taken off by the decoder (at the front: a message under way).
     pub(crate) buf: BytesMut,
@@ -36,15 +37,22 @@ pub(crate) struct ReadBuffers {
     /// Emptied handles of filled busy buffers, oldest first, each still shared with messages the
     /// application may hold; each is reused once it is the last handle.
     spares: VecDeque<BytesMut>,
+    /// How many spares are kept.
+    max_spares: usize,
 }
 
 impl ReadBuffers {
-    /// A reader's buffers, starting with the bytes that arrived behind the handshake.
-    pub(crate) fn new(leftover: BytesMut) -> Self {
+    /// A reader's buffers, starting with the bytes that arrived behind the handshake. The
+    /// application may hold up to `recv_budget` bytes of delivered messages, so as many busy
+    /// buffers may be out of reach at once; that many spares (and two more, at most
+    /// [`MAX_SPARES`]) let the reader find a free one instead of allocating. Their memory is
+    /// the receive budget's, held while the link is busy.
+    pub(crate) fn new(leftover: BytesMut, recv_budget: usize) -> Self {
         Self {
             buf: leftover,
             busy: false,
             spares: VecDeque::new(),
+            max_spares: (recv_budget.div_ceil(BUSY) + 2).min(MAX_SPARES),
         }
     }
 
@@ -122,13 +130,13 @@ impl ReadBuffers {
         self.busy = true;
     }
 
-    /// Keeps an emptied handle of a busy buffer for reuse (the oldest goes past [`SPARES`]).
+    /// Keeps an emptied handle of a busy buffer for reuse (the oldest goes past the maximum).
     fn retire(&mut self, mut full: BytesMut) {
         if !std::mem::replace(&mut self.busy, false) {
             return;
         }
         full.clear();
-        if self.spares.len() == SPARES {
+        if self.spares.len() >= self.max_spares {
             self.spares.pop_front();
         }
         self.spares.push_back(full);
@@ -140,8 +148,13 @@ mod tests {
     use super::*;
     use bytes::BufMut;
 
+    /// Buffers whose receive budget fits four busy buffers (six spares).
+    fn buffers() -> ReadBuffers {
+        ReadBuffers::new(BytesMut::new(), 4 * BUSY)
+    }
+
     fn busy() -> ReadBuffers {
-        let mut b = ReadBuffers::default();
+        let mut b = buffers();
         b.buf.put_slice(&[1u8; 100]);
         b.make_room(BUSY);
         b
@@ -191,20 +204,20 @@ mod tests {
     fn spares_are_bounded_and_released() {
         let mut b = busy();
         let mut held = Vec::new();
-        for _ in 0..3 * SPARES {
+        for _ in 0..20 {
             let len = b.buf.capacity() - b.buf.len();
             b.buf.put_bytes(4, len);
             held.push(b.buf.split_to(b.buf.len() - 1).freeze());
             b.make_room(4096);
         }
-        assert_eq!(b.spares.len(), SPARES);
+        assert_eq!(b.spares.len(), 6);
         b.release_spares();
         assert!(!b.holds_spares());
     }
 
     #[test]
     fn small_buffers_grow_in_small_steps_and_are_not_kept() {
-        let mut b = ReadBuffers::default();
+        let mut b = buffers();
         b.buf.put_slice(&[1u8; 10]);
         b.make_room(MIN_READ);
         assert!(b.buf.capacity() < SMALL);
