@@ -6,6 +6,7 @@
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use super::idle::IdleRelease;
 use super::read_buffers::ReadBuffers;
 use crate::connection::{ConnectionIo, ConnectionState, IncomingSender, SendItem};
 use crate::framing::ReadFrameError;
@@ -20,14 +21,9 @@ const KEEP_BATCH: usize = 16;
 /// Payload bytes sealed into the buffer before it is written (a large burst goes out in pieces
 /// of about this size, so the write buffer stays bounded).
 const WRITE_TARGET: usize = 256 * 1024;
-/// A write buffer that grew past this is released once the send queue has stayed empty for
-/// [`RELEASE_AFTER`], rather than kept while idle.
+/// A write buffer that grew past this is released once the connection has sent nothing for
+/// [`super::idle::RELEASE_AFTER`], rather than kept while idle.
 const KEEP_BUFFER: usize = 16 * 1024;
-/// How long a writer holding a large buffer waits with nothing to send before releasing it. A
-/// busy sender whose queue runs dry between bursts keeps (and reuses) its buffer: allocating and
-/// freeing a 256 KiB buffer per burst made the allocator hand pages back to the kernel and fault
-/// them in again (two page faults per 64 KiB message).
-const RELEASE_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Spawns the task that drives a secured connection; `guard` (e.g. a limiter slot) is held
 /// until the connection has fully ended.
@@ -71,20 +67,26 @@ async fn read_loop<R: AsyncRead + Unpin>(
 ) {
     let mut records = RecordDecoder::new(opener, max_message);
     let mut buffers = ReadBuffers::new(leftover, state.recv_budget());
+    let mut idle = IdleRelease::default();
+    let timer = tokio::time::sleep(std::time::Duration::ZERO);
+    tokio::pin!(timer);
     let failure: Option<Error> = loop {
         let decoded = match records.decode(&mut buffers.buf) {
             Ok(Some(decoded)) => decoded,
             Ok(None) => {
-                let holding = buffers.holds_spares();
+                let holding = idle.arm(buffers.holds_spares(), timer.as_mut());
                 let read = tokio::select! {
                     biased;
                     _ = state.wait_aborted() => break None,
                     read = buffers.read(&mut reader, records.needed()) => read,
-                    () = release_when_idle(holding) => {
-                        buffers.release_spares();
+                    () = &mut timer, if holding => {
+                        if idle.fired(timer.as_mut()) {
+                            buffers.release_spares();
+                        }
                         continue;
                     }
                 };
+                idle.activity();
                 match read {
                     Ok(()) => continue,
                     Err(ReadFrameError::Eof { .. }) if state.is_local_closing() => break None,
@@ -136,10 +138,16 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let mut batch = Vec::new();
     let mut messages: Vec<Bytes> = Vec::new();
     let mut buf = BytesMut::new();
+    let mut idle = IdleRelease::default();
+    let timer = tokio::time::sleep(std::time::Duration::ZERO);
+    tokio::pin!(timer);
     let result: Result<(), Error> = async {
         loop {
             let mut close: Option<String> = None;
-            let holding = buf.capacity() > KEEP_BUFFER || messages.capacity() > KEEP_BATCH;
+            let holding = idle.arm(
+                buf.capacity() > KEEP_BUFFER || messages.capacity() > KEEP_BATCH,
+                timer.as_mut(),
+            );
             tokio::select! {
                 biased;
                 aborted = state.wait_aborted_or_remote_closed() => {
@@ -148,13 +156,16 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                     }
                     close = Some("closed by the remote".into());
                 }
-                () = release_when_idle(holding) => {
-                    // Idle with large buffers: give them back and wait again without a timer.
-                    buf = BytesMut::new();
-                    (batch, messages) = (Vec::new(), Vec::new());
+                () = &mut timer, if holding => {
+                    if idle.fired(timer.as_mut()) {
+                        // Idle with large buffers: give them back, wait again without a timer.
+                        buf = BytesMut::new();
+                        (batch, messages) = (Vec::new(), Vec::new());
+                    }
                     continue;
                 }
                 n = send_queue.recv_many(&mut batch, BATCH) => {
+                    idle.activity();
                     if n == 0 {
                         close = Some("connection dropped".into());
                     }
@@ -220,16 +231,6 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             state.fail(error);
         }
         state.abort();
-    }
-}
-
-/// Completes after [`RELEASE_AFTER`] when `holding` large buffers; never otherwise (one timer
-/// for the writer's buffers and the reader's spares).
-async fn release_when_idle(holding: bool) {
-    if holding {
-        tokio::time::sleep(RELEASE_AFTER).await;
-    } else {
-        std::future::pending::<()>().await;
     }
 }
 

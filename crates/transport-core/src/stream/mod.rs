@@ -9,6 +9,7 @@ mod driver;
 mod handshake;
 #[cfg(test)]
 mod handshake_tests;
+mod idle;
 mod listener;
 mod read_buffers;
 
