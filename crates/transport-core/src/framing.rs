@@ -136,29 +136,15 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     }
 }
 
-/// Reads once from `io`, appending to `buf`: an empty `buf` waits holding no heap buffer, a busy
-/// one grows lazily. Cancel-safe: a read that has not completed has read nothing.
+/// Reads once from `io`, appending to `buf`: an empty `buf` waits holding no heap buffer (see
+/// [`read_into_empty`]), a busy one grows lazily. Cancel-safe: a read that has not completed
+/// has read nothing.
 async fn read_more<R: AsyncRead + Unpin>(
     io: &mut R,
     buf: &mut BytesMut,
 ) -> Result<(), ReadFrameError> {
     if buf.is_empty() {
-        if buf.capacity() >= MIN_READ {
-            // Busy link: try the read into the capacity there is, without waiting
-            // (`read_buf` is cancel-safe: if nothing is waiting it has read nothing).
-            let ready = tokio::select! {
-                biased;
-                read = io.read_buf(buf) => Some(read),
-                () = std::future::ready(()) => None,
-            };
-            if let Some(read) = ready {
-                return filled(read, buf);
-            }
-        }
-        // Idle: wait holding no buffer.
-        *buf = BytesMut::new();
-        let read = read_on_stack(io, buf).await;
-        return filled(read, buf);
+        return read_into_empty(io, buf, drop).await;
     }
     if buf.capacity() - buf.len() < MIN_READ {
         // Small while idle (memory per connection), larger once traffic shows it is busy:
@@ -174,13 +160,40 @@ async fn read_more<R: AsyncRead + Unpin>(
     filled(read, buf)
 }
 
+/// Reads once into the empty `buf`: what is already waiting goes into the capacity it has, if
+/// any; otherwise `buf` is handed to `give_up` and the wait holds no heap buffer (it reads on
+/// the stack, see [`read_on_stack`]). Cancel-safe.
+pub(crate) async fn read_into_empty<R: AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut BytesMut,
+    give_up: impl FnOnce(BytesMut),
+) -> Result<(), ReadFrameError> {
+    debug_assert!(buf.is_empty());
+    if buf.capacity() >= MIN_READ {
+        // Busy link: try the read into the capacity there is, without waiting
+        // (`read_buf` is cancel-safe: if nothing is waiting it has read nothing).
+        let ready = tokio::select! {
+            biased;
+            read = io.read_buf(buf) => Some(read),
+            () = std::future::ready(()) => None,
+        };
+        if let Some(read) = ready {
+            return filled(read, buf);
+        }
+    }
+    // Idle: wait holding no buffer.
+    give_up(std::mem::take(buf));
+    let read = read_on_stack(io, buf).await;
+    filled(read, buf)
+}
+
 /// Spare capacity under which `buf` is grown before a read.
 pub(crate) const MIN_READ: usize = 512;
 
 /// Reads once into a stack buffer and appends what was read to `buf` (allocated to fit). The
 /// stack buffer lives only while the read is polled, so a pending read holds no memory; a read
 /// that is pending has read nothing (the `AsyncRead` contract), so this is cancel-safe.
-pub(crate) async fn read_on_stack<R: AsyncRead + Unpin>(
+async fn read_on_stack<R: AsyncRead + Unpin>(
     io: &mut R,
     buf: &mut BytesMut,
 ) -> std::io::Result<usize> {

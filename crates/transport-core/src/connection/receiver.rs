@@ -62,7 +62,11 @@ impl ConnectionReceiver {
 
     /// Receives the next message. `Ok(None)` once the connection closed cleanly (see
     /// [`ConnectionReceiver::close_reason`]); `Err` once if it failed (a protocol violation, an
-    /// I/O error, a lost state), then `Ok(None)`. Cancel-safe.
+    /// I/O error, a lost link), then `Ok(None)`. Cancel-safe.
+    ///
+    /// On stream backends a message is a slice of the buffer it was read into (no copy), and
+    /// keeps that buffer (up to 256 KiB on a busy link) alive while it lives: to keep small
+    /// messages for long, copy them (`Bytes::copy_from_slice`).
     pub async fn recv(&mut self) -> Result<Option<Bytes>> {
         if let Some(message) = self.pending.next() {
             return Ok(Some(message));

@@ -1,7 +1,9 @@
 //! Drives one secured stream connection: a writer that seals what is queued into as few records
 //! as it can (BATCH records for runs of small messages) and writes them with one `write_all`,
 //! and a reader that decodes records into messages where they lie in its read buffer
-//! ([`RecordDecoder`]), delivering a batch's messages as one queue item. Both run concurrently inside one task; neither takes a lock.
+//! ([`RecordDecoder`]), delivering a batch's messages as one queue item. Both run concurrently
+//! inside one task; neither takes a lock. Both keep their large buffers while traffic flows and
+//! give them back after a quiet period ([`super::idle`]).
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::framing::{filled, read_on_stack, ReadFrameError, MIN_READ};
+use crate::framing::{filled, read_into_empty, ReadFrameError, MIN_READ};
 
 /// Capacity of a read buffer once the link is busy (a buffer that has grown past [`SMALL`]).
 pub(crate) const BUSY: usize = 256 * 1024;
@@ -75,22 +75,17 @@ impl ReadBuffers {
         needed: usize,
     ) -> Result<(), ReadFrameError> {
         if self.buf.is_empty() {
-            if self.buf.capacity() >= MIN_READ {
-                // Busy link: try the read into the capacity there is, without waiting.
-                let ready = tokio::select! {
-                    biased;
-                    read = io.read_buf(&mut self.buf) => Some(read),
-                    () = std::future::ready(()) => None,
-                };
-                if let Some(read) = ready {
-                    return filled(read, &self.buf);
-                }
-            }
-            // Idle: wait holding no buffer (a busy one is kept as a spare).
-            let idle = std::mem::take(&mut self.buf);
-            self.retire(idle);
-            let read = read_on_stack(io, &mut self.buf).await;
-            return filled(read, &self.buf);
+            // Idle: a busy buffer is kept as a spare while the wait holds none.
+            let Self {
+                buf,
+                busy,
+                spares,
+                max_spares,
+            } = self;
+            return read_into_empty(io, buf, |idle| {
+                retire(spares, *max_spares, std::mem::take(busy), idle)
+            })
+            .await;
         }
         self.make_room(needed.max(MIN_READ));
         let read = io.read_buf(&mut self.buf).await;
@@ -130,17 +125,23 @@ impl ReadBuffers {
         self.busy = true;
     }
 
-    /// Keeps an emptied handle of a busy buffer for reuse (the oldest goes past the maximum).
-    fn retire(&mut self, mut full: BytesMut) {
-        if !std::mem::replace(&mut self.busy, false) {
-            return;
-        }
-        full.clear();
-        if self.spares.len() >= self.max_spares {
-            self.spares.pop_front();
-        }
-        self.spares.push_back(full);
+    /// Keeps an emptied handle of `buf`'s old allocation for reuse if it was a busy buffer.
+    fn retire(&mut self, full: BytesMut) {
+        let busy = std::mem::take(&mut self.busy);
+        retire(&mut self.spares, self.max_spares, busy, full);
     }
+}
+
+/// Keeps an emptied handle of a busy buffer (`busy`) in `spares`; the oldest goes past `max`.
+fn retire(spares: &mut VecDeque<BytesMut>, max: usize, busy: bool, mut full: BytesMut) {
+    if !busy {
+        return;
+    }
+    full.clear();
+    if spares.len() >= max {
+        spares.pop_front();
+    }
+    spares.push_back(full);
 }
 
 #[cfg(test)]
