@@ -4,20 +4,12 @@
 
 use std::time::Duration;
 
-use super::{new_connection, ChannelConfig, ConnectionInfo};
+use super::{test_connection, ChannelConfig};
 use crate::backend::ConnectionIo;
-use crate::{Connection, Error, Keypair, TransportAddress, TransportKind};
+use crate::{Connection, Error};
 
 fn connection() -> (Connection, ConnectionIo) {
-    let info = ConnectionInfo {
-        local_peer: Keypair::from_secret_bytes([1; 32]).peer_id(),
-        remote_peer: Keypair::from_secret_bytes([2; 32]).peer_id(),
-        local_addr: TransportAddress::Memory(1),
-        remote_addr: TransportAddress::Memory(2),
-        kind: TransportKind::Memory,
-        outbound: true,
-    };
-    new_connection(info, &ChannelConfig::default())
+    test_connection(&ChannelConfig::default())
 }
 
 #[tokio::test(start_paused = true)]

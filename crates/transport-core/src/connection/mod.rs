@@ -68,6 +68,21 @@ pub struct ConnectionStats {
     pub age: Duration,
 }
 
+/// A memory connection between two fixed peers with `config`, for tests of the connection
+/// halves without a backend.
+#[cfg(test)]
+pub(crate) fn test_connection(config: &ChannelConfig) -> (Connection, ConnectionIo) {
+    let info = ConnectionInfo {
+        local_peer: crate::Keypair::from_secret_bytes([1; 32]).peer_id(),
+        remote_peer: crate::Keypair::from_secret_bytes([2; 32]).peer_id(),
+        local_addr: crate::TransportAddress::Memory(1),
+        remote_addr: crate::TransportAddress::Memory(2),
+        kind: crate::TransportKind::Memory,
+        outbound: true,
+    };
+    new_connection(info, config)
+}
+
 /// Builds a connection for a backend: the user's half and the backend's half.
 pub fn new_connection(info: ConnectionInfo, config: &ChannelConfig) -> (Connection, ConnectionIo) {
     let (out_tx, out_rx) = mpsc::channel(config.send_queue.max(1));

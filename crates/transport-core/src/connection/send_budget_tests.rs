@@ -5,26 +5,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{new_connection, ChannelConfig, ConnectionInfo};
+use super::{test_connection, ChannelConfig};
 use crate::backend::{ConnectionIo, SendItem};
-use crate::{Connection, Keypair, TransportAddress, TransportKind};
+use crate::Connection;
 
 fn connection(send_queue: usize, budget: usize) -> (Connection, ConnectionIo) {
-    let info = ConnectionInfo {
-        local_peer: Keypair::from_secret_bytes([1; 32]).peer_id(),
-        remote_peer: Keypair::from_secret_bytes([2; 32]).peer_id(),
-        local_addr: TransportAddress::Memory(1),
-        remote_addr: TransportAddress::Memory(2),
-        kind: TransportKind::Memory,
-        outbound: true,
-    };
     let config = ChannelConfig {
         max_message_size: 100,
         send_queue,
         send_buffer_bytes: budget,
         ..ChannelConfig::default()
     };
-    new_connection(info, &config)
+    test_connection(&config)
 }
 
 /// Takes what is queued, as a driver does, and reports it written.
