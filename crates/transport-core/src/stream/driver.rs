@@ -70,19 +70,17 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut records = RecordDecoder::new(opener, max_message);
     let mut buffers = ReadBuffers::new(leftover, state.recv_budget());
     let mut idle = IdleRelease::default();
-    let timer = tokio::time::sleep(std::time::Duration::ZERO);
-    tokio::pin!(timer);
     let failure: Option<Error> = loop {
         let decoded = match records.decode(&mut buffers.buf) {
             Ok(Some(decoded)) => decoded,
             Ok(None) => {
-                let holding = idle.arm(buffers.holds_spares(), timer.as_mut());
+                let holding = idle.arm(buffers.holds_spares());
                 let read = tokio::select! {
                     biased;
                     _ = state.wait_aborted() => break None,
                     read = buffers.read(&mut reader, records.needed()) => read,
-                    () = &mut timer, if holding => {
-                        if idle.fired(timer.as_mut()) {
+                    () = idle.expired(), if holding => {
+                        if idle.fired() {
                             buffers.release_spares();
                         }
                         continue;
@@ -141,15 +139,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let mut messages: Vec<Bytes> = Vec::new();
     let mut buf = BytesMut::new();
     let mut idle = IdleRelease::default();
-    let timer = tokio::time::sleep(std::time::Duration::ZERO);
-    tokio::pin!(timer);
     let result: Result<(), Error> = async {
         loop {
             let mut close: Option<String> = None;
-            let holding = idle.arm(
-                buf.capacity() > KEEP_BUFFER || messages.capacity() > KEEP_BATCH,
-                timer.as_mut(),
-            );
+            let holding =
+                idle.arm(buf.capacity() > KEEP_BUFFER || messages.capacity() > KEEP_BATCH);
             tokio::select! {
                 biased;
                 aborted = state.wait_aborted_or_remote_closed() => {
@@ -158,8 +152,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                     }
                     close = Some("closed by the remote".into());
                 }
-                () = &mut timer, if holding => {
-                    if idle.fired(timer.as_mut()) {
+                () = idle.expired(), if holding => {
+                    if idle.fired() {
                         // Idle with large buffers: give them back, wait again without a timer.
                         buf = BytesMut::new();
                         (batch, messages) = (Vec::new(), Vec::new());
@@ -211,9 +205,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             if close.is_some() {
                 let _ = writer.shutdown().await;
                 if !acknowledging {
-                    // Wait for the remote's close (read by the reader), bounded.
-                    let wait =
-                        tokio::time::timeout(state.close_timeout(), state.wait_reader_done());
+                    // Wait for the remote's close (read by the reader), bounded. Boxed: the
+                    // timer is needed once per connection, not in every idle task's state.
+                    let wait = Box::pin(tokio::time::timeout(
+                        state.close_timeout(),
+                        state.wait_reader_done(),
+                    ));
                     if wait.await.is_err() {
                         state.fail(Error::Timeout {
                             operation: "close acknowledgement",
