@@ -207,7 +207,9 @@ two `read_exact` calls into a freshly zeroed buffer, and then (in a first fix he
 `read_chunk` per call, one connection-lock round and one wakeup per ~1.2 KB packet. Ours \
 batches 64 messages per `write_all_chunks` and reads large buffers. With the same batching and \
 256 KiB reads on the raw side, ours lands at raw within noise: 0.93 at 256 MiB and 5 \
-repetitions, 0.97-1.01 in `--quick` runs. That remainder is parity, not a wrong baseline: at \
+repetitions, 0.97-1.01 in `--quick` runs (and 1 KiB likewise: 0.89-1.15 in single-repetition \
+runs while other jobs ran, 0.93-0.97 with three repetitions on a quiet machine). That \
+remainder is parity, not a wrong baseline: at \
 64 KiB both are bound by quinn's connection task (packet crypto and packetisation on one \
 core), and our extra work (framing and the message queues; QUIC carries no Noise, its only \
 AEAD is QUIC's own TLS) runs in our own tasks on the second core. The baseline was wrong. Ours \
