@@ -272,17 +272,20 @@ compare with. Both handshakes cost about the same CPU (callgrind, both sides: XX
 4.78M instructions between known peers; X25519 is two thirds of it), so on loopback IK saves \
 little; on a LAN or a BLE link it saves a round trip \
 (`cargo run --release -p bitcraps-transport-tcp --example setup_handshakes`). QUIC has no \
-Noise: ours adds mutual TLS authentication (the dialer's certificate: one more Ed25519 \
-signature and check per connection on the critical path), the limiter, and each connection's \
-driver task; raw quinn authenticates the server only, with ECDSA P-256, whose ring \
-implementation is assembly: a raw quinn setup with client certificates too costs the same as \
-without (`examples/quic_prof raw-setup-mutual`: 575-596 us vs 580-587 us median here), while \
-our Ed25519 identity proofs (two signatures, two checks, in sequence across the handshake) \
-cost about 1M instructions per setup against ECDSA's ~0.05M; most of the remaining setup gap \
-is that. Each certificate's self-signature is checked once per transport (a certificate seen \
-before is recognised by its bytes), and path MTU discovery probes in 100-byte steps (quinn's \
-default 20-byte search sent about five padded probes per side of every connection: callgrind \
-5.83M vs 4.85M instructions per setup without discovery; raw 4.62M, ours now 5.52M).
+Noise. Raw quinn, as configured by default, resumes TLS sessions: after the first setup every \
+handshake is a PSK resumption with a fresh X25519 exchange and no certificate or signature \
+(callgrind of `examples/quic_prof raw-setup`: no ECDSA signing at all; that is why a raw \
+setup with client certificates measured the same as without). Ours made a full mutual \
+handshake on every dial (two Ed25519 signatures and two strict checks in sequence, about 1.26M \
+instructions of 5.5M per setup) until the dialer kept one session ticket per peer: a dial that \
+expects a PeerId it reached before now resumes (protocol.md section 7), setup 1.01 ms -> \
+0.69-0.77 ms median on the same machine, callgrind 4.5M instructions per setup against raw's \
+4.6M. (Making the TLS key P-256 and binding it to the Ed25519 identity, as libp2p's TLS does, \
+was measured first and was slower: ring's P-256 verification costs 0.75M instructions here, \
+Ed25519's 0.41M.) Each certificate's self-signature is checked once per transport (a \
+certificate seen before is recognised by its bytes), and path MTU discovery probes in 100-byte \
+steps (quinn's default 20-byte search sent about five padded probes per side of every \
+connection).
 - rust-libp2p column: the same workloads through one libp2p-stream stream (TCP+Noise+yamux, \
 and QUIC), with a 256 KiB `BufWriter` in the application as the raw baselines have: small \
 messages are batched before libp2p sees them, which our API does not do (each send is one \

@@ -9,7 +9,8 @@
 //! Wire summary (details in each module's docs):
 //! - TLS 1.3 only, ALPN `bitcraps/1` required, mutual authentication; each side's certificate
 //!   is self-signed by its Ed25519 identity key, whose public key is the `PeerId` (see
-//!   [`peer_id_from_certificate`]). No CA, no host name check; no resumption or 0-RTT.
+//!   [`peer_id_from_certificate`]). No CA, no host name check. A dial that expects a peer it
+//!   reached before resumes the TLS session (one ticket per connection; no 0-RTT).
 //! - One bidirectional stream per connection, opened by the dialer with the byte `0x01` and
 //!   answered `0x01` by the listener once the limits admitted the dialer; then frames of a
 //!   `u32` big-endian length and the payload, both ways.
@@ -39,13 +40,17 @@ mod config;
 mod driver;
 mod listener;
 mod reader;
+mod sessions;
 mod socket;
 mod tls;
 mod transport;
 mod verified;
 
+#[cfg(test)]
+mod resumption_tests;
+
 pub use cert::{peer_id_from_certificate, pkcs8_der, self_signed_certificate, CertError};
 pub use config::QuicConfig;
 pub use listener::QuicListener;
-pub use tls::{ALPN, SERVER_NAME};
+pub use tls::ALPN;
 pub use transport::QuicTransport;

@@ -6,11 +6,14 @@
 //! signature (CertificateVerify) is checked for the `ed25519` scheme only, with the same strict
 //! Ed25519 verification as the self-signature. The client's verifier also holds the `PeerId` the dial expects, if
 //! any, and fails the handshake on any other key, recording the key it saw so the dial reports
-//! `Error::PeerMismatch`. Session tickets, resumption and 0-RTT are off: every connection
-//! proves both identities afresh (a certificate whose self-signature was checked before is
-//! recognised by its bytes, see `verified`; the handshake signature is checked every time).
+//! `Error::PeerMismatch`. A listener issues one session ticket per connection, and a dial that
+//! expects a `PeerId` resumes a session whose full handshake proved that peer (see
+//! `sessions`); a dial that expects nobody always makes a full handshake. No 0-RTT. In a full
+//! handshake both certificates and both handshake signatures are checked (a certificate whose
+//! self-signature was checked before is recognised by its bytes, see `verified`).
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bitcraps_transport_core::PeerId;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -22,13 +25,11 @@ use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use crate::cert::LocalCertificate;
+use crate::sessions::{Dial, Dials};
 use crate::verified::{Verified, VerifiedCertificates};
 
 /// The ALPN protocol id both sides require.
 pub const ALPN: &[u8] = b"bitcraps/1";
-
-/// The TLS server name the dialer sends (ignored by the verifiers: identities are keys).
-pub const SERVER_NAME: &str = "bitcraps";
 
 /// The ring provider every config uses (built once per transport).
 fn provider() -> Arc<CryptoProvider> {
@@ -82,15 +83,15 @@ fn certificate_identity(
     })
 }
 
-/// Where the client's verifier records the key the server proved.
-pub(crate) type SeenPeer = Arc<Mutex<Option<PeerId>>>;
-
-/// The dialer's verifier of the listener's certificate.
+/// The dialers' verifier of the listener's certificate, one per transport (rustls resumes a
+/// session only with the verifier that made it); each dial's expectation is found by its
+/// server name (see `sessions`).
 #[derive(Debug)]
-struct ServerVerifier {
-    expect: Option<PeerId>,
-    seen: SeenPeer,
-    verified: Arc<VerifiedCertificates>,
+pub(crate) struct ServerVerifier {
+    pub(crate) dials: Arc<Dials>,
+    pub(crate) verified: Arc<VerifiedCertificates>,
+    /// Counts the full handshakes of the transport's dials (a resumed one never gets here).
+    full_handshakes: Arc<AtomicU64>,
 }
 
 impl ServerCertVerifier for ServerVerifier {
@@ -98,13 +99,19 @@ impl ServerCertVerifier for ServerVerifier {
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
+        server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        self.full_handshakes.fetch_add(1, Ordering::Relaxed);
+        let Some(dial) = self.dials.slot(server_name) else {
+            return Err(rustls::Error::General(
+                "no dial in flight uses this name".into(),
+            ));
+        };
         let peer = check_certificate(&self.verified, end_entity, intermediates)?;
-        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(peer);
-        match self.expect {
+        dial.record(peer);
+        match dial.expect {
             Some(expected) if expected != peer => Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::ApplicationVerificationFailure,
             )),
@@ -193,7 +200,7 @@ impl ClientCertVerifier for ClientVerifier {
 
 /// Presents the node's one certificate to every server.
 #[derive(Debug)]
-struct ClientCert(Arc<CertifiedKey>);
+pub(crate) struct ClientCert(pub(crate) Arc<CertifiedKey>);
 
 impl ResolvesClientCert for ClientCert {
     fn resolve(
@@ -214,21 +221,40 @@ impl ResolvesClientCert for ClientCert {
 /// The node's TLS material, prepared once per transport.
 #[derive(Debug)]
 pub(crate) struct TlsIdentity {
-    certified: Arc<CertifiedKey>,
     local: LocalCertificate,
     provider: Arc<CryptoProvider>,
     verified: Arc<VerifiedCertificates>,
+    /// Encrypts the listener's session tickets (a key of this transport, rotated by rustls).
+    ticketer: Arc<dyn rustls::server::ProducesTickets>,
+    /// The dials in flight and the sessions they may resume.
+    dials: Arc<Dials>,
+    /// The one client config of all dials (see [`ServerVerifier`]).
+    client: Arc<rustls::ClientConfig>,
+    full_handshakes: Arc<AtomicU64>,
 }
 
 impl TlsIdentity {
     pub(crate) fn new(local: LocalCertificate) -> Result<Self, rustls::Error> {
         let key = rustls::crypto::ring::sign::any_eddsa_type(&local.key)?;
         let certified = Arc::new(CertifiedKey::new(vec![local.cert.clone()], key));
+        let provider = provider();
+        let verified = Arc::<VerifiedCertificates>::default();
+        let dials = Arc::<Dials>::default();
+        let full_handshakes = Arc::<AtomicU64>::default();
+        let verifier = Arc::new(ServerVerifier {
+            dials: dials.clone(),
+            verified: verified.clone(),
+            full_handshakes: full_handshakes.clone(),
+        });
+        let client = client_config(&provider, verifier, &certified, dials.clone())?;
         Ok(Self {
-            certified,
             local,
-            provider: provider(),
-            verified: Arc::default(),
+            provider,
+            verified,
+            ticketer: rustls::crypto::ring::Ticketer::new()?,
+            dials,
+            client: Arc::new(client),
+            full_handshakes,
         })
     }
 
@@ -242,32 +268,22 @@ impl TlsIdentity {
             .with_client_cert_verifier(verifier)
             .with_single_cert(vec![self.local.cert.clone()], self.local.key_der())?;
         config.alpn_protocols = vec![ALPN.to_vec()];
-        config.send_tls13_tickets = 0;
+        // One ticket per connection: the next dial resumes with it (each is usable once).
+        config.send_tls13_tickets = 1;
+        config.ticketer = self.ticketer.clone();
         config.max_early_data_size = 0;
         Ok(config)
     }
 
-    /// A dialer's rustls config for one dial, expecting `expect` if given; the verifier records
-    /// the key the server proved in the returned slot.
-    pub(crate) fn client_config(
-        &self,
-        expect: Option<PeerId>,
-    ) -> Result<(rustls::ClientConfig, SeenPeer), rustls::Error> {
-        let seen = SeenPeer::default();
-        let verifier = Arc::new(ServerVerifier {
-            expect,
-            seen: seen.clone(),
-            verified: self.verified.clone(),
-        });
-        let mut config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13])?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_client_cert_resolver(Arc::new(ClientCert(self.certified.clone())));
-        config.alpn_protocols = vec![ALPN.to_vec()];
-        config.resumption = Resumption::disabled();
-        config.enable_early_data = false;
-        Ok((config, seen))
+    /// The rustls config of every dial, and the dial's registration, which names the dial and
+    /// holds its expectation (`connect_with` must use [`Dial::server_name`]).
+    pub(crate) fn dial(&self, expect: Option<PeerId>) -> (Arc<rustls::ClientConfig>, Dial) {
+        (self.client.clone(), self.dials.register(expect))
+    }
+
+    /// How many of this transport's dials made a full handshake (the others resumed).
+    pub(crate) fn full_handshakes(&self) -> u64 {
+        self.full_handshakes.load(Ordering::Relaxed)
     }
 
     /// The remote's identity on an established quinn connection, and a check that ALPN was
@@ -275,6 +291,26 @@ impl TlsIdentity {
     pub(crate) fn remote_identity(&self, conn: &quinn::Connection) -> Result<PeerId, &'static str> {
         remote_identity(conn, &self.verified)
     }
+}
+
+/// The dialers' rustls config: the shared verifier and certificate, sessions resumed through
+/// `dials`, no SNI (the server name only finds the dial, see `sessions`), no 0-RTT.
+pub(crate) fn client_config(
+    provider: &Arc<CryptoProvider>,
+    verifier: Arc<ServerVerifier>,
+    certified: &Arc<CertifiedKey>,
+    dials: Arc<Dials>,
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_cert_resolver(Arc::new(ClientCert(certified.clone())));
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    config.enable_sni = false;
+    config.resumption = Resumption::store(dials);
+    config.enable_early_data = false;
+    Ok(config)
 }
 
 /// See [`TlsIdentity::remote_identity`]; the certificate was checked by a verifier during the

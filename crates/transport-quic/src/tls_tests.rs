@@ -47,26 +47,23 @@ fn cert_signed_by_other(subject: &Keypair, issuer: &Keypair) -> CertificateDer<'
         .clone()
 }
 
-/// A raw quinn client endpoint presenting `client_cert`, expecting `server`.
+/// A raw quinn client endpoint presenting `client_cert`, expecting `server`, and the dial
+/// registration whose server name it must connect with.
 fn raw_client(
     server: &QuicTransport,
     client_cert: Arc<CertifiedKey>,
-) -> (quinn::Endpoint, quinn::ClientConfig) {
+) -> (quinn::Endpoint, quinn::ClientConfig, Dial) {
+    let dials = Arc::<Dials>::default();
     let verifier = Arc::new(ServerVerifier {
-        expect: Some(server.local_peer_id()),
-        seen: SeenPeer::default(),
+        dials: dials.clone(),
         verified: Arc::default(),
+        full_handshakes: Arc::default(),
     });
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_client_cert_resolver(Arc::new(ClientCert(client_cert)));
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let tls = client_config(&provider(), verifier, &client_cert, dials.clone()).unwrap();
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    (endpoint, quinn::ClientConfig::new(Arc::new(crypto)))
+    let dial = dials.register(Some(server.local_peer_id()));
+    (endpoint, quinn::ClientConfig::new(Arc::new(crypto)), dial)
 }
 
 /// Dials `server`'s listener presenting `client_cert` and returns whether the message stream
@@ -78,10 +75,10 @@ async fn attack(client_cert: Arc<CertifiedKey>) -> (bool, Inbound, u64) {
         .await
         .unwrap();
     let addr = listener.local_addr().socket_addr().unwrap();
-    let (endpoint, config) = raw_client(&server, client_cert);
+    let (endpoint, config, dial) = raw_client(&server, client_cert);
     let attempt = async {
         let conn = endpoint
-            .connect_with(config, addr, SERVER_NAME)
+            .connect_with(config, addr, &dial.server_name())
             .unwrap()
             .await
             .ok()?;
@@ -324,9 +321,9 @@ async fn a_dialer_that_never_opens_the_stream_times_out_on_the_listener() {
     let addr = listener.local_addr().socket_addr().unwrap();
     let me = Keypair::generate();
     let (cert, _) = self_signed_certificate(&me).unwrap();
-    let (endpoint, client_config) = raw_client(&server, certified(cert, &me));
+    let (endpoint, client_config, dial) = raw_client(&server, certified(cert, &me));
     let conn = endpoint
-        .connect_with(client_config, addr, SERVER_NAME)
+        .connect_with(client_config, addr, &dial.server_name())
         .unwrap()
         .await
         .unwrap();

@@ -20,7 +20,7 @@ use bitcraps_transport_core::{
 
 use crate::codes::{dial_error, CLOSE_ABORT, CLOSE_PEER_MISMATCH, CLOSE_PROTOCOL};
 use crate::listener::QuicListener;
-use crate::tls::{TlsIdentity, SERVER_NAME};
+use crate::tls::TlsIdentity;
 use crate::{socket, QuicConfig};
 
 /// The dialer's first byte on the message stream.
@@ -145,20 +145,24 @@ impl QuicTransport {
         Ok(config)
     }
 
+    /// How many of this transport's dials made a full TLS handshake since it was made (both
+    /// certificates and signatures checked); the others resumed a session (protocol.md
+    /// section 7). Dials that failed before the certificate check are not counted.
+    pub fn full_handshakes(&self) -> u64 {
+        self.shared.tls.full_handshakes()
+    }
+
+    /// One dial's quinn config and registration (see `sessions`).
     fn client_config(
         &self,
         expect: Option<PeerId>,
-    ) -> Result<(quinn::ClientConfig, crate::tls::SeenPeer)> {
-        let (tls, seen) = self
-            .shared
-            .tls
-            .client_config(expect)
-            .map_err(|e| setup_error("tls client config", e))?;
+    ) -> Result<(quinn::ClientConfig, crate::sessions::Dial)> {
+        let (tls, dial) = self.shared.tls.dial(expect);
         let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
             .map_err(|e| setup_error("quic client config", e))?;
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
         config.transport_config(self.shared.config.transport(0));
-        Ok((config, seen))
+        Ok((config, dial))
     }
 
     async fn dial_inner(&self, remote: SocketAddr, expect: Option<PeerId>) -> Result<Connection> {
@@ -166,14 +170,14 @@ impl QuicTransport {
         let endpoint_addr = endpoint
             .local_addr()
             .map_err(|e| Error::io("quic local address", e))?;
-        let (config, seen) = self.client_config(expect)?;
+        let (config, dial) = self.client_config(expect)?;
         let connecting = endpoint
-            .connect_with(config, remote, SERVER_NAME)
+            .connect_with(config, remote, &dial.server_name())
             .map_err(|e| setup_error("connect", e))?;
         let conn = match connecting.await {
             Ok(c) => c,
             Err(e) => {
-                let actual = *seen.lock().unwrap_or_else(|p| p.into_inner());
+                let actual = dial.slot().seen();
                 return Err(match (expect, actual) {
                     (Some(expected), Some(actual)) if expected != actual => {
                         Error::PeerMismatch { expected, actual }
