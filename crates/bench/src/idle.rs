@@ -25,32 +25,43 @@ fn rss_bytes() -> Result<u64> {
     Ok(kib * 1024)
 }
 
-/// KiB of resident memory per idle connection of `kind` (`raw-tcp` or one of our backends).
+/// KiB of resident memory per idle connection of `kind`: `raw-tcp`, `raw-quic`, `raw-ws` or
+/// one of our backends.
 pub(crate) async fn measure(kind: &str, n: usize) -> Result<f64> {
-    if kind == "raw-tcp" {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let warm = tokio::join!(TcpStream::connect(addr), listener.accept());
-        let before = rss_bytes()?;
-        let mut kept = Vec::with_capacity(n);
-        for _ in 0..n {
-            let (c, s) = tokio::join!(TcpStream::connect(addr), listener.accept());
-            kept.push((c?, s?.0));
+    match kind {
+        "raw-tcp" => {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            per_connection(n, async || {
+                let (c, s) = tokio::join!(TcpStream::connect(addr), listener.accept());
+                anyhow::Ok((c?, s?.0))
+            })
+            .await
         }
-        let after = rss_bytes()?;
-        drop((kept, warm));
-        return Ok(after.saturating_sub(before) as f64 / n as f64 / 1024.0);
+        "raw-quic" => {
+            let endpoints = crate::raw_quic::endpoints()?;
+            per_connection(n, async || crate::raw_quic::connect(&endpoints).await).await
+        }
+        "raw-ws" => {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            per_connection(n, async || crate::raw_ws::pair(&listener).await).await
+        }
+        "tcp" | "quic" | "ws" | "memory" | "udp" => {
+            let mut setup = Setup::new(kind, 1024).await?;
+            per_connection(n, async || setup.connect().await).await
+        }
+        _ => bail!("unknown idle kind {kind}"),
     }
-    if !["tcp", "quic", "ws", "memory", "udp"].contains(&kind) {
-        bail!("unknown idle kind {kind}");
-    }
-    let mut setup = Setup::new(kind, 1024).await?;
-    // Warm up allocator and runtime with one connection first.
-    let warm = setup.connect().await?;
+}
+
+/// Opens one connection to warm the allocator and runtime, then `n` more, and returns the
+/// resident memory they added per connection, in KiB, once their tasks have settled.
+async fn per_connection<T>(n: usize, mut connect: impl AsyncFnMut() -> Result<T>) -> Result<f64> {
+    let warm = connect().await?;
     let before = rss_bytes()?;
     let mut kept = Vec::with_capacity(n);
     for _ in 0..n {
-        kept.push(setup.connect().await?);
+        kept.push(connect().await?);
     }
     // Let every connection's tasks settle into their idle state.
     tokio::time::sleep(Duration::from_millis(200)).await;

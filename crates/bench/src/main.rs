@@ -218,10 +218,17 @@ fn idle_memory(backend: &'static str, n: usize) -> Result<Option<Record>> {
         return Ok(None);
     }
     let ours = idle::in_child(backend, n)?;
-    let (raw, name) = if backend == "tcp" {
-        (Some(idle::in_child("raw-tcp", n)?), "tokio TcpStream pair")
-    } else {
-        (None, "-")
+    let (raw, name) = match backend {
+        "tcp" => (Some(idle::in_child("raw-tcp", n)?), "tokio TcpStream pair"),
+        "quic" => (
+            Some(idle::in_child("raw-quic", n)?),
+            "quinn connection + one stream",
+        ),
+        "ws" => (
+            Some(idle::in_child("raw-ws", n)?),
+            "tokio-tungstenite pair",
+        ),
+        _ => (None, "-"),
     };
     Ok(Some(Record::new(
         backend,

@@ -1,5 +1,7 @@
-//! Raw quinn baseline: one bidirectional stream on the same rustls/ring TLS 1.3 stack and
-//! quinn's default transport settings (the windows our backend uses too), the same u32 length
+//! Raw quinn baseline: one bidirectional stream on the same rustls/ring TLS 1.3 stack and the
+//! transport settings our backend gives quinn (quinn's default windows; one bidirectional
+//! stream allowed, no unidirectional ones, no datagrams, the same keep-alive, idle timeout and
+//! path MTU discovery steps: the knobs a user of quinn with one stream turns), the same u32 length
 //! framing, 64 frames per `write_all_chunks` call (frames under 4 KiB copied into one
 //! contiguous chunk, larger payloads passed uncopied: the batching our backend does), and the
 //! receiver reading up to 256 KiB per call and splitting frames off its buffer (what the
@@ -22,25 +24,42 @@ const COPY_LIMIT: usize = 4096;
 pub(crate) const NAME: &str = "quinn, 64 frames per write_all_chunks";
 
 /// A server and a client endpoint that trust each other.
-struct Endpoints {
+pub(crate) struct Endpoints {
     server: Endpoint,
     client: Endpoint,
     addr: SocketAddr,
 }
 
-fn endpoints() -> Result<Endpoints> {
+/// Our backend's quinn settings (`QuicConfig::default()`), for a side that accepts
+/// `accept_streams` bidirectional streams.
+fn transport(accept_streams: u32) -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.keep_alive_interval(Some(Duration::from_secs(5)));
+    t.max_idle_timeout(Some(Duration::from_secs(30).try_into().expect("a valid timeout")));
+    t.max_concurrent_bidi_streams(accept_streams.into());
+    t.max_concurrent_uni_streams(0u32.into());
+    t.datagram_receive_buffer_size(None);
+    let mut mtud = quinn::MtuDiscoveryConfig::default();
+    mtud.minimum_change(100);
+    t.mtu_discovery_config(Some(mtud));
+    Arc::new(t)
+}
+
+pub(crate) fn endpoints() -> Result<Endpoints> {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
     let cert_der = cert.cert.der().clone();
     let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der());
-    let server_config = quinn::ServerConfig::with_single_cert(vec![cert_der.clone()], key.into())?;
+    let mut server_config =
+        quinn::ServerConfig::with_single_cert(vec![cert_der.clone()], key.into())?;
+    server_config.transport_config(transport(1));
     let server = Endpoint::server(server_config, "127.0.0.1:0".parse()?)?;
     let addr = server.local_addr()?;
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert_der)?;
     let mut client = Endpoint::client("127.0.0.1:0".parse()?)?;
-    client.set_default_client_config(quinn::ClientConfig::with_root_certificates(Arc::new(
-        roots,
-    ))?);
+    let mut client_config = quinn::ClientConfig::with_root_certificates(Arc::new(roots))?;
+    client_config.transport_config(transport(0));
+    client.set_default_client_config(client_config);
     Ok(Endpoints {
         server,
         client,
@@ -51,7 +70,7 @@ fn endpoints() -> Result<Endpoints> {
 /// A connection and one stream each way announced (a stream is seen by the peer only once data
 /// arrives, so one byte crosses each way): (client conn, client send, client recv, server
 /// conn, server send, server recv).
-type Streams = (
+pub(crate) type Streams = (
     Connection,
     SendStream,
     RecvStream,
@@ -60,7 +79,7 @@ type Streams = (
     RecvStream,
 );
 
-async fn connect(e: &Endpoints) -> Result<Streams> {
+pub(crate) async fn connect(e: &Endpoints) -> Result<Streams> {
     let accept = async {
         let conn = e.server.accept().await.context("no incoming")?.await?;
         let (mut send, mut recv) = conn.accept_bi().await?;

@@ -26,7 +26,7 @@ const WS_MESSAGE: usize = 64 * 1024;
 /// The raw library's name in the report.
 pub(crate) const NAME: &str = "tokio-tungstenite (frames packed into 64 KiB messages)";
 
-type Ws = WebSocketStream<TcpStream>;
+pub(crate) type Ws = WebSocketStream<TcpStream>;
 
 /// The tungstenite settings of our backend's default `WsConfig`.
 fn config() -> WebSocketConfig {
@@ -35,7 +35,7 @@ fn config() -> WebSocketConfig {
         .write_buffer_size(128 * 1024)
 }
 
-async fn pair(listener: &TcpListener) -> Result<(Ws, Ws)> {
+pub(crate) async fn pair(listener: &TcpListener) -> Result<(Ws, Ws)> {
     let addr = listener.local_addr()?;
     let accept = async {
         let (tcp, _) = listener.accept().await?;

@@ -51,8 +51,9 @@ pub(crate) fn spawn<G: Send + 'static>(
         let read = read_loop(recv, &conn, incoming, state.clone(), fin_tx);
         let write = write_loop(send, &conn, &mut send_queue, state.clone(), fin_rx);
         tokio::join!(read, write);
-        // A no-op when a loop already closed the connection.
-        close_flushed(&conn, CLOSE_ABORT, b"link ended").await;
+        // A no-op when a loop already closed the connection. (Boxed, as every close wait: the
+        // idle task's future holds no timer.)
+        Box::pin(close_flushed(&conn, CLOSE_ABORT, b"link ended")).await;
         state.finish();
         // The send queue stays open until the end, so a `close` racing the remote's close
         // waits for the finish instead of seeing a dropped queue.
@@ -151,7 +152,7 @@ async fn read_loop(
                     break None;
                 }
                 // The remote is closing; its reason comes with the CONNECTION_CLOSE.
-                let wait = tokio::time::timeout(state.close_timeout(), conn.closed());
+                let wait = Box::pin(tokio::time::timeout(state.close_timeout(), conn.closed()));
                 break match wait.await {
                     Ok(lost) => match ended(&lost) {
                         Ended::Remote(reason) => {
@@ -210,6 +211,29 @@ fn batch_bytes(batch: &[SendItem]) -> usize {
             _ => 4,
         })
         .sum()
+}
+
+/// The writer's side of a graceful close: FIN, the remote's FIN (seen by the reader, bounded),
+/// then CONNECTION_CLOSE with `reason`.
+async fn close_gracefully(
+    send: &mut SendStream,
+    conn: &quinn::Connection,
+    state: &ConnectionState,
+    reason: &str,
+) {
+    state.set_local_closing(reason);
+    let _ = send.finish();
+    let wait = tokio::time::timeout(state.close_timeout(), state.wait_reader_done());
+    if wait.await.is_err() {
+        state.fail(Error::Timeout {
+            operation: "close acknowledgement",
+            after: state.close_timeout(),
+        });
+        state.abort();
+        conn.close(CLOSE_ABORT, b"close timed out");
+    } else {
+        close_flushed(conn, CLOSE_NORMAL, clip_reason(reason).as_bytes()).await;
+    }
 }
 
 async fn write_loop(
@@ -290,20 +314,7 @@ async fn write_loop(
                 (batch, chunks) = (Vec::new(), Vec::new());
             }
             if let Some(reason) = close {
-                state.set_local_closing(&reason);
-                let _ = send.finish();
-                // Wait for the remote's FIN (seen by the reader), bounded.
-                let wait = tokio::time::timeout(state.close_timeout(), state.wait_reader_done());
-                if wait.await.is_err() {
-                    state.fail(Error::Timeout {
-                        operation: "close acknowledgement",
-                        after: state.close_timeout(),
-                    });
-                    state.abort();
-                    conn.close(CLOSE_ABORT, b"close timed out");
-                } else {
-                    close_flushed(conn, CLOSE_NORMAL, clip_reason(&reason).as_bytes()).await;
-                }
+                Box::pin(close_gracefully(&mut send, conn, &state, &reason)).await;
                 return Ok(());
             }
         }
