@@ -2,11 +2,18 @@
 //! process's resident set size before and after from /proc, and returns the difference per
 //! connection (both ends together). Each kind runs in a process of its own (the runner starts
 //! itself with `--idle-only`), so one measurement never reuses memory another freed.
+//!
+//! Every raw connection end has one task waiting to read, as any application that receives
+//! has (ours has its connection task): TCP waits for readability (no buffer), quinn in
+//! `read_chunk` (no buffer), tokio-tungstenite in `next` (which holds its read buffer, as it
+//! does for every reader).
 
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use futures::StreamExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 
 use crate::ours::Setup;
 
@@ -34,23 +41,46 @@ pub(crate) async fn measure(kind: &str, n: usize) -> Result<f64> {
             let addr = listener.local_addr()?;
             per_connection(n, async || {
                 let (c, s) = tokio::join!(TcpStream::connect(addr), listener.accept());
-                anyhow::Ok((c?, s?.0))
+                let read = |t: TcpStream| Reading(tokio::spawn(async move { t.readable().await }));
+                anyhow::Ok((read(c?), read(s?.0)))
             })
             .await
         }
         "raw-quic" => {
             let endpoints = crate::raw_quic::endpoints()?;
-            per_connection(n, async || crate::raw_quic::connect(&endpoints).await).await
+            per_connection(n, async || {
+                let (cc, cs, mut cr, sc, ss, mut sr) = crate::raw_quic::connect(&endpoints).await?;
+                let c = tokio::spawn(async move { cr.read_chunk(usize::MAX, true).await.is_ok() });
+                let s = tokio::spawn(async move { sr.read_chunk(usize::MAX, true).await.is_ok() });
+                anyhow::Ok((cc, cs, sc, ss, Reading(c), Reading(s)))
+            })
+            .await
         }
         "raw-ws" => {
             let listener = TcpListener::bind("127.0.0.1:0").await?;
-            per_connection(n, async || crate::raw_ws::pair(&listener).await).await
+            per_connection(n, async || {
+                let (c, s) = crate::raw_ws::pair(&listener).await?;
+                let read = |mut ws: crate::raw_ws::Ws| {
+                    Reading(tokio::spawn(async move { ws.next().await.is_some() }))
+                };
+                anyhow::Ok((read(c), read(s)))
+            })
+            .await
         }
         "tcp" | "quic" | "ws" | "memory" | "udp" => {
             let mut setup = Setup::new(kind, 1024).await?;
             per_connection(n, async || setup.connect().await).await
         }
         _ => bail!("unknown idle kind {kind}"),
+    }
+}
+
+/// A raw end's reading task, stopped when the measurement drops it.
+struct Reading<T>(JoinHandle<T>);
+
+impl<T> Drop for Reading<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

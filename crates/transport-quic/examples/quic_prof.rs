@@ -24,7 +24,25 @@ fn transport() -> QuicTransport {
     .unwrap()
 }
 
-/// Bare quinn setups; `mutual`: the client presents a certificate too (webpki-verified).
+/// The quinn settings our backend uses (`QuicConfig::default()`), for the raw side.
+fn raw_transport(accept_streams: u32) -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.keep_alive_interval(Some(std::time::Duration::from_secs(5)));
+    t.max_idle_timeout(Some(
+        std::time::Duration::from_secs(30)
+            .try_into()
+            .expect("a valid timeout"),
+    ));
+    t.max_concurrent_bidi_streams(accept_streams.into());
+    t.max_concurrent_uni_streams(0u32.into());
+    t.datagram_receive_buffer_size(None);
+    let mut mtud = quinn::MtuDiscoveryConfig::default();
+    mtud.minimum_change(100);
+    t.mtu_discovery_config(Some(mtud));
+    Arc::new(t)
+}
+
+/// Bare quinn setups (with our backend's transport settings); `mutual`: the client presents a certificate too (webpki-verified).
 async fn raw_setup(n: usize, mutual: bool) -> anyhow::Result<()> {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
     let cert_der = cert.cert.der().clone();
@@ -33,7 +51,7 @@ async fn raw_setup(n: usize, mutual: bool) -> anyhow::Result<()> {
     roots.add(cert_der.clone())?;
     let roots = Arc::new(roots);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server_config = if mutual {
+    let mut server_config = if mutual {
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
             roots.clone(),
             provider.clone(),
@@ -49,10 +67,11 @@ async fn raw_setup(n: usize, mutual: bool) -> anyhow::Result<()> {
     } else {
         quinn::ServerConfig::with_single_cert(vec![cert_der.clone()], key.clone_key().into())?
     };
+    server_config.transport_config(raw_transport(1));
     let server = quinn::Endpoint::server(server_config, "127.0.0.1:0".parse()?)?;
     let addr = server.local_addr()?;
     let mut client = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
-    client.set_default_client_config(if mutual {
+    let mut client_config = if mutual {
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_root_certificates(roots)
@@ -62,7 +81,9 @@ async fn raw_setup(n: usize, mutual: bool) -> anyhow::Result<()> {
         )?))
     } else {
         quinn::ClientConfig::with_root_certificates(roots)?
-    });
+    };
+    client_config.transport_config(raw_transport(0));
+    client.set_default_client_config(client_config);
     let mut times = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
