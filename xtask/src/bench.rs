@@ -82,6 +82,12 @@ pub(crate) fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     if let Some(b) = &args.backends {
         command.push_str(&format!(" --backends {b}"));
     }
+    if let Some(b) = args.bytes {
+        command.push_str(&format!(" --bytes {b}"));
+    }
+    if let Some(r) = args.repeat {
+        command.push_str(&format!(" --repeat {r}"));
+    }
     let date = Cmd::new("date", root)
         .args(&["-u", "+%Y-%m-%dT%H:%M:%SZ"])
         .probe()
