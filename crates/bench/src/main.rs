@@ -224,10 +224,7 @@ fn idle_memory(backend: &'static str, n: usize) -> Result<Option<Record>> {
             Some(idle::in_child("raw-quic", n)?),
             "quinn connection + one stream",
         ),
-        "ws" => (
-            Some(idle::in_child("raw-ws", n)?),
-            "tokio-tungstenite pair",
-        ),
+        "ws" => (Some(idle::in_child("raw-ws", n)?), "tokio-tungstenite pair"),
         _ => (None, "-"),
     };
     Ok(Some(Record::new(

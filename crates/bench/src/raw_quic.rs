@@ -35,7 +35,9 @@ pub(crate) struct Endpoints {
 fn transport(accept_streams: u32) -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     t.keep_alive_interval(Some(Duration::from_secs(5)));
-    t.max_idle_timeout(Some(Duration::from_secs(30).try_into().expect("a valid timeout")));
+    t.max_idle_timeout(Some(
+        Duration::from_secs(30).try_into().expect("a valid timeout"),
+    ));
     t.max_concurrent_bidi_streams(accept_streams.into());
     t.max_concurrent_uni_streams(0u32.into());
     t.datagram_receive_buffer_size(None);
