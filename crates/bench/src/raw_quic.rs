@@ -33,18 +33,7 @@ pub(crate) struct Endpoints {
 /// Our backend's quinn settings (`QuicConfig::default()`), for a side that accepts
 /// `accept_streams` bidirectional streams.
 fn transport(accept_streams: u32) -> Arc<quinn::TransportConfig> {
-    let mut t = quinn::TransportConfig::default();
-    t.keep_alive_interval(Some(Duration::from_secs(5)));
-    t.max_idle_timeout(Some(
-        Duration::from_secs(30).try_into().expect("a valid timeout"),
-    ));
-    t.max_concurrent_bidi_streams(accept_streams.into());
-    t.max_concurrent_uni_streams(0u32.into());
-    t.datagram_receive_buffer_size(None);
-    let mut mtud = quinn::MtuDiscoveryConfig::default();
-    mtud.minimum_change(100);
-    t.mtu_discovery_config(Some(mtud));
-    Arc::new(t)
+    bitcraps_transport_quic::QuicConfig::default().quinn_transport(accept_streams)
 }
 
 pub(crate) fn endpoints() -> Result<Endpoints> {

@@ -26,20 +26,7 @@ fn transport() -> QuicTransport {
 
 /// The quinn settings our backend uses (`QuicConfig::default()`), for the raw side.
 fn raw_transport(accept_streams: u32) -> Arc<quinn::TransportConfig> {
-    let mut t = quinn::TransportConfig::default();
-    t.keep_alive_interval(Some(std::time::Duration::from_secs(5)));
-    t.max_idle_timeout(Some(
-        std::time::Duration::from_secs(30)
-            .try_into()
-            .expect("a valid timeout"),
-    ));
-    t.max_concurrent_bidi_streams(accept_streams.into());
-    t.max_concurrent_uni_streams(0u32.into());
-    t.datagram_receive_buffer_size(None);
-    let mut mtud = quinn::MtuDiscoveryConfig::default();
-    mtud.minimum_change(100);
-    t.mtu_discovery_config(Some(mtud));
-    Arc::new(t)
+    QuicConfig::default().quinn_transport(accept_streams)
 }
 
 /// Bare quinn setups (with our backend's transport settings); `mutual`: the client presents a certificate too (webpki-verified).

@@ -47,9 +47,13 @@ impl Default for QuicConfig {
 }
 
 impl QuicConfig {
-    /// The quinn transport settings for one side. `accept_streams`: how many bidirectional
-    /// streams the remote may open (1 on the listener's side, 0 on the dialer's).
-    pub(crate) fn transport(&self, accept_streams: u32) -> Arc<quinn::TransportConfig> {
+    /// The quinn transport settings this backend gives one side of a connection
+    /// (`accept_streams`: how many bidirectional streams the remote may open, 1 on the
+    /// listener's side, 0 on the dialer's): these keep-alive and idle timeouts, one stream, no
+    /// unidirectional streams or datagrams, path MTU discovery in 100-byte steps. Public so
+    /// that tools and baselines (the raw quinn side of `cargo xtask bench`) run quinn exactly
+    /// as this backend does.
+    pub fn quinn_transport(&self, accept_streams: u32) -> Arc<quinn::TransportConfig> {
         let mut t = quinn::TransportConfig::default();
         t.keep_alive_interval(Some(self.keep_alive_interval));
         t.max_idle_timeout(Some(

@@ -138,7 +138,7 @@ impl QuicTransport {
         let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
             .map_err(|e| setup_error("quic server config", e))?;
         let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-        config.transport_config(self.shared.config.transport(1));
+        config.transport_config(self.shared.config.quinn_transport(1));
         config.migration(false);
         // Bounds the attempts quinn queues before the accept loop takes them.
         config.max_incoming(MAX_INCOMING);
@@ -161,7 +161,7 @@ impl QuicTransport {
         let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
             .map_err(|e| setup_error("quic client config", e))?;
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-        config.transport_config(self.shared.config.transport(0));
+        config.transport_config(self.shared.config.quinn_transport(0));
         Ok((config, dial))
     }
 
