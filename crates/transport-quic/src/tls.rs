@@ -4,8 +4,9 @@
 //! There is no CA and no host name: each verifier accepts a certificate exactly when it is a
 //! well-formed Ed25519 certificate self-signed by its own key, and the TLS 1.3 handshake
 //! signature (CertificateVerify) is checked for the `ed25519` scheme only, with the same strict
-//! Ed25519 verification as the self-signature. The client's verifier also holds the `PeerId` the dial expects, if
-//! any, and fails the handshake on any other key, recording the key it saw so the dial reports
+//! Ed25519 verification as the self-signature. The client's verifier
+//! (one per transport) finds the `PeerId` a dial expects, if any, through the dial's server
+//! name, fails the handshake on any other key, and records the key it saw so the dial reports
 //! `Error::PeerMismatch`. A listener issues one session ticket per connection, and a dial that
 //! expects a `PeerId` resumes a session whose full handshake proved that peer (see
 //! `sessions`); a dial that expects nobody always makes a full handshake. No 0-RTT. In a full

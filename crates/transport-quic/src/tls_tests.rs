@@ -249,12 +249,7 @@ async fn a_peer_mismatch_is_the_tls_alert_access_denied_on_the_wire() {
         ),
         "{result:?}"
     );
-    match server {
-        Some(quinn::ConnectionError::ConnectionClosed(close)) => {
-            assert_eq!(u64::from(close.error_code), 0x0131, "{close:?}");
-        }
-        other => panic!("expected a TLS alert close, got {other:?}"),
-    }
+    assert_alert(server, 0x0131);
 }
 
 /// The dial failed in the TLS handshake (not by a timeout or anything else).
@@ -285,20 +280,31 @@ async fn server_certificate_for_another_key_than_the_signer_is_refused() {
     let claimed = Keypair::generate();
     let signer = Keypair::generate();
     let (cert, _) = self_signed_certificate(&claimed).unwrap();
-    assert_tls_refusal(
-        dial_raw_server(certified(cert, &signer)).await,
-        "BadSignature",
-    );
+    let (result, server) = dial_raw_server_expecting(certified(cert, &signer), None).await;
+    assert_tls_refusal(result, "BadSignature");
+    // protocol.md section 7: decrypt_error (51) on the wire.
+    assert_alert(server, 0x0133);
+}
+
+/// The raw server's handshake ended with the TLS alert transport error `code`.
+fn assert_alert(server: Option<quinn::ConnectionError>, code: u64) {
+    match server {
+        Some(quinn::ConnectionError::ConnectionClosed(close)) => {
+            assert_eq!(u64::from(close.error_code), code, "{close:?}");
+        }
+        other => panic!("expected a TLS alert close, got {other:?}"),
+    }
 }
 
 #[tokio::test]
 async fn server_certificate_signed_by_another_key_is_refused() {
     let me = Keypair::generate();
     let issuer = Keypair::generate();
-    assert_tls_refusal(
-        dial_raw_server(certified(cert_signed_by_other(&me, &issuer), &me)).await,
-        "BadSelfSignature",
-    );
+    let cert = certified(cert_signed_by_other(&me, &issuer), &me);
+    let (result, server) = dial_raw_server_expecting(cert, None).await;
+    assert_tls_refusal(result, "BadSelfSignature");
+    // protocol.md section 7: certificate_unknown (46) on the wire.
+    assert_alert(server, 0x012e);
 }
 
 #[tokio::test(start_paused = true)]
